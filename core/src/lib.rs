@@ -8,4 +8,13 @@
 //!   in-memory one for protocol tests.
 //! - [`client`]: runs the write, repair and read protocol over a store.
 
+pub mod client;
+pub mod error;
 pub mod format;
+pub mod storage;
+pub mod verify;
+
+pub use client::{Client, Options, VerifyOptions};
+pub use error::{Error, ErrorCode, Result};
+pub use format::Entry;
+pub use verify::{Digest, Failure, FailureKind, Report};

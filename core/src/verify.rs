@@ -1,0 +1,273 @@
+//! Log verification over entries already read: per-entry hash, links,
+//! sequences, and a trusted digest. Pure; `client/audit.rs` does the reads.
+
+use crate::format::hash::GENESIS;
+use crate::format::Entry;
+
+/// The head of a log at some moment: save it, and later prove that the log
+/// still contains that entry unchanged and extends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Digest {
+    pub sequence: u64,
+    pub version_id: String,
+    pub hash: String,
+}
+
+impl From<&Entry> for Digest {
+    fn from(e: &Entry) -> Self {
+        Digest {
+            sequence: e.sequence,
+            version_id: e.version_id.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The stored hash matches neither dialect's hash of the entry.
+    HashMismatch,
+    /// `previous_hash` is not the previous entry's hash.
+    BrokenLink,
+    /// Sequences are not contiguous (an entry missing, or a forged one).
+    SequenceGap,
+    /// `previous_version_id` does not name the previous log version.
+    WrongPreviousVersion,
+    /// The oldest entry of a complete log is not a proper first entry.
+    BadGenesis,
+    /// A key's latest entry and its key object disagree.
+    KeyObjectMismatch,
+    /// The trusted digest's entry is not in the log, or differs.
+    TrustedMismatch,
+    /// The log is shorter than the trusted digest.
+    Truncated,
+    /// A stored object could not be read as an entry.
+    Unreadable,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::HashMismatch => "hash_mismatch",
+            FailureKind::BrokenLink => "broken_link",
+            FailureKind::SequenceGap => "sequence_gap",
+            FailureKind::WrongPreviousVersion => "wrong_previous_version",
+            FailureKind::BadGenesis => "bad_genesis",
+            FailureKind::KeyObjectMismatch => "key_object_mismatch",
+            FailureKind::TrustedMismatch => "trusted_mismatch",
+            FailureKind::Truncated => "truncated",
+            FailureKind::Unreadable => "unreadable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub sequence: Option<u64>,
+    pub version_id: Option<String>,
+    pub kind: FailureKind,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn at(e: &Entry, kind: FailureKind, detail: String) -> Self {
+        Failure {
+            sequence: Some(e.sequence),
+            version_id: Some(e.version_id.clone()),
+            kind,
+            detail,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub ok: bool,
+    /// Entries checked.
+    pub checked: usize,
+    pub failures: Vec<Failure>,
+    /// The head at the time of the check (save it as the next `trusted`).
+    pub head: Option<Digest>,
+}
+
+/// Checks a run of log versions given newest first, as listed. `complete`:
+/// the run reaches the start of the log, so its oldest entry must be a
+/// proper first entry.
+pub fn check_chain(newest_first: &[Entry], complete: bool) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    for e in newest_first {
+        if e.hash_dialect().is_none() {
+            failures.push(Failure::at(
+                e,
+                FailureKind::HashMismatch,
+                format!(
+                    "stored hash {} matches neither dialect's hash of the entry",
+                    e.hash
+                ),
+            ));
+        }
+    }
+    for pair in newest_first.windows(2) {
+        let (e, prev) = (&pair[0], &pair[1]);
+        if e.sequence != prev.sequence + 1 {
+            failures.push(Failure::at(
+                e,
+                FailureKind::SequenceGap,
+                format!(
+                    "sequence {} follows log version {} with sequence {}",
+                    e.sequence, prev.version_id, prev.sequence
+                ),
+            ));
+        }
+        if e.previous_hash != prev.hash {
+            failures.push(Failure::at(
+                e,
+                FailureKind::BrokenLink,
+                format!(
+                    "previous_hash {} is not the hash {} of the previous log version {}",
+                    e.previous_hash, prev.hash, prev.version_id
+                ),
+            ));
+        }
+        if e.previous_version_id.as_deref() != Some(prev.version_id.as_str()) {
+            failures.push(Failure::at(
+                e,
+                FailureKind::WrongPreviousVersion,
+                format!(
+                    "previous_version_id {:?} does not name the previous log version {}",
+                    e.previous_version_id, prev.version_id
+                ),
+            ));
+        }
+    }
+    if let (true, Some(first)) = (complete, newest_first.last()) {
+        if first.sequence != 0
+            || first.previous_hash != GENESIS
+            || first.previous_version_id.is_some()
+        {
+            failures.push(Failure::at(
+                first,
+                FailureKind::BadGenesis,
+                format!(
+                    "the oldest log version has sequence {}, previous_hash {}, previous_version_id {:?}; a first entry has 0, {GENESIS} and none",
+                    first.sequence, first.previous_hash, first.previous_version_id
+                ),
+            ));
+        }
+    }
+    failures
+}
+
+/// Checks that the log (newest first, reaching at least back to the
+/// trusted sequence when the log is intact) still holds the trusted entry.
+pub fn check_trusted(newest_first: &[Entry], trusted: &Digest) -> Option<Failure> {
+    let head_seq = newest_first.first().map(|e| e.sequence);
+    if head_seq.is_none_or(|s| s < trusted.sequence) {
+        return Some(Failure {
+            sequence: Some(trusted.sequence),
+            version_id: Some(trusted.version_id.clone()),
+            kind: FailureKind::Truncated,
+            detail: format!(
+                "the log ends at sequence {head_seq:?}, before the trusted sequence {}",
+                trusted.sequence
+            ),
+        });
+    }
+    match newest_first.iter().find(|e| e.version_id == trusted.version_id) {
+        Some(e) if e.sequence == trusted.sequence && e.hash == trusted.hash => None,
+        Some(e) => Some(Failure::at(
+            e,
+            FailureKind::TrustedMismatch,
+            format!("trusted version {} had sequence {} and hash {}; the log now says {} and {}", trusted.version_id, trusted.sequence, trusted.hash, e.sequence, e.hash),
+        )),
+        None => Some(Failure {
+            sequence: Some(trusted.sequence),
+            version_id: Some(trusted.version_id.clone()),
+            kind: FailureKind::TrustedMismatch,
+            detail: format!(
+                "trusted log version {} (sequence {}) is no longer in the log: history was rewritten or deleted",
+                trusted.version_id, trusted.sequence
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn chain(n: u64) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::new();
+        for i in 0..n {
+            let mut e = Entry::next(
+                out.last(),
+                format!("k{}", i % 3),
+                json!({"i": i}),
+                1_700_000_000_000 + i,
+                None,
+            )
+            .unwrap();
+            e.version_id = format!("v{i}");
+            out.push(e);
+        }
+        out.reverse();
+        out
+    }
+
+    fn kinds(f: &[Failure]) -> Vec<(Option<u64>, FailureKind)> {
+        f.iter().map(|f| (f.sequence, f.kind)).collect()
+    }
+
+    #[test]
+    fn intact_chain_passes() {
+        assert!(check_chain(&chain(5), true).is_empty());
+    }
+
+    #[test]
+    fn a_missing_entry_is_located() {
+        let mut c = chain(5);
+        c.remove(2); // sequence 2
+        assert_eq!(
+            kinds(&check_chain(&c, true)),
+            vec![
+                (Some(3), FailureKind::SequenceGap),
+                (Some(3), FailureKind::BrokenLink),
+                (Some(3), FailureKind::WrongPreviousVersion)
+            ]
+        );
+    }
+
+    #[test]
+    fn altered_value_is_a_hash_mismatch_at_that_entry() {
+        let mut c = chain(4);
+        c[2].value = json!("forged");
+        assert_eq!(
+            kinds(&check_chain(&c, true)),
+            vec![(Some(1), FailureKind::HashMismatch)]
+        );
+    }
+
+    #[test]
+    fn trusted_digest_detects_rewrite_and_truncation() {
+        let c = chain(4);
+        let d = Digest::from(&c[1]);
+        assert_eq!(check_trusted(&c, &d), None);
+        let rewritten: Vec<Entry> = c
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                e.version_id.push('x');
+                e
+            })
+            .collect();
+        assert_eq!(
+            check_trusted(&rewritten, &d).unwrap().kind,
+            FailureKind::TrustedMismatch
+        );
+        assert_eq!(
+            check_trusted(&c[3..], &d).unwrap().kind,
+            FailureKind::Truncated
+        );
+    }
+}
