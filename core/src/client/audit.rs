@@ -70,14 +70,16 @@ impl<S: Store> Client<S> {
     async fn check_key_objects(&self, newest_first: &[Entry]) -> Result<Vec<Failure>> {
         let deadline = self.deadline();
         let mut seen = HashSet::new();
-        let latest: Vec<&Entry> = newest_first
+        let latest: Vec<Entry> = newest_first
             .iter()
             .filter(|e| seen.insert(e.key.as_str()))
             .take(DEFAULT_KEY_CHECKS)
+            .cloned()
             .collect();
         let head_seq = newest_first.first().map(|e| e.sequence);
         let results: Vec<Result<Option<Failure>>> = stream::iter(latest)
-            .map(|e| async move {
+            .map(|e: Entry| async move {
+                let e = &e;
                 let path = self.key_path(&e.key);
                 let obj = retry::idempotent(deadline, || self.store.get(&path, None)).await?;
                 let fail = |detail: String| Ok(Some(Failure::at(e, FailureKind::KeyObjectMismatch, detail)));

@@ -232,19 +232,16 @@ impl<S: Store> Client<S> {
         P: Fn(&[u8], &str) -> std::result::Result<Entry, crate::format::ParseError> + Sync,
     {
         let parse = &parse;
-        stream::iter(versions.iter())
-            .map(|v| async move {
-                let obj = retry::idempotent(deadline, || self.store.get(path, Some(v))).await?;
-                let obj = obj.ok_or_else(|| {
-                    Error::corrupt(
-                        self.store.bucket(),
-                        path,
-                        Some(v),
-                        "listed version vanished (deleted while reading?)",
-                    )
-                })?;
-                parse(&obj.body, v)
-                    .map_err(|e| Error::corrupt(self.store.bucket(), path, Some(v), &e.0))
+        // Owned items: a closure over borrowed ones makes the future's
+        // lifetimes too general for it to be Send.
+        stream::iter(versions.to_vec())
+            .map(|v: String| async move {
+                let obj = retry::idempotent(deadline, || self.store.get(path, Some(&v))).await?;
+                let vanished = "listed version vanished (deleted while reading?)";
+                let obj = obj
+                    .ok_or_else(|| Error::corrupt(self.store.bucket(), path, Some(&v), vanished))?;
+                parse(&obj.body, &v)
+                    .map_err(|e| Error::corrupt(self.store.bucket(), path, Some(&v), &e.0))
             })
             .buffered(self.opts.read_concurrency)
             .try_collect()
