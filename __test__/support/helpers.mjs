@@ -1,0 +1,87 @@
+// Shared by the tests: the local servers (started by scripts/s3.sh), fresh
+// buckets, raw S3 access for setting up cases, and client construction.
+import { S3Client, CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { createRequire } from 'node:module'
+import { randomBytes } from 'node:crypto'
+
+const require = createRequire(import.meta.url)
+export const immukv = require('../../index.js')
+export const { ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError } = immukv
+
+export const ADMIN = { accessKeyId: 'adminkey', secretAccessKey: 'adminsecret' }
+export const READER = { accessKeyId: 'readerkey', secretAccessKey: 'readersecret' }
+
+export const SERVERS = [
+  { name: 'seaweedfs', endpoint: process.env.IMMUKV_WEED_ENDPOINT || 'http://127.0.0.1:19026', enforcesAuth: true },
+  { name: 'moto', endpoint: process.env.IMMUKV_MOTO_ENDPOINT || 'http://127.0.0.1:19030', enforcesAuth: false },
+]
+export const SEAWEED = SERVERS[0]
+export const MOTO = SERVERS[1]
+
+export function raw(endpoint, credentials = ADMIN) {
+  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 })
+}
+
+export function uniqueName(tag = 't') {
+  return `${tag}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`.toLowerCase()
+}
+
+/** A new bucket, versioned unless told otherwise. */
+export async function bucket(server, { versioning = true } = {}) {
+  const s3 = raw(server.endpoint)
+  const name = uniqueName('b')
+  await s3.send(new CreateBucketCommand({ Bucket: name }))
+  if (versioning) {
+    await s3.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }))
+  }
+  return name
+}
+
+export function config(server, s3Bucket, extra = {}) {
+  const { overrides, ...rest } = extra
+  return {
+    s3Bucket,
+    s3Region: 'us-east-1',
+    s3Prefix: '',
+    ...rest,
+    overrides: { endpointUrl: server.endpoint, credentials: ADMIN, ...overrides },
+  }
+}
+
+export function client(server, s3Bucket, extra = {}, decoder, encoder) {
+  return new ImmuKVClient(config(server, s3Bucket, extra), decoder, encoder)
+}
+
+export async function putRaw(server, Bucket, Key, Body, credentials) {
+  return raw(server.endpoint, credentials).send(new PutObjectCommand({ Bucket, Key, Body, ContentType: 'application/json' }))
+}
+
+/** Every version of every object in the bucket: what a test asserts "untouched" on. */
+export async function snapshot(server, Bucket) {
+  const s3 = raw(server.endpoint)
+  const out = []
+  let KeyMarker, VersionIdMarker
+  for (;;) {
+    const r = await s3.send(new ListObjectVersionsCommand({ Bucket, KeyMarker, VersionIdMarker }))
+    for (const v of r.Versions || []) out.push(`${v.Key}@${v.VersionId}`)
+    for (const m of r.DeleteMarkers || []) out.push(`${m.Key}@${m.VersionId}(delete)`)
+    if (!r.IsTruncated) break
+    ;({ NextKeyMarker: KeyMarker, NextVersionIdMarker: VersionIdMarker } = r)
+  }
+  return out.sort()
+}
+
+export async function listObjects(server, Bucket) {
+  const r = await raw(server.endpoint).send(new ListObjectsV2Command({ Bucket }))
+  return (r.Contents || []).map((o) => o.Key)
+}
+
+/** Rejection of `promise`, asserting it rejects. */
+export async function rejection(promise) {
+  try {
+    await promise
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a rejection')
+}

@@ -1,0 +1,132 @@
+// A loopback HTTP proxy in front of a local S3 server, for tests and the
+// benchmark: counts requests by kind, records their headers, adds latency,
+// and injects faults before forwarding a request or after the server has
+// applied it (the client then sees a failure although the write happened).
+import http from 'node:http'
+
+/** `log` (P_log.json), `key` (keys/...), `bucket` (listing, versioning...). */
+export function classify(method, url) {
+  const u = new URL(url, 'http://x')
+  const q = u.searchParams
+  let op = method
+  if (method === 'GET' && (q.has('versions') || q.has('list-type') || q.has('versioning'))) op = 'LIST'
+  const path = decodeURIComponent(u.pathname)
+  const target = path.endsWith('_log.json') ? 'log' : path.includes('/keys/') ? 'key' : 'bucket'
+  return { op, target }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+export class S3Proxy {
+  constructor(upstream, { latencyMs = 0 } = {}) {
+    this.upstream = new URL(upstream)
+    this.latencyMs = latencyMs
+    this.rules = []
+    this.requests = []
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+  }
+
+  async start() {
+    this.server = http.createServer((req, res) => this.#handle(req, res))
+    this.server.keepAliveTimeout = 60_000
+    await new Promise((r) => this.server.listen(0, '127.0.0.1', r))
+    this.endpoint = `http://127.0.0.1:${this.server.address().port}`
+    return this
+  }
+
+  async stop() {
+    this.server.closeAllConnections()
+    await new Promise((r) => this.server.close(r))
+    this.agent.destroy()
+  }
+
+  /**
+   * Adds a fault: `op` GET|PUT|HEAD|LIST|* , `target` log|key|bucket|*,
+   * `action` 500|503|reset|delay, `when` before|after, `times`.
+   */
+  inject({ op = '*', target = '*', action, when = 'before', times = 1, delayMs = 0 }) {
+    this.rules.push({ op, target, action, when, times, delayMs, hits: 0 })
+  }
+
+  clearFaults() {
+    this.rules = []
+  }
+
+  reset() {
+    this.requests = []
+    this.rules = []
+  }
+
+  /** Requests seen, optionally only those matching op/target. */
+  count(op = '*', target = '*') {
+    return this.requests.filter((r) => (op === '*' || r.op === op) && (target === '*' || r.target === target)).length
+  }
+
+  #rule(op, target) {
+    const r = this.rules.find((r) => r.times > 0 && (r.op === '*' || r.op === op) && (r.target === '*' || r.target === target))
+    if (r) {
+      r.times -= 1
+      r.hits += 1
+    }
+    return r
+  }
+
+  async #handle(req, res) {
+    const chunks = []
+    for await (const c of req) chunks.push(c)
+    const body = Buffer.concat(chunks)
+    const { op, target } = classify(req.method, req.url)
+    this.requests.push({ op, target, method: req.method, url: req.url, headers: req.headers })
+    if (this.latencyMs) await sleep(this.latencyMs)
+    const rule = this.#rule(op, target)
+    // A delayed request is forwarded late: the client has timed out, the
+    // server may still apply it.
+    if (rule && rule.action === 'delay') await sleep(rule.delayMs)
+    else if (rule && rule.when === 'before') return this.#fail(rule, req, res)
+    let upstream
+    try {
+      upstream = await this.#forward(req, body)
+    } catch (err) {
+      res.writeHead(502).end(String(err))
+      return
+    }
+    if (rule && rule.when === 'after' && rule.action !== 'delay') return this.#fail(rule, req, res)
+    if (res.destroyed) return
+    res.writeHead(upstream.status, upstream.headers)
+    res.end(upstream.body)
+  }
+
+  #fail(rule, req, res) {
+    switch (rule.action) {
+      case 'reset':
+        req.socket.destroy()
+        return
+      case 503:
+      case '503':
+        res.writeHead(503, { 'content-type': 'application/xml' })
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>')
+        return
+      default:
+        res.writeHead(500, { 'content-type': 'application/xml' })
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>')
+    }
+  }
+
+  #forward(req, body) {
+    return new Promise((resolve, reject) => {
+      // Host stays as the client sent it: it is part of the SigV4 signature.
+      const headers = { ...req.headers }
+      const up = http.request(
+        { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers, agent: this.agent },
+        (r) => {
+          const chunks = []
+          r.on('data', (c) => chunks.push(c))
+          r.on('end', () => resolve({ status: r.statusCode, headers: r.headers, body: Buffer.concat(chunks) }))
+          r.on('error', reject)
+        },
+      )
+      up.on('error', reject)
+      up.end(body)
+    })
+  }
+}
