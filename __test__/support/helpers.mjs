@@ -85,3 +85,49 @@ export async function rejection(promise) {
   }
   throw new Error('expected a rejection')
 }
+
+/**
+ * The log object of the entry after `head` (an Entry, or undefined for the
+ * first), built independently of the client for simple ASCII keys and values:
+ * JS-dialect canonical JSON is then JSON.stringify with sorted keys.
+ */
+export async function forgeNext(head, key, value, previousKeyObjectEtag, timestampMs = Date.now()) {
+  const { createHash } = await import('node:crypto')
+  const sequence = head ? head.sequence + 1 : 0
+  const previousHash = head ? head.hash : 'sha256:genesis'
+  const input = JSON.stringify({ key, previousHash, sequence, timestampMs, value })
+  const hash = 'sha256:' + createHash('sha256').update(input).digest('hex')
+  const obj = { hash, key, previous_hash: previousHash }
+  if (previousKeyObjectEtag) obj.previous_key_object_etag = previousKeyObjectEtag
+  if (head) obj.previous_version_id = head.versionId
+  Object.assign(obj, { sequence, timestamp_ms: timestampMs, value })
+  return { body: JSON.stringify(obj), hash, sequence }
+}
+
+/** Appends an orphan: a log version written with raw PutObject, no key object. */
+export async function writeOrphan(server, Bucket, prefix, c, key, value) {
+  const { HeadObjectCommand } = await import('@aws-sdk/client-s3')
+  const [head] = await c.logEntries(undefined, 1)
+  let etag
+  try {
+    etag = (await raw(server.endpoint).send(new HeadObjectCommand({ Bucket, Key: `${prefix}keys/${key}.json` }))).ETag
+  } catch {
+    etag = undefined
+  }
+  const forged = await forgeNext(head, key, value, etag)
+  const put = await putRaw(server, Bucket, `${prefix}_log.json`, forged.body)
+  return { ...forged, versionId: put.VersionId }
+}
+
+export async function keyObject(server, Bucket, path) {
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3')
+  try {
+    const r = await raw(server.endpoint).send(new GetObjectCommand({ Bucket, Key: path }))
+    return JSON.parse(await r.Body.transformToString())
+  } catch (err) {
+    if (err.name === 'NoSuchKey' || err.$metadata?.httpStatusCode === 404) return undefined
+    throw err
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
