@@ -3,6 +3,7 @@
 import { S3Client, CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
+import { appendFileSync } from 'node:fs'
 
 const require = createRequire(import.meta.url)
 export const immukv = require('../../index.js')
@@ -76,14 +77,24 @@ export async function listObjects(server, Bucket) {
   return (r.Contents || []).map((o) => o.Key)
 }
 
-/** Rejection of `promise`, asserting it rejects. */
+/**
+ * Rejection of `promise`, asserting it rejects. Every error is also appended
+ * to $IMMUKV_ERROR_LOG, which scripts/test.sh searches for secrets.
+ */
 export async function rejection(promise) {
   try {
     await promise
   } catch (err) {
+    logError(err)
     return err
   }
   throw new Error('expected a rejection')
+}
+
+export function logError(err) {
+  if (!process.env.IMMUKV_ERROR_LOG) return
+  const text = [err && err.stack, err && err.cause && String(err.cause.stack || err.cause), JSON.stringify({ ...err })].join('\n')
+  appendFileSync(process.env.IMMUKV_ERROR_LOG, text + '\n---\n')
 }
 
 /**

@@ -42,10 +42,17 @@ export class S3Proxy {
 
   /**
    * Adds a fault: `op` GET|PUT|HEAD|LIST|* , `target` log|key|bucket|*,
-   * `action` 500|503|reset|delay, `when` before|after, `times`.
+   * `action` 500|503|reset|delay|hang, `when` before|after, `times`,
+   * `probability` (each matching request is hit with this chance).
+   * `hang` never forwards and never answers (a writer killed mid-request).
    */
-  inject({ op = '*', target = '*', action, when = 'before', times = 1, delayMs = 0 }) {
-    this.rules.push({ op, target, action, when, times, delayMs, hits: 0 })
+  inject({ op = '*', target = '*', action, when = 'before', times = 1, delayMs = 0, probability = 1 }) {
+    this.rules.push({ op, target, action, when, times, delayMs, probability, hits: 0 })
+  }
+
+  /** Requests a rule has hit so far, in total. */
+  hits() {
+    return this.rules.reduce((n, r) => n + r.hits, 0)
   }
 
   clearFaults() {
@@ -64,6 +71,7 @@ export class S3Proxy {
 
   #rule(op, target) {
     const r = this.rules.find((r) => r.times > 0 && (r.op === '*' || r.op === op) && (r.target === '*' || r.target === target))
+    if (r && Math.random() >= r.probability) return undefined
     if (r) {
       r.times -= 1
       r.hits += 1
@@ -81,6 +89,7 @@ export class S3Proxy {
     const rule = this.#rule(op, target)
     // A delayed request is forwarded late: the client has timed out, the
     // server may still apply it.
+    if (rule && rule.action === 'hang') return
     if (rule && rule.action === 'delay') await sleep(rule.delayMs)
     else if (rule && rule.when === 'before') return this.#fail(rule, req, res)
     let upstream
