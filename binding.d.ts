@@ -25,6 +25,15 @@ export declare class NativeClient {
 }
 
 /**
+ * Benchmark only (bench/boundary): a value crossing into Rust and back as
+ * JSON text, the way the client moves values.
+ */
+export declare function benchEchoJson(text: string): string
+
+/** Benchmark only: the same value converted property by property. */
+export declare function benchEchoObject(value: any): any
+
+/**
  * Configuration as `index.js` hands it over (types already checked there;
  * value rules are checked by the core).
  */

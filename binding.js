@@ -836,4 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeClient = nativeBinding.NativeClient
+module.exports.benchEchoJson = nativeBinding.benchEchoJson
+module.exports.benchEchoObject = nativeBinding.benchEchoObject
 module.exports.verifyEntry = nativeBinding.verifyEntry

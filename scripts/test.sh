@@ -17,4 +17,18 @@ echo "== native build"
 if [ "${IMMUKV_BUILD:-release}" = debug ]; then npm run build:debug; else npm run build; fi
 
 echo "== node --test (JS API on SeaweedFS and moto)"
-node --test --test-timeout=600000 --test-concurrency=1 __test__/*.test.mjs
+# Every error the suites see is logged here (helpers.mjs), then searched for
+# the secrets the suites use.
+export IMMUKV_ERROR_LOG="$PWD/.s3/errors.log"
+: > "$IMMUKV_ERROR_LOG"
+node --test --test-timeout=600000 --test-concurrency=1 __test__/*.test.mjs 2>&1 | tee .s3/node-test.log
+
+echo "== secret scan of every error and log line the suites produced"
+errors=$(grep -c -- '^---$' "$IMMUKV_ERROR_LOG" || true)
+[ "$errors" -gt 50 ] || { echo "only $errors errors logged: the scan would prove nothing"; exit 1; }
+for secret in adminsecret readersecret not-the-right-secret-7f3a9 session-secret-key-123 FwoGZXIvYXdzEXAMPLESESSIONTOKEN; do
+  if grep -q -- "$secret" "$IMMUKV_ERROR_LOG" .s3/node-test.log; then
+    echo "FAIL: a secret ($secret) appears in an error or log line"; exit 1
+  fi
+done
+echo "secret scan: $errors errors and all test output searched, no secret found"

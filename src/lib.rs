@@ -443,3 +443,17 @@ pub fn verify_entry(entry: NativeEntry, stored_value_json: Option<String>) -> na
         _ => false,
     })
 }
+
+/// Benchmark only (bench/boundary): a value crossing into Rust and back as
+/// JSON text, the way the client moves values.
+#[napi]
+pub fn bench_echo_json(text: String) -> napi::Result<String> {
+    let v = parse_value(&text).map_err(to_napi)?;
+    Ok(serde_json::to_string(&v).expect("a JSON value serialises"))
+}
+
+/// Benchmark only: the same value converted property by property.
+#[napi]
+pub fn bench_echo_object(value: Value) -> Value {
+    value
+}

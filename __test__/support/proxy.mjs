@@ -10,8 +10,9 @@ export function classify(method, url) {
   const q = u.searchParams
   let op = method
   if (method === 'GET' && (q.has('versions') || q.has('list-type') || q.has('versioning'))) op = 'LIST'
-  const path = decodeURIComponent(u.pathname)
-  const target = path.endsWith('_log.json') ? 'log' : path.includes('/keys/') ? 'key' : 'bucket'
+  // A listing names its object by the prefix parameter.
+  const path = op === 'LIST' ? q.get('prefix') || '' : decodeURIComponent(u.pathname)
+  const target = path.endsWith('_log.json') ? 'log' : /(^|\/)keys\//.test(path) ? 'key' : 'bucket'
   return { op, target }
 }
 
@@ -43,11 +44,12 @@ export class S3Proxy {
   /**
    * Adds a fault: `op` GET|PUT|HEAD|LIST|* , `target` log|key|bucket|*,
    * `action` 500|503|reset|delay|hang, `when` before|after, `times`,
-   * `probability` (each matching request is hit with this chance).
+   * `probability` (each matching request is hit with this chance),
+   * `pathContains` (only requests whose URL contains it).
    * `hang` never forwards and never answers (a writer killed mid-request).
    */
-  inject({ op = '*', target = '*', action, when = 'before', times = 1, delayMs = 0, probability = 1 }) {
-    this.rules.push({ op, target, action, when, times, delayMs, probability, hits: 0 })
+  inject({ op = '*', target = '*', action, when = 'before', times = 1, delayMs = 0, probability = 1, pathContains = '' }) {
+    this.rules.push({ op, target, action, when, times, delayMs, probability, pathContains, hits: 0 })
   }
 
   /** Requests a rule has hit so far, in total. */
@@ -69,8 +71,10 @@ export class S3Proxy {
     return this.requests.filter((r) => (op === '*' || r.op === op) && (target === '*' || r.target === target)).length
   }
 
-  #rule(op, target) {
-    const r = this.rules.find((r) => r.times > 0 && (r.op === '*' || r.op === op) && (r.target === '*' || r.target === target))
+  #rule(op, target, url) {
+    const r = this.rules.find(
+      (r) => r.times > 0 && (r.op === '*' || r.op === op) && (r.target === '*' || r.target === target) && decodeURIComponent(url).includes(r.pathContains),
+    )
     if (r && Math.random() >= r.probability) return undefined
     if (r) {
       r.times -= 1
@@ -86,7 +90,7 @@ export class S3Proxy {
     const { op, target } = classify(req.method, req.url)
     this.requests.push({ op, target, method: req.method, url: req.url, headers: req.headers })
     if (this.latencyMs) await sleep(this.latencyMs)
-    const rule = this.#rule(op, target)
+    const rule = this.#rule(op, target, req.url)
     // A delayed request is forwarded late: the client has timed out, the
     // server may still apply it.
     if (rule && rule.action === 'hang') return

@@ -20,7 +20,7 @@ impl<S: Store> Client<S> {
         let (orphan, object) = tokio::join!(self.repair_check(deadline), async {
             retry::idempotent(deadline, || self.store.get(&path, None)).await
         });
-        let orphan = orphan?.filter(|o| o.key == key);
+        let orphan = orphan.filter(|o| o.key == key);
         let stored = object?
             .map(|o| {
                 Entry::from_key_object(&o.body)
@@ -74,7 +74,7 @@ impl<S: Store> Client<S> {
         self.check_key(key)?;
         validate::limit(limit)?;
         let deadline = self.deadline();
-        let orphan = self.repair_check(deadline).await?.filter(|o| o.key == key);
+        let orphan = self.repair_check(deadline).await.filter(|o| o.key == key);
         let path = self.key_path(key);
         let mut entries = Vec::new();
         if let (None, Some(o)) = (before, &orphan) {
@@ -141,7 +141,7 @@ impl<S: Store> Client<S> {
         self.check_open()?;
         validate::limit(limit)?;
         let deadline = self.deadline();
-        let orphan = self.repair_check(deadline).await?;
+        let orphan = self.repair_check(deadline).await;
         let keys_prefix = self.keys_prefix();
         let list_prefix = format!("{keys_prefix}{prefix}");
         let start_after = after.map(|k| self.key_path(k));
@@ -250,42 +250,44 @@ impl<S: Store> Client<S> {
 
     /// The reader side of repair, at most once per interval. Returns the head
     /// entry if it was an orphan when checked (repaired now, or not: then it
-    /// is also kept as `orphan` to be served until the next check).
-    pub(super) async fn repair_check(&self, deadline: Instant) -> Result<Option<Arc<Entry>>> {
+    /// is also kept as `orphan` to be served until the next check). Never
+    /// fails the read it serves: a check that fails is retried at the next.
+    pub(super) async fn repair_check(&self, deadline: Instant) -> Option<Arc<Entry>> {
         {
             let mut st = self.state();
             let due = st
                 .last_repair_check
                 .is_none_or(|t| t.elapsed() >= self.opts.repair_check_interval);
             if !due {
-                return Ok(st.orphan.clone());
+                return st.orphan.clone();
             }
             st.last_repair_check = Some(Instant::now());
         }
-        let found = self.find_orphan(deadline).await;
-        let orphan = match found {
-            Ok(o) => o,
-            Err(e) => {
-                self.state().last_repair_check = None; // try again on the next read
-                return Err(e);
+        let orphan = match self.find_orphan(deadline).await {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                self.state().orphan = None;
+                return None;
             }
-        };
-        let Some(orphan) = orphan else {
-            self.state().orphan = None;
-            return Ok(None);
+            Err(_) => {
+                let mut st = self.state();
+                st.last_repair_check = None;
+                return st.orphan.clone();
+            }
         };
         let may_repair = !self.opts.read_only && !self.state().repairs_refused;
         let repaired = may_repair
             && match self.write_key_object(&orphan, deadline).await {
                 Ok(_) => true,
-                Err(e) if e.code == ErrorCode::AccessDenied => false, // now read-only (write_key_object noted it)
-                Err(_) => {
-                    self.state().last_repair_check = None;
+                Err(e) => {
+                    if e.code != ErrorCode::AccessDenied {
+                        self.state().last_repair_check = None; // 403 made us read-only; others: retry
+                    }
                     false
                 }
             };
         self.state().orphan = if repaired { None } else { Some(orphan.clone()) };
-        Ok(Some(orphan))
+        Some(orphan)
     }
 
     /// The head entry if its key object was never written: the key object

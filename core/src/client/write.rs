@@ -295,9 +295,17 @@ impl<S: Store> Client<S> {
         if head.entry.key != key {
             // Blind conditional repair: one request whether or not the head is
             // an orphan (412 when it is not), which keeps the full protocol at
-            // the base protocol's 5 requests.
-            self.write_key_object(&head.entry, deadline).await?;
-            return Ok(None);
+            // the base protocol's 5 requests. It runs alongside step 3: only
+            // the head's key object can change while the head stands, so
+            // `key`'s ETag does not depend on the repair. That takes a round
+            // trip off the path between reading the head and appending,
+            // which bounds throughput under contention.
+            let (repair, etag) = tokio::join!(
+                self.write_key_object(&head.entry, deadline),
+                self.key_etag(key, deadline)
+            );
+            repair?;
+            return Ok(Some(etag?));
         }
         // Same key: the HEAD we need anyway tells whether the head is an
         // orphan (its key object still has the ETag the entry recorded).

@@ -1,0 +1,130 @@
+// Bad input, table-driven: each answered with a typed error, and the
+// bucket's objects and versions are exactly as before.
+import { describe, test, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { SERVERS, SEAWEED, bucket, client, config, ImmuKVClient, ImmuKVError, rejection, snapshot, logError } from './support/helpers.mjs'
+
+const cyclic = { a: 1 }
+cyclic.self = cyclic
+
+const BAD_KEYS = [
+  ['empty', ''],
+  ['too long once prefixed', 'k'.repeat(1020)],
+  ['lone high surrogate', 'a\ud800b'],
+  ['lone low surrogate', '\udc00'],
+  ['newline', 'a\nb'],
+  ['NUL', 'a\u0000'],
+  ['DEL', 'a\u007f'],
+  ['.. segment', 'a/../b'],
+  ['escapes keys/', '../_log'],
+  ['. segment', './a'],
+  ['leading slash', '/a'],
+  ['trailing slash', 'a/'],
+  ['double slash', 'a//b'],
+  ['not a string', 42],
+  ['undefined', undefined],
+]
+
+const BAD_VALUES = [
+  ['undefined', undefined],
+  ['function', () => 1],
+  ['symbol', Symbol('s')],
+  ['BigInt', 10n],
+  ['nested BigInt', { n: 1n }],
+  ['cycle', cyclic],
+  ['NaN', NaN],
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+  ['nested NaN', { a: [1, NaN] }],
+  ['function in an array', [1, () => 2]],
+  ['lone surrogate in a string', 'x\ud800'],
+  ['lone surrogate in a property name', { '\udfff': 1 }],
+  ['larger than maxValueBytes', 'x'.repeat(4 * 1024 * 1024 + 1)],
+]
+
+for (const server of SERVERS) {
+  describe(`bad input on ${server.name}`, () => {
+    let b, c, untouched
+    before(async () => {
+      b = await bucket(server)
+      c = client(server, b)
+      await c.set('existing', 1)
+      untouched = await snapshot(server, b)
+    })
+
+    for (const [what, key] of BAD_KEYS) {
+      test(`key: ${what}`, async () => {
+        const err = await rejection(c.set(key, 1))
+        assert.ok(err instanceof ImmuKVError)
+        assert.equal(err.code, 'INVALID_KEY', err.message)
+        assert.equal((await rejection(c.get(key))).code, 'INVALID_KEY')
+        assert.deepEqual(await snapshot(server, b), untouched)
+      })
+    }
+
+    for (const [what, value] of BAD_VALUES) {
+      test(`value: ${what}`, async () => {
+        const err = await rejection(c.set('k', value))
+        assert.ok(err instanceof ImmuKVError)
+        assert.equal(err.code, 'INVALID_VALUE', err.message)
+        assert.deepEqual(await snapshot(server, b), untouched)
+      })
+    }
+
+    test('bad arguments to reads', async () => {
+      for (const p of [c.history('existing', undefined, 0), c.logEntries(undefined, -1), c.listKeys(undefined, 1.5), c.getLogVersion(''), c.history('existing', '')]) {
+        assert.equal((await rejection(p)).code, 'INVALID_ARGUMENT')
+      }
+    })
+
+    test('a 1 MiB value is accepted and round-trips', async () => {
+      const big = { blob: 'y'.repeat(1024 * 1024) }
+      const e = await c.set('big', big)
+      assert.equal((await c.get('big')).value.blob.length, big.blob.length)
+      assert.equal(c.verify(e), true)
+      untouched = await snapshot(server, b)
+    })
+  })
+}
+
+describe('bad configs are refused at construction', () => {
+  const good = config(SEAWEED, 'bucket-name')
+  const cases = [
+    ['not an object', null],
+    ['missing bucket', { ...good, s3Bucket: undefined }],
+    ['empty bucket', { ...good, s3Bucket: '' }],
+    ['bucket with a slash', { ...good, s3Bucket: 'a/b' }],
+    ['missing region', { ...good, s3Region: undefined }],
+    ['empty region', { ...good, s3Region: '' }],
+    ['missing prefix', { ...good, s3Prefix: undefined }],
+    ['bucket of the wrong type', { ...good, s3Bucket: 5 }],
+    ['readOnly of the wrong type', { ...good, readOnly: 'yes' }],
+    ['interval as a string', { ...good, repairCheckIntervalMs: '100' }],
+    ['negative interval', { ...good, repairCheckIntervalMs: -1 }],
+    ['NaN interval', { ...good, repairCheckIntervalMs: NaN }],
+    ['malformed endpoint', { ...good, overrides: { ...good.overrides, endpointUrl: 'not a url' } }],
+    ['endpoint without host', { ...good, overrides: { ...good.overrides, endpointUrl: 'http://' } }],
+    ['ftp endpoint', { ...good, overrides: { ...good.overrides, endpointUrl: 'ftp://127.0.0.1' } }],
+    ['credentials in the endpoint', { ...good, overrides: { ...good.overrides, endpointUrl: 'http://user:pw@127.0.0.1:1' } }],
+    ['incomplete credentials', { ...good, overrides: { ...good.overrides, credentials: { accessKeyId: 'a' } } }],
+    ['credentials of the wrong type', { ...good, overrides: { ...good.overrides, credentials: 'key:secret' } }],
+    ['unknown option (typo)', { ...good, s3bucket: 'x' }],
+    ['page size 0', { ...good, listPageSize: 0 }],
+    ['page size above 1000', { ...good, listPageSize: 5000 }],
+    ['fractional concurrency', { ...good, readConcurrency: 1.5 }],
+    ['decoder not a function', good, 'decoder'],
+  ]
+  for (const [what, cfg, extra] of cases) {
+    test(what, () => {
+      let err
+      try {
+        extra ? new ImmuKVClient(cfg, 'decoder') : new ImmuKVClient(cfg)
+      } catch (e) {
+        err = e
+        logError(e)
+      }
+      assert.ok(err instanceof ImmuKVError, `${what}: threw ${err}`)
+      assert.equal(err.code, 'INVALID_CONFIG', err.message)
+    })
+  }
+})

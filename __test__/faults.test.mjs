@@ -1,0 +1,202 @@
+// Faults injected by a loopback proxy in front of the real servers: before a
+// request is forwarded, and after the server applied it (the client sees a
+// failure although the write happened). Every set either returns an entry
+// that is in the log exactly once, or rejects saying whether it may have
+// committed, and the log then holds it at most once.
+import { describe, test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { SERVERS, SEAWEED, bucket, client, keyObject, rejection, sleep } from './support/helpers.mjs'
+import { S3Proxy } from './support/proxy.mjs'
+
+const FAST = { requestTimeoutMs: 1000, connectTimeoutMs: 500, operationTimeoutMs: 20000 }
+
+/** Asserts the log is sound and holds each given hash exactly once. */
+async function assertExactlyOnce(c, hashes) {
+  const log = await c.logEntries()
+  for (const h of hashes) assert.equal(log.filter((e) => e.hash === h).length, 1, `entry ${h} once`)
+  assert.deepEqual(log.map((e) => e.sequence), [...Array(log.length).keys()].reverse(), 'contiguous')
+  const report = await c.verifyLog()
+  assert.deepEqual(report.failures, [])
+  return log
+}
+
+async function countValue(c, value) {
+  return (await c.logEntries()).filter((e) => JSON.stringify(e.value) === JSON.stringify(value)).length
+}
+
+for (const server of SERVERS) {
+  describe(`faults on ${server.name}`, () => {
+    let proxy, b, n = 0
+    const via = () => ({ endpoint: proxy.endpoint })
+    const fresh = (extra = {}) => client(via(), b, { ...FAST, s3Prefix: `f${n++}/`, ...extra })
+    before(async () => {
+      proxy = await new S3Proxy(server.endpoint).start()
+      b = await bucket(server)
+    })
+    after(() => proxy.stop())
+
+    for (const [what, fault] of [
+      ['500 after apply', { action: 500, when: 'after' }],
+      ['connection reset after apply', { action: 'reset', when: 'after' }],
+      ['503 SlowDown after apply', { action: 503, when: 'after' }],
+      ['delayed past the timeout, applied late', { action: 'delay', delayMs: 1500 }],
+      ['500 before apply', { action: 500, when: 'before' }],
+      ['reset before apply', { action: 'reset', when: 'before' }],
+    ]) {
+      test(`log append: ${what} -> committed exactly once`, async () => {
+        const c = fresh()
+        await c.set('k', 'first')
+        proxy.inject({ op: 'PUT', target: 'log', ...fault })
+        const e = await c.set('k', 'second')
+        assert.equal(e.sequence, 1)
+        if (fault.action === 'delay') await sleep(1000) // let the late request land
+        await assertExactlyOnce(c, [e.hash])
+        assert.equal(await countValue(c, 'second'), 1)
+        assert.equal((await c.get('k')).hash, e.hash)
+        proxy.clearFaults()
+      })
+    }
+
+    test('log append answers lost on every attempt: still committed once', async () => {
+      const c = fresh()
+      await c.set('a', 0)
+      proxy.inject({ op: 'PUT', target: 'log', action: 500, when: 'after', times: 3 })
+      const e = await c.set('a', 'lost thrice')
+      await assertExactlyOnce(c, [e.hash])
+      proxy.clearFaults()
+    })
+
+    test('log append refused throughout: rejects, says it may have committed, log holds it at most once', async () => {
+      const c = fresh({ operationTimeoutMs: 3000 })
+      await c.set('a', 0)
+      proxy.inject({ op: 'PUT', target: 'log', action: 500, when: 'before', times: 1000 })
+      const err = await rejection(c.set('a', 'never'))
+      proxy.clearFaults()
+      assert.equal(err.code, 'STORAGE_ERROR')
+      assert.equal(err.operation, 'PutObject')
+      assert.equal(typeof err.mayHaveCommitted, 'boolean')
+      assert.ok(err.mayHaveCommitted, 'a 500 may have been applied')
+      assert.ok((await countValue(c, 'never')) <= 1)
+      assert.equal(await countValue(c, 'never'), 0)
+    })
+
+    test('reads and HEADs retried through 5xx, SlowDown and resets', async () => {
+      const prefix = `f${n++}/`
+      const c = client(via(), b, { ...FAST, s3Prefix: prefix })
+      await c.set('a', 1)
+      await c.set('b', 2)
+      proxy.inject({ op: 'GET', target: 'log', action: 503, times: 2 })
+      proxy.inject({ op: 'HEAD', target: 'key', action: 500, times: 1 })
+      proxy.inject({ op: 'LIST', action: 'reset', times: 1 })
+      proxy.inject({ op: 'GET', target: 'key', action: 500, times: 2 })
+      const fresh2 = client(via(), b, { ...FAST, s3Prefix: prefix }) // no cached head: reads the log
+      const e = await fresh2.set('c', 3)
+      assert.equal(e.sequence, 2)
+      assert.equal((await fresh2.logEntries()).length, 3)
+      assert.equal((await fresh2.get('a')).value, 1)
+      assert.equal(proxy.hits(), 6)
+      proxy.clearFaults()
+    })
+
+    test('key-object write fails: set succeeds, orphan repaired by the next operation of another process', async () => {
+      const prefix = `f${n++}/`
+      const c = client(via(), b, { ...FAST, s3Prefix: prefix })
+      await c.set('k', 1)
+      proxy.inject({ op: 'PUT', target: 'key', action: 500, times: 4 })
+      const e = await c.set('k', 2)
+      proxy.clearFaults()
+      assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).sequence, 0, 'orphan: key object is behind')
+      const out = await runNode(`
+        import { client } from './support/helpers.mjs'
+        const c = client({ endpoint: ${JSON.stringify(server.endpoint)} }, ${JSON.stringify(b)}, { s3Prefix: ${JSON.stringify(prefix)}, repairCheckIntervalMs: 0 })
+        const e = await c.get('k')
+        console.log(JSON.stringify({ hash: e.hash }))
+      `)
+      assert.equal(JSON.parse(out).hash, e.hash)
+      assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).hash, e.hash, 'repaired by the other process')
+    })
+
+    test('key-object write applied but answer lost: set succeeds, key object holds the entry', async () => {
+      const c = fresh()
+      proxy.inject({ op: 'PUT', target: 'key', action: 'reset', when: 'after' })
+      const e = await c.set('k', 'x')
+      proxy.clearFaults()
+      assert.equal((await c.get('k')).hash, e.hash)
+      await assertExactlyOnce(c, [e.hash])
+    })
+  })
+}
+
+function runNode(source) {
+  const dir = fileURLToPath(new URL('.', import.meta.url))
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: dir })
+    let out = ''
+    let errText = ''
+    p.stdout.on('data', (d) => (out += d))
+    p.stderr.on('data', (d) => (errText += d))
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${errText}`))))
+  })
+}
+
+describe('crash between the two phases (SeaweedFS)', () => {
+  test('kill -9 of a writer after its log append leaves an orphan that the next writer repairs', async () => {
+    const proxy = await new S3Proxy(SEAWEED.endpoint).start()
+    try {
+      const b = await bucket(SEAWEED)
+      const c = client(SEAWEED, b)
+      await c.set('k', 'before')
+      proxy.inject({ op: 'PUT', target: 'key', action: 'hang', pathContains: 'crash-c0' }) // its phase 2 never completes
+      const writer = spawn(process.execPath, [
+        fileURLToPath(new URL('./support/writer.mjs', import.meta.url)),
+        JSON.stringify({ endpoint: proxy.endpoint, bucket: b, clients: 1, sets: 1, tag: 'crash' }),
+      ])
+      const deadline = Date.now() + 20000
+      const phase2 = () => proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('crash-c0')).length
+      while (phase2() === 0 && Date.now() < deadline) await sleep(20)
+      assert.equal(phase2(), 1, 'the writer reached phase 2')
+      writer.kill('SIGKILL')
+      await new Promise((r) => writer.on('exit', r))
+      const [head] = await c.logEntries(undefined, 1)
+      assert.deepEqual(head.value, { tag: 'crash', c: 0, i: 0 }, 'phase 1 committed')
+      assert.equal(await keyObject(SEAWEED, b, 'keys/crash-c0.json'), undefined, 'phase 2 never happened')
+      const other = client(SEAWEED, b) // the next writer, another client
+      await other.set('k', 'after')
+      assert.equal((await keyObject(SEAWEED, b, 'keys/crash-c0.json')).hash, head.hash)
+      assert.deepEqual((await other.verifyLog()).failures, [])
+    } finally {
+      await proxy.stop()
+    }
+  })
+})
+
+describe('unreachable and silent endpoints fail fast', () => {
+  test('connection refused: clear STORAGE_ERROR within seconds', async () => {
+    const c = client({ endpoint: 'http://127.0.0.1:1' }, 'b', FAST)
+    const t0 = Date.now()
+    const err = await rejection(c.get('a'))
+    assert.equal(err.code, 'STORAGE_ERROR')
+    assert.match(err.message, /GetObject s3:\/\/b\/keys\/a\.json failed: .*(onnect|refused)/)
+    assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`)
+  })
+
+  test('a server that accepts and never answers: request timeout, no hang', async () => {
+    const sockets = []
+    const silent = net.createServer((s) => sockets.push(s))
+    await new Promise((r) => silent.listen(0, '127.0.0.1', r))
+    try {
+      const c = client({ endpoint: `http://127.0.0.1:${silent.address().port}` }, 'b', { requestTimeoutMs: 300, operationTimeoutMs: 5000 })
+      const t0 = Date.now()
+      const err = await rejection(c.set('a', 1))
+      assert.equal(err.code, 'STORAGE_ERROR')
+      assert.match(err.message, /timeout|timed out/i)
+      assert.ok(Date.now() - t0 < 6000, `${Date.now() - t0} ms`)
+    } finally {
+      sockets.forEach((s) => s.destroy())
+      silent.close()
+    }
+  })
+})

@@ -1,0 +1,23 @@
+// N clients, each doing M sets concurrently; what was acknowledged and what
+// failed. Used in-process by the contention tests and by writer.mjs.
+import { ImmuKVClient, ADMIN } from './helpers.mjs'
+
+export async function writeConcurrently({ endpoint, bucket, prefix = '', clients = 1, sets = 1, tag = 'w', keys = 0, ...extra }) {
+  const acked = []
+  const failed = []
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const client = new ImmuKVClient({ s3Bucket: bucket, s3Region: 'us-east-1', s3Prefix: prefix, ...extra, overrides: { endpointUrl: endpoint, credentials: ADMIN } })
+      for (let i = 0; i < sets; i++) {
+        const key = keys ? `k${(c * sets + i) % keys}` : `${tag}-c${c}`
+        try {
+          const e = await client.set(key, { tag, c, i })
+          acked.push({ hash: e.hash, sequence: e.sequence, key })
+        } catch (err) {
+          failed.push({ code: err.code, message: err.message })
+        }
+      }
+    }),
+  )
+  return { acked, failed }
+}
