@@ -119,6 +119,22 @@ for (const server of SERVERS) {
       assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).hash, e.hash, 'repaired by the other process')
     })
 
+    test('repair write applied but answer lost: the retry sees 412 and treats it as done', async () => {
+      const prefix = `f${n++}/`
+      const w = client(via(), b, { ...FAST, s3Prefix: prefix })
+      await w.set('a', 1)
+      proxy.inject({ op: 'PUT', target: 'key', action: 500, times: 4 })
+      const orphan = await w.set('o', 'orphan') // phase 2 fails: an orphan head
+      proxy.clearFaults()
+      proxy.inject({ op: 'PUT', target: 'key', action: 'reset', when: 'after', pathContains: 'keys/o.json' })
+      const other = client(via(), b, { ...FAST, s3Prefix: prefix })
+      const e = await other.set('z', 2) // its pre-flight repair's answer is lost
+      proxy.clearFaults()
+      assert.equal(e.previousHash, orphan.hash)
+      assert.equal((await keyObject(server, b, `${prefix}keys/o.json`)).hash, orphan.hash)
+      await assertExactlyOnce(other, [orphan.hash, e.hash])
+    })
+
     test('key-object write applied but answer lost: set succeeds, key object holds the entry', async () => {
       const c = fresh()
       proxy.inject({ op: 'PUT', target: 'key', action: 'reset', when: 'after' })
