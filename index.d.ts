@@ -40,7 +40,7 @@ export interface Config {
   connectTimeoutMs?: number
   /** Budget of one call, retries included (a contended `set` retries until it runs out). Default 30000. */
   operationTimeoutMs?: number
-  /** Object reads in flight at once in `history`, `logEntries`, `verifyLog`. Default 16. */
+  /** Object reads in flight at once in `history`, `logEntries`, `verifyLog`. Default 32. */
   readConcurrency?: number
   /** Objects per list request, 1-1000. Default 1000. */
   listPageSize?: number

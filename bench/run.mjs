@@ -18,6 +18,9 @@ const arg = (name, dflt) => {
 }
 const latencies = arg('latency-ms', '0,20').split(',').map(Number)
 const quick = args.includes('--quick')
+// --only writers: run just the scenarios whose name contains it
+const only = arg('only', '')
+const want = (name) => name.includes(only)
 const N = quick ? 20 : 100
 
 execFileSync('bash', [`${root}/scripts/s3.sh`, 'start', 'weed'], { stdio: 'inherit' })
@@ -49,26 +52,41 @@ async function scenarios(latencyMs) {
   const out = {}
   const c = client(via, b, { s3Prefix: 'main/' })
 
-  out['set distinct keys'] = await sequential(proxy, N, (i) => c.set(`distinct-${i}`, { i, payload: 'x'.repeat(100) }))
-  out['set overwriting keys'] = await sequential(proxy, N, (i) => c.set(`hot-${i % 10}`, { i }))
-  out.get = await sequential(proxy, N, (i) => c.get(`distinct-${i % N}`))
+  if (want('set') || want('get') || want('cold')) {
+    out['set distinct keys'] = await sequential(proxy, N, (i) => c.set(`distinct-${i}`, { i, payload: 'x'.repeat(100) }))
+    out['set overwriting keys'] = await sequential(proxy, N, (i) => c.set(`hot-${i % 10}`, { i }))
+    out.get = await sequential(proxy, N, (i) => c.get(`distinct-${i % N}`))
+  }
 
-  const h = client(via, b, { s3Prefix: 'hist/' })
-  for (let i = 0; i < 200; i++) await h.set('k', { i })
-  out['history 200 versions'] = await sequential(proxy, 3, async () => {
-    const [e] = await h.history('k')
-    if (e.length !== 200) throw new Error(`history returned ${e.length}`)
-  })
-  out['logEntries 200'] = await sequential(proxy, 3, async () => {
-    if ((await h.logEntries()).length !== 200) throw new Error('logEntries')
-  })
-  out['verifyLogChain 200'] = await sequential(proxy, 3, async () => {
-    if (!(await h.verifyLogChain())) throw new Error('chain')
-  })
-  const serial = client(via, b, { s3Prefix: 'hist/', readConcurrency: 1 })
-  out['logEntries 200, one at a time'] = await sequential(proxy, 1, () => serial.logEntries())
+  if (want('200')) {
+    const h = client(via, b, { s3Prefix: 'hist/' })
+    for (let i = 0; i < 200; i++) await h.set('k', { i })
+    out['history 200 versions'] = await sequential(proxy, 3, async () => {
+      const [e] = await h.history('k')
+      if (e.length !== 200) throw new Error(`history returned ${e.length}`)
+    })
+    out['logEntries 200'] = await sequential(proxy, 3, async () => {
+      if ((await h.logEntries()).length !== 200) throw new Error('logEntries')
+    })
+    out['verifyLogChain 200'] = await sequential(proxy, 3, async () => {
+      if (!(await h.verifyLogChain())) throw new Error('chain')
+    })
+    const serial = client(via, b, { s3Prefix: 'hist/', readConcurrency: 1 })
+    out['logEntries 200, one at a time'] = await sequential(proxy, 1, () => serial.logEntries())
+  }
 
-  // 20 writers x 10 sets, each its own client.
+  if (want('writers')) await contention(proxy, via, out)
+  if (want('cold')) {
+    const starts = []
+    for (let i = 0; i < (quick ? 2 : 5); i++) starts.push(await coldStart(via.endpoint, b))
+    out['cold start (node -e to first get)'] = { ops: starts.length, ...stats(starts.map((s) => s.ms)), rssMiB: starts[0].rssMiB, moduleRssMiB: starts[0].moduleRssMiB }
+  }
+  await proxy.stop()
+  return out
+}
+
+/** 20 writers x 10 sets, each its own client. */
+async function contention(proxy, via, out) {
   proxy.requests = []
   const cb = await bucket(SEAWEED)
   const writers = Array.from({ length: 20 }, () => client(via, cb))
@@ -90,16 +108,9 @@ async function scenarios(latencyMs) {
   )
   const secs = (performance.now() - t0) / 1000
   out['20 writers x 10 sets'] = { ops: 200, opsPerSec: +(200 / secs).toFixed(1), ...stats(times), requestsPerOp: +(proxy.requests.length / 200).toFixed(2), failed }
-
-  // Cold start: a new node process from start to its first get resolving.
-  const starts = []
-  for (let i = 0; i < (quick ? 2 : 5); i++) starts.push(await coldStart(via.endpoint, b))
-  out['cold start (node -e to first get)'] = { ops: starts.length, ...stats(starts.map((s) => s.ms)), rssMiB: starts[0].rssMiB, moduleRssMiB: starts[0].moduleRssMiB }
-
-  await proxy.stop()
-  return out
 }
 
+/** Cold start: a new node process from start to its first get resolving. */
 function coldStart(endpoint, b) {
   const src = `
     const t0 = Date.now()

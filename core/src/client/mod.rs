@@ -51,7 +51,7 @@ impl Default for Options {
             repair_check_interval: Duration::from_millis(300_000),
             read_only: false,
             operation_timeout: Duration::from_secs(30),
-            read_concurrency: 16,
+            read_concurrency: 32,
             list_page_size: 1000,
             max_value_bytes: 4 * 1024 * 1024,
         }
