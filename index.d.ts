@@ -34,7 +34,7 @@ export interface Config {
   /** When true, no write of any kind is attempted. Default false. */
   readOnly?: boolean
   overrides?: Overrides
-  /** Timeout of one HTTP attempt. Default 5000. */
+  /** Timeout of one HTTP attempt (a large value must upload within it). Default 10000. */
   requestTimeoutMs?: number
   /** Timeout of connecting. Default 2000. */
   connectTimeoutMs?: number

@@ -3,7 +3,7 @@
 // and by SeaweedFS's read-only identity answering 403).
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SERVERS, SEAWEED, READER, bucket, client, writeOrphan, keyObject, snapshot, sleep, rejection } from './support/helpers.mjs'
+import { SERVERS, SEAWEED, READER, bucket, client, writeOrphan, keyObject, snapshot, sleep, rejection, forgeNext, putRaw } from './support/helpers.mjs'
 
 for (const server of SERVERS) {
   describe(`orphans on ${server.name}`, () => {
@@ -33,6 +33,18 @@ for (const server of SERVERS) {
       const [h] = await other.history('k')
       assert.deepEqual(h.map((x) => x.value), [3, 'orphaned', 1])
       assert.equal((await other.verifyLog()).ok, true)
+    })
+
+    test('a repair whose If-Match names a missing object (AWS and moto: 404, SeaweedFS: 412) counts as handled', async () => {
+      const b = await bucket(server)
+      const c = client(server, b)
+      await c.set('a', 1)
+      const [head] = await c.logEntries(undefined, 1)
+      const forged = await forgeNext(head, 'ghost', 'x', '"0123456789abcdef0123456789abcdef"')
+      await putRaw(server, b, '_log.json', forged.body)
+      const e = await client(server, b).set('b', 2)
+      assert.equal(e.previousHash, forged.hash, 'appended after the head whose repair was refused by the condition')
+      assert.equal(await keyObject(server, b, 'keys/ghost.json'), undefined)
     })
 
     test('get repairs at most once per interval', async () => {

@@ -24,6 +24,7 @@
 //!   only through the head's phase 2 or repair, so the ETag is still current;
 //!   if it were not, phase 2's `If-Match` would fail and leave an orphan for
 //!   the next writer to repair, as in the base protocol.
+//!
 //! Steady state: 2 requests (known key) or 3 (HEAD of a new key). After a
 //! fast-path 412 the fast path stays off until this client sees its own last
 //! append as the head again, so alternating writers pay at most the base
