@@ -127,7 +127,10 @@ impl<S: Store> Client<S> {
                 return Ok(done);
             }
         }
-        Err(e.with_commit_state(true))
+        // Attempts whose log slot now holds another entry can never commit;
+        // resolve_pending dropped them.
+        let may_have_committed = !pending.is_empty();
+        Err(e.with_commit_state(may_have_committed))
     }
 
     async fn attempt(
