@@ -6,7 +6,7 @@ use crate::storage::StoreResult;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-const BASE: Duration = Duration::from_millis(10);
+const BASE: Duration = Duration::from_millis(5);
 const CAP: Duration = Duration::from_millis(1000);
 /// Attempts of one request that failed transiently (5xx, SlowDown, timeout,
 /// connection error) before the error is reported.
