@@ -203,14 +203,6 @@ impl<S: Store> Client<S> {
         }
     }
 
-    pub fn store(&self) -> &Arc<S> {
-        &self.store
-    }
-
-    pub fn options(&self) -> &Options {
-        &self.opts
-    }
-
     /// Refuses further calls; calls in flight finish.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);

@@ -66,17 +66,7 @@ impl MemoryStore {
         });
     }
 
-    /// Requests made so far, by operation.
-    pub fn count(&self, op: Op) -> usize {
-        self.state
-            .lock()
-            .unwrap()
-            .requests
-            .iter()
-            .filter(|o| **o == op)
-            .count()
-    }
-
+    /// Requests made so far.
     pub fn total_requests(&self) -> usize {
         self.state.lock().unwrap().requests.len()
     }
