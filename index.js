@@ -83,16 +83,13 @@ function checkOptionalKey(key, name) {
   if (key !== undefined && key !== null) checkKey(key, name)
 }
 
+// Types only: the value rules (limit >= 1, non-empty version ids) are the core's.
 function checkLimit(limit) {
-  expect(
-    limit === undefined || limit === null || (Number.isInteger(limit) && limit >= 1),
-    'INVALID_ARGUMENT',
-    `limit must be a positive integer, got ${String(limit)}`,
-  )
+  expect(limit === undefined || limit === null || typeof limit === 'number', 'INVALID_ARGUMENT', `limit must be a number, got ${typeof limit}`)
 }
 
 function checkVersionId(v, name) {
-  expect(v === undefined || v === null || (typeof v === 'string' && v !== ''), 'INVALID_ARGUMENT', `${name} must be a non-empty string`)
+  expect(v === undefined || v === null || typeof v === 'string', 'INVALID_ARGUMENT', `${name} must be a string`)
 }
 
 /** JSON text of `encoder(value)`, refusing what JSON would silently change. */
@@ -242,7 +239,7 @@ class ImmuKVClient {
   }
 
   async getLogVersion(versionId) {
-    expect(typeof versionId === 'string' && versionId !== '', 'INVALID_ARGUMENT', 'versionId must be a non-empty string')
+    expect(typeof versionId === 'string', 'INVALID_ARGUMENT', 'versionId must be a string')
     return this.#entry(await call(this.#native.getLogVersion(versionId)))
   }
 

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use audit::{VerifyOptions, DEFAULT_KEY_CHECKS};
+pub use validate::duration_ms;
 
 /// Protocol settings (the S3 connection is configured in [`S3Settings`]).
 #[derive(Clone, Debug)]
@@ -56,78 +57,6 @@ impl Default for Options {
             max_value_bytes: 4 * 1024 * 1024,
         }
     }
-}
-
-impl Options {
-    pub fn validate(&self) -> Result<()> {
-        if self.read_concurrency == 0 || self.read_concurrency > 256 {
-            return Err(Error::invalid_config(
-                "readConcurrency must be between 1 and 256",
-            ));
-        }
-        if self.list_page_size == 0 || self.list_page_size > 1000 {
-            return Err(Error::invalid_config(
-                "listPageSize must be between 1 and 1000",
-            ));
-        }
-        if self.max_value_bytes == 0 {
-            return Err(Error::invalid_config("maxValueBytes must be at least 1"));
-        }
-        if self.operation_timeout.is_zero() {
-            return Err(Error::invalid_config("operationTimeoutMs must be positive"));
-        }
-        Ok(())
-    }
-}
-
-/// Checks the S3 settings that can be checked without a request.
-pub fn validate_s3(s: &S3Settings) -> Result<()> {
-    if s.bucket.is_empty() {
-        return Err(Error::invalid_config(
-            "s3Bucket must be a non-empty bucket name",
-        ));
-    }
-    if s.bucket.contains('/') || s.bucket.chars().any(char::is_whitespace) {
-        return Err(Error::invalid_config(format!(
-            "s3Bucket {:?} is not a bucket name",
-            s.bucket
-        )));
-    }
-    if s.region.is_empty() {
-        return Err(Error::invalid_config(
-            "s3Region must be a non-empty region name, e.g. us-east-1",
-        ));
-    }
-    if let Some(url) = &s.endpoint_url {
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-        if host
-            .is_none_or(|h| h.is_empty() || h.contains('@') || h.chars().any(char::is_whitespace))
-        {
-            return Err(Error::invalid_config(
-                "overrides.endpointUrl must be an http:// or https:// URL with a host and no user info",
-            ));
-        }
-    }
-    if s.request_timeout.is_zero() || s.connect_timeout.is_zero() {
-        return Err(Error::invalid_config(
-            "requestTimeoutMs and connectTimeoutMs must be positive",
-        ));
-    }
-    Ok(())
-}
-
-/// Milliseconds from a caller (JS numbers) as a duration; negative, NaN and
-/// infinite values are configuration errors.
-pub fn duration_ms(name: &str, ms: f64) -> Result<Duration> {
-    if !ms.is_finite() || ms < 0.0 {
-        return Err(Error::invalid_config(format!(
-            "{name} must be a non-negative number of milliseconds, got {ms}"
-        )));
-    }
-    Ok(Duration::from_millis(ms as u64))
 }
 
 /// The latest log version as read: its ETag (for the conditional append)
@@ -174,14 +103,14 @@ pub struct Client<S: Store> {
 impl Client<S3Store> {
     /// A client on S3. Validates the configuration; makes no request.
     pub fn connect(s3: S3Settings, opts: Options) -> Result<Self> {
-        validate_s3(&s3)?;
+        validate::s3_settings(&s3)?;
         Client::new(Arc::new(S3Store::new(s3)), opts)
     }
 }
 
 impl<S: Store> Client<S> {
     pub fn new(store: Arc<S>, opts: Options) -> Result<Self> {
-        opts.validate()?;
+        validate::options(&opts)?;
         Ok(Client {
             log_path: format!("{}_log.json", opts.prefix).into(),
             store,

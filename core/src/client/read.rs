@@ -41,12 +41,7 @@ impl<S: Store> Client<S> {
     /// One log entry by its S3 version id.
     pub async fn get_log_version(&self, version_id: &str) -> Result<Entry> {
         self.check_open()?;
-        if version_id.is_empty() {
-            return Err(Error::new(
-                ErrorCode::InvalidArgument,
-                "versionId must not be empty",
-            ));
-        }
+        validate::version_id("versionId", Some(version_id))?;
         self.read_log_version(version_id, self.deadline())
             .await?
             .ok_or_else(|| {
@@ -73,6 +68,7 @@ impl<S: Store> Client<S> {
         self.check_open()?;
         self.check_key(key)?;
         validate::limit(limit)?;
+        validate::version_id("beforeVersionId", before)?;
         let deadline = self.deadline();
         let orphan = self.repair_check(deadline).await.filter(|o| o.key == key);
         let path = self.key_path(key);
@@ -118,6 +114,7 @@ impl<S: Store> Client<S> {
     ) -> Result<Vec<Entry>> {
         self.check_open()?;
         validate::limit(limit)?;
+        validate::version_id("beforeVersionId", before)?;
         let deadline = self.deadline();
         let log_path = self.log_path.clone();
         let versions = self

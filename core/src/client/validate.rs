@@ -1,9 +1,12 @@
-//! Input rules: what keys, values and limits we accept. Checked before any
-//! request, so that refused input leaves storage untouched.
+//! Input rules: what keys, values, arguments and settings we accept.
+//! Checked before any request, so that refused input leaves storage untouched.
 
+use super::Options;
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::{canonical, Dialect};
+use crate::storage::s3::S3Settings;
 use serde_json::Value;
+use std::time::Duration;
 
 /// S3's limit on an object key, in UTF-8 bytes.
 const MAX_PATH_BYTES: usize = 1024;
@@ -69,6 +72,88 @@ pub fn limit(limit: Option<u32>) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// A version id, when given, is not empty (S3 would read it as "no marker").
+pub fn version_id(name: &str, v: Option<&str>) -> Result<()> {
+    match v {
+        Some("") => Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("{name} must not be empty"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Protocol settings.
+pub fn options(o: &Options) -> Result<()> {
+    if o.read_concurrency == 0 || o.read_concurrency > 256 {
+        return Err(Error::invalid_config(
+            "readConcurrency must be between 1 and 256",
+        ));
+    }
+    if o.list_page_size == 0 || o.list_page_size > 1000 {
+        return Err(Error::invalid_config(
+            "listPageSize must be between 1 and 1000",
+        ));
+    }
+    if o.max_value_bytes == 0 {
+        return Err(Error::invalid_config("maxValueBytes must be at least 1"));
+    }
+    if o.operation_timeout.is_zero() {
+        return Err(Error::invalid_config("operationTimeoutMs must be positive"));
+    }
+    Ok(())
+}
+
+/// The S3 settings that can be checked without a request.
+pub fn s3_settings(s: &S3Settings) -> Result<()> {
+    if s.bucket.is_empty() {
+        return Err(Error::invalid_config(
+            "s3Bucket must be a non-empty bucket name",
+        ));
+    }
+    if s.bucket.contains('/') || s.bucket.chars().any(char::is_whitespace) {
+        return Err(Error::invalid_config(format!(
+            "s3Bucket {:?} is not a bucket name",
+            s.bucket
+        )));
+    }
+    if s.region.is_empty() {
+        return Err(Error::invalid_config(
+            "s3Region must be a non-empty region name, e.g. us-east-1",
+        ));
+    }
+    if let Some(url) = &s.endpoint_url {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+        if host
+            .is_none_or(|h| h.is_empty() || h.contains('@') || h.chars().any(char::is_whitespace))
+        {
+            return Err(Error::invalid_config(
+                "overrides.endpointUrl must be an http:// or https:// URL with a host and no user info",
+            ));
+        }
+    }
+    if s.request_timeout.is_zero() || s.connect_timeout.is_zero() {
+        return Err(Error::invalid_config(
+            "requestTimeoutMs and connectTimeoutMs must be positive",
+        ));
+    }
+    Ok(())
+}
+
+/// Milliseconds from a caller (JS numbers) as a duration; negative, NaN and
+/// infinite values are configuration errors.
+pub fn duration_ms(name: &str, ms: f64) -> Result<Duration> {
+    if !ms.is_finite() || ms < 0.0 {
+        return Err(Error::invalid_config(format!(
+            "{name} must be a non-negative number of milliseconds, got {ms}"
+        )));
+    }
+    Ok(Duration::from_millis(ms as u64))
 }
 
 #[cfg(test)]
