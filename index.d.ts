@@ -80,6 +80,7 @@ export type FailureKind =
   | 'trusted_mismatch'
   | 'truncated'
   | 'unreadable'
+  | 'hidden_head'
 
 export interface VerifyFailure {
   sequence?: number

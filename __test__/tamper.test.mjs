@@ -132,6 +132,22 @@ for (const server of SERVERS) {
       assert.deepEqual(kinds(r), ['4:truncated'])
     })
 
+    test('a log version that is not an entry is reported where it stands', async () => {
+      const { b, c } = await store(server)
+      const put = await putRaw(server, b, '_log.json', 'not an entry {')
+      const r = await c.verifyLog({ checkKeyObjects: false })
+      assert.deepEqual(r.failures.map((f) => [f.versionId, f.kind]), [[put.VersionId, 'unreadable']])
+      assert.equal(r.checked, 5)
+    })
+
+    test('a delete marker hiding the log', async () => {
+      const { b, c, digest } = await store(server)
+      await raw(server.endpoint).send(new DeleteObjectCommand({ Bucket: b, Key: '_log.json' }))
+      assert.equal(await c.digest(), undefined, 'readers now see an empty log')
+      const r = await c.verifyLog({ trusted: digest, checkKeyObjects: false })
+      assert.deepEqual(r.failures.map((f) => f.kind), ['hidden_head'])
+    })
+
     test('whole log deleted and rewritten consistently: caught only with the trusted digest', async () => {
       const { b, c, entries, digest } = await store(server)
       for (const v of await allVersions(server, b)) await deleteVersion(server, b, v.Key, v.VersionId)

@@ -43,6 +43,8 @@ pub enum FailureKind {
     Truncated,
     /// A stored object could not be read as an entry.
     Unreadable,
+    /// The log's latest version is a delete marker.
+    HiddenHead,
 }
 
 impl FailureKind {
@@ -57,6 +59,7 @@ impl FailureKind {
             FailureKind::TrustedMismatch => "trusted_mismatch",
             FailureKind::Truncated => "truncated",
             FailureKind::Unreadable => "unreadable",
+            FailureKind::HiddenHead => "hidden_head",
         }
     }
 }

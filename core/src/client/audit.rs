@@ -2,7 +2,7 @@
 //! with `crate::verify`.
 
 use super::{retry, Client};
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::format::Entry;
 use crate::storage::Store;
 use crate::verify::{self, Digest, Failure, FailureKind, Report};
@@ -41,14 +41,58 @@ impl<S: Store> Client<S> {
         // With a trusted digest the window must reach back to it.
         let mut window = opts.limit;
         if let (Some(l), Some(t)) = (window, &opts.trusted) {
-            if let Some(head) = self.read_head(deadline).await? {
+            if let Ok(Some(head)) = self.read_head(deadline).await {
                 let span = head.entry.sequence.saturating_sub(t.sequence) + 1;
                 window = Some(l.max(u32::try_from(span).unwrap_or(u32::MAX)));
             }
         }
-        let entries = self.log_entries(None, window).await?;
-        let complete = window.is_none_or(|w| entries.len() < w as usize);
-        let mut failures = verify::check_chain(&entries, complete);
+        // Read every listed version; one that is not an entry is reported
+        // where it stands instead of failing the whole check.
+        let log_path = self.log_path.clone();
+        let versions = self
+            .list_versions(&log_path, None, window.map(|w| w as usize), deadline)
+            .await?;
+        let read = self
+            .fetch_all(
+                &versions,
+                deadline,
+                |body, v| Ok(Entry::from_log_object(body, v)),
+                &log_path,
+            )
+            .await?;
+        let mut failures = Vec::new();
+        let mut entries = Vec::with_capacity(read.len());
+        for (parsed, v) in read.into_iter().zip(&versions) {
+            match parsed {
+                Ok(e) => entries.push(e),
+                Err(e) => failures.push(Failure {
+                    sequence: None,
+                    version_id: Some(v.clone()),
+                    kind: FailureKind::Unreadable,
+                    detail: format!("log version {v} is not an entry: {}", e.0),
+                }),
+            }
+        }
+        let complete = window.is_none_or(|w| versions.len() < w as usize);
+        failures.extend(verify::check_chain(&entries, complete));
+        // Versions listed but no latest version: a delete marker hides the
+        // log, so readers see it empty and a writer would start a new chain.
+        let hidden = match self.read_head(deadline).await {
+            Ok(head) => head.is_none(),
+            Err(e) if e.code == ErrorCode::CorruptEntry => false, // reported above as unreadable
+            Err(e) => return Err(e),
+        };
+        if !versions.is_empty() && hidden {
+            failures.push(Failure {
+                sequence: None,
+                version_id: None,
+                kind: FailureKind::HiddenHead,
+                detail: format!(
+                    "the latest version of {log_path} is a delete marker over {} entries",
+                    versions.len()
+                ),
+            });
+        }
         if let Some(t) = &opts.trusted {
             failures.extend(verify::check_trusted(&entries, t));
         }

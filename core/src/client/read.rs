@@ -190,7 +190,7 @@ impl<S: Store> Client<S> {
     }
 
     /// Version ids of `path`, newest first, after `before`, at most `limit`.
-    async fn list_versions(
+    pub(super) async fn list_versions(
         &self,
         path: &str,
         before: Option<&str>,
@@ -218,15 +218,16 @@ impl<S: Store> Client<S> {
 
     /// GETs the given versions of `path` with at most `read_concurrency` in
     /// flight, keeping their order.
-    async fn fetch_all<P>(
+    pub(super) async fn fetch_all<T, P>(
         &self,
         versions: &[String],
         deadline: Instant,
         parse: P,
         path: &str,
-    ) -> Result<Vec<Entry>>
+    ) -> Result<Vec<T>>
     where
-        P: Fn(&[u8], &str) -> std::result::Result<Entry, crate::format::ParseError> + Sync,
+        T: Send,
+        P: Fn(&[u8], &str) -> std::result::Result<T, crate::format::ParseError> + Sync,
     {
         let parse = &parse;
         // Owned items: a closure over borrowed ones makes the future's
