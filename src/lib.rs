@@ -413,7 +413,7 @@ pub fn verify_entry(entry: NativeEntry, stored_value_json: Option<String>) -> na
     else {
         return Ok(false);
     };
-    let mut e = Entry {
+    let e = Entry {
         key: entry.key,
         value,
         timestamp_ms,
@@ -424,24 +424,7 @@ pub fn verify_entry(entry: NativeEntry, stored_value_json: Option<String>) -> na
         previous_key_object_etag: None,
         version_id: entry.version_id,
     };
-    if e.hash_dialect().is_some() {
-        return Ok(true);
-    }
-    Ok(match stored {
-        Some(s)
-            if immukv_core::format::canonical::to_string(&s, immukv_core::format::Dialect::Js)
-                .ok()
-                == immukv_core::format::canonical::to_string(
-                    &e.value,
-                    immukv_core::format::Dialect::Js,
-                )
-                .ok() =>
-        {
-            e.value = s;
-            e.hash_dialect().is_some()
-        }
-        _ => false,
-    })
+    Ok(e.hash_dialect_as_stored(stored.as_ref()).is_some())
 }
 
 /// Benchmark only (bench/boundary): a value crossing into Rust and back as

@@ -206,3 +206,21 @@ fn js_canonical_of_python_numbers_matches_js_vector_values() {
         );
     }
 }
+
+#[test]
+fn a_python_value_read_as_js_numbers_verifies_with_its_stored_text() {
+    let case = vectors()
+        .into_iter()
+        .find(|c| c["name"] == "integral-float")
+        .unwrap();
+    let stored = Entry::from_log_object(s(&case["python"]["log_object"]).as_bytes(), "v").unwrap();
+    let mut as_read = stored.clone();
+    as_read.value = serde_json::json!([1, 2.5, 100]); // what JSON.parse makes of [1.0,2.5,100.0]
+    assert_eq!(as_read.hash_dialect(), None);
+    assert_eq!(
+        as_read.hash_dialect_as_stored(Some(&stored.value)),
+        Some(Dialect::Python)
+    );
+    as_read.value = serde_json::json!([1, 2.5, 101]); // changed: the stored text no longer stands in
+    assert_eq!(as_read.hash_dialect_as_stored(Some(&stored.value)), None);
+}

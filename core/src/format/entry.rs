@@ -1,7 +1,7 @@
 //! An entry and its two stored forms: the log object (one S3 version of
 //! `_log.json` per entry) and the key object (`keys/{key}.json`).
 
-use super::canonical::{object_to_string, Dialect, Field, NotRepresentable};
+use super::canonical::{self, object_to_string, Dialect, Field, NotRepresentable};
 use super::hash::{self, Hashed, GENESIS};
 use serde_json::{Map, Value};
 
@@ -69,6 +69,29 @@ impl Entry {
     /// The dialect whose hash matches the stored one; `None` means tampered.
     pub fn hash_dialect(&self) -> Option<Dialect> {
         hash::matching_dialect(&self.hashed(), &self.hash)
+    }
+
+    /// Like [`Entry::hash_dialect`] for a value that has been through a
+    /// reader (JavaScript turns a Python writer's `1.0` into `1`): `stored`,
+    /// the value as read from storage, stands in for `self.value` when both
+    /// mean the same, so a changed value is still caught.
+    pub fn hash_dialect_as_stored(&self, stored: Option<&Value>) -> Option<Dialect> {
+        self.hash_dialect().or_else(|| {
+            let stored = stored?;
+            let same = |a: &Value, b: &Value| {
+                canonical::to_string(a, Dialect::Js)
+                    .ok()
+                    .is_some_and(|x| canonical::to_string(b, Dialect::Js).ok() == Some(x))
+            };
+            if !same(stored, &self.value) {
+                return None;
+            }
+            let hashed = Hashed {
+                value: stored,
+                ..self.hashed()
+            };
+            hash::matching_dialect(&hashed, &self.hash)
+        })
     }
 
     /// Log object bytes. A Python writer omits a null value.

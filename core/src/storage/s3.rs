@@ -166,18 +166,15 @@ impl Provide for DefaultChain {
     }
 }
 
-#[derive(Debug)]
-struct Fixed(KeyPairDebug);
-#[derive(Clone)]
-struct KeyPairDebug(KeyPair);
-impl fmt::Debug for KeyPairDebug {
+struct Fixed(KeyPair);
+impl fmt::Debug for Fixed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("static credentials") // never print the secret
     }
 }
 impl Provide for Fixed {
     async fn provide(&self) -> Result<KeyPair, CredentialsError> {
-        Ok(self.0 .0.clone())
+        Ok(self.0.clone())
     }
 }
 
@@ -230,7 +227,7 @@ impl S3Store {
             CredentialSource::Static(pair) => {
                 secrets.remember(&pair);
                 b.credentials_provider(Remembering {
-                    inner: Fixed(KeyPairDebug(pair)),
+                    inner: Fixed(pair),
                     secrets: secrets.clone(),
                 })
             }
