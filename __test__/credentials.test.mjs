@@ -2,7 +2,10 @@
 // again when what it returned expires), wrong keys; and no secret in errors.
 import { describe, test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { SEAWEED, MOTO, ADMIN, READER, bucket, client, rejection } from './support/helpers.mjs'
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SEAWEED, MOTO, ADMIN, READER, ImmuKVError, bucket, client, rejection, runNode } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 describe('credentials on SeaweedFS (signatures checked)', () => {
@@ -42,16 +45,97 @@ describe('credentials on SeaweedFS (signatures checked)', () => {
     assert.equal((await readerFn.get('a')).value, 1)
     assert.equal((await rejection(readerFn.set('a', 2))).code, 'ACCESS_DENIED')
 
+  })
+
+  test('a credentials function that throws: CREDENTIALS_ERROR, called once, its error as the cause', async () => {
+    const b = await bucket(SEAWEED)
+    const boom = new Error('vault unavailable')
+    let calls = 0
     const failing = client(SEAWEED, b, {
       overrides: {
         credentials: async () => {
-          throw new Error('vault unavailable')
+          calls++
+          throw boom
         },
       },
     })
     const err = await rejection(failing.get('a'))
-    assert.equal(err.code, 'STORAGE_ERROR')
-    assert.match(err.message, /vault unavailable/)
+    assert.ok(err instanceof ImmuKVError)
+    assert.equal(err.code, 'CREDENTIALS_ERROR')
+    assert.match(err.message, /credentials function failed: vault unavailable/)
+    assert.equal(err.cause, boom, 'the cause is the error the function threw')
+    assert.equal(calls, 1, 'called once for one get, not once per retry')
+  })
+
+  test('junk from a credentials function: CREDENTIALS_ERROR that says what is wrong', async () => {
+    const b = await bucket(SEAWEED)
+    for (const [what, junk, pattern] of [
+      ['no secret', { accessKeyId: 'adminkey' }, /secretAccessKey/],
+      ['not an object', 'adminkey:adminsecret', /accessKeyId and secretAccessKey/],
+      ['a newline in the key id', { accessKeyId: 'admin\nkey', secretAccessKey: 'adminsecret' }, /accessKeyId contains whitespace/],
+    ]) {
+      const c = client(SEAWEED, b, { overrides: { credentials: async () => junk } })
+      const err = await rejection(c.get('a'))
+      assert.equal(err.code, 'CREDENTIALS_ERROR', what)
+      assert.match(err.message, pattern, what)
+    }
+  })
+
+  test('a newline in static keys is refused at construction (no panic in the signer)', () => {
+    for (const creds of [{ accessKeyId: 'admin\nkey', secretAccessKey: 'x' }, { accessKeyId: 'a', secretAccessKey: 'se cret' }]) {
+      let err
+      try {
+        client(SEAWEED, 'b', { overrides: { credentials: creds } })
+      } catch (e) {
+        err = e
+      }
+      assert.ok(err instanceof ImmuKVError)
+      assert.equal(err.code, 'INVALID_CONFIG')
+    }
+  })
+})
+
+describe('credentials and region from the environment', () => {
+  const env = (extra) => ({ PATH: process.env.PATH, HOME: mkdtempSync(join(tmpdir(), 'immukv-home-')), AWS_EC2_METADATA_DISABLED: 'true', ...extra })
+  const script = (cfg) => `
+    import { ImmuKVClient } from 'immukv'
+    try {
+      const c = new ImmuKVClient(${JSON.stringify(cfg)})
+      await c.get('a')
+      console.log(JSON.stringify({ ok: true }))
+    } catch (e) {
+      console.log(JSON.stringify({ code: e.code, message: e.message }))
+    }
+  `
+  const base = { s3Bucket: 'b', s3Prefix: '', overrides: { endpointUrl: SEAWEED.endpoint } }
+
+  test('no credentials anywhere: CREDENTIALS_ERROR that lists what was tried', async () => {
+    const out = JSON.parse(await runNode(script({ ...base, s3Region: 'us-east-1' }), env({})))
+    assert.equal(out.code, 'CREDENTIALS_ERROR')
+    assert.match(out.message, /no AWS credentials found; tried/)
+    assert.match(out.message, /AWS_ACCESS_KEY_ID/)
+    assert.match(out.message, /instance metadata/)
+  })
+
+  test('credentials and region from AWS_* variables', async () => {
+    const b = await bucket(SEAWEED)
+    const cfg = { s3Bucket: b, s3Prefix: '', overrides: { endpointUrl: SEAWEED.endpoint } }
+    const out = JSON.parse(await runNode(script(cfg), env({ AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_REGION: 'us-east-1' })))
+    assert.equal(out.code, 'KEY_NOT_FOUND', JSON.stringify(out))
+  })
+
+  test('region from the AWS profile', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'immukv-home-'))
+    mkdirSync(join(home, '.aws'))
+    writeFileSync(join(home, '.aws', 'config'), '[profile audit]\nregion = eu-west-1\n')
+    const out = JSON.parse(await runNode(script({ ...base, overrides: { ...base.overrides, credentials: ADMIN } }), { ...env({}), HOME: home, AWS_PROFILE: 'audit' }))
+    assert.notEqual(out.code, 'INVALID_CONFIG', JSON.stringify(out))
+  })
+
+  test('no region anywhere: INVALID_CONFIG at construction', async () => {
+    const out = JSON.parse(await runNode(script({ ...base, overrides: { ...base.overrides, credentials: ADMIN } }), env({})))
+    assert.equal(out.code, 'INVALID_CONFIG')
+    assert.match(out.message, /no region: set s3Region, or AWS_REGION/)
   })
 })
 

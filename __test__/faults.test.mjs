@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { SERVERS, SEAWEED, bucket, client, keyObject, rejection, sleep } from './support/helpers.mjs'
+import { SERVERS, SEAWEED, bucket, client, keyObject, rejection, runNode, sleep } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 const FAST = { requestTimeoutMs: 1000, connectTimeoutMs: 500, operationTimeoutMs: 20000 }
@@ -143,18 +143,6 @@ for (const server of SERVERS) {
       assert.equal((await c.get('k')).hash, e.hash)
       await assertExactlyOnce(c, [e.hash])
     })
-  })
-}
-
-function runNode(source) {
-  const dir = fileURLToPath(new URL('.', import.meta.url))
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: dir })
-    let out = ''
-    let errText = ''
-    p.stdout.on('data', (d) => (out += d))
-    p.stderr.on('data', (d) => (errText += d))
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${errText}`))))
   })
 }
 

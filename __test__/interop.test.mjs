@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { HeadObjectCommand } from '@aws-sdk/client-s3'
 import { SERVERS, bucket, client, putRaw, raw } from './support/helpers.mjs'
 
-const VECTORS = process.env.IMMUKV_VECTORS || new URL('../../shared/vectors/canonical-v1.json', import.meta.url)
+const VECTORS = new URL('../core/tests/data/canonical-v1.json', import.meta.url)
 const vectors = JSON.parse(readFileSync(VECTORS, 'utf8')).vectors
 
 /** A log object as the Python writer stores it, made by Python's json module. */
@@ -33,17 +33,17 @@ for (const server of SERVERS) {
   describe(`interop on ${server.name}`, () => {
     test('every vector, both dialects, read and verified through the API', async () => {
       const b = await bucket(server)
-      const c = client(server, b)
       for (const v of vectors) {
         for (const side of ['js', 'python']) {
-          const key = `${side}-${v.name}`
-          // Each stored under its own path; the entry inside keeps its key.
-          await putRaw(server, b, `keys/${key}.json`, v[side].key_object)
-          const e = await c.get(key)
-          assert.equal(e.hash, v[side].hash, `${key}`)
+          // Each under a prefix of its own, at its key's path.
+          const prefix = `${side}-${v.name}/`
+          const c = client(server, b, { s3Prefix: prefix })
+          await putRaw(server, b, `${prefix}keys/${v.entry.key}.json`, v[side].key_object)
+          const e = await c.get(v.entry.key)
+          assert.equal(e.hash, v[side].hash, `${prefix}`)
           assert.equal(e.key, v.entry.key)
-          assert.equal(c.verify(e), true, `${key} verifies`)
-          assert.equal(c.verify({ ...e, timestampMs: e.timestampMs + 1 }), false, `${key} altered fails`)
+          assert.equal(c.verify(e), true, `${prefix} verifies`)
+          assert.equal(c.verify({ ...e, timestampMs: e.timestampMs + 1 }), false, `${prefix} altered fails`)
         }
       }
     })

@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3'
-import { SERVERS, bucket, client, forgeNext, putRaw, raw } from './support/helpers.mjs'
+import { SERVERS, bucket, client, forgeNext, putRaw, raw, rejection } from './support/helpers.mjs'
 
 /** A store with 5 entries over keys k0..k2, and its digest. */
 async function store(server) {
@@ -93,8 +93,12 @@ for (const server of SERVERS) {
       const k = await c.get('k2')
       const body = JSON.stringify({ hash: k.hash, key: 'k2', log_version_id: k.versionId, previous_hash: k.previousHash, sequence: k.sequence, timestamp_ms: k.timestampMs, value: { i: 'altered' } })
       await putRaw(server, b, 'keys/k2.json', body)
-      assert.deepEqual(kinds(await c.verifyLog()), ['2:key_object_mismatch'])
-      assert.equal(c.verify(await c.get('k2')), false)
+      const r = await c.verifyLog()
+      assert.deepEqual(kinds(r), ['2:key_object_forged'])
+      assert.equal(r.failures.find((f) => f.kind === 'key_object_forged').path, 'keys/k2.json')
+      const err = await rejection(c.get('k2'))
+      assert.equal(err.code, 'CORRUPT_ENTRY', 'a plain get checks the hash')
+      assert.match(err.message, /hash/)
     })
 
     test('key object deleted', async () => {
@@ -110,7 +114,9 @@ for (const server of SERVERS) {
       await putRaw(server, b, '_log.json', forged.body)
       assert.deepEqual((await c.verifyLog({ checkKeyObjects: false })).failures, [], 'the chain alone cannot tell')
       const r = await c.verifyLog({ trusted: digest })
-      assert.deepEqual(kinds(r), ['4:key_object_mismatch', '4:trusted_mismatch'])
+      // The key object of the original head now names a log version that is gone.
+      assert.deepEqual(kinds(r), ['4:key_object_mismatch', '4:trusted_mismatch', 'undefined:key_object_forged'])
+      assert.equal(r.failures.find((f) => f.kind === 'key_object_forged').path, 'keys/k1.json')
     })
 
     test('middle entry replaced by an altered copy with its hash recomputed', async () => {
@@ -143,7 +149,8 @@ for (const server of SERVERS) {
     test('a delete marker hiding the log', async () => {
       const { b, c, digest } = await store(server)
       await raw(server.endpoint).send(new DeleteObjectCommand({ Bucket: b, Key: '_log.json' }))
-      assert.equal(await c.digest(), undefined, 'readers now see an empty log')
+      const err = await rejection(c.digest())
+      assert.equal(err.code, 'LOG_DELETED', 'a reader is not told the log is empty')
       const r = await c.verifyLog({ trusted: digest, checkKeyObjects: false })
       assert.deepEqual(r.failures.map((f) => f.kind), ['hidden_head'])
     })

@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 [ -x node_modules/.bin/napi ] || npm install --no-audit --no-fund
-ls immukv.*.node >/dev/null 2>&1 || npm run build
+{ ls immukv.*.node && [ -f dist/index.js ]; } >/dev/null 2>&1 || npm run build
 bash scripts/s3.sh start weed >&2
 bash scripts/s3.sh bucket weed immukv-demo >/dev/null
 demo="$root/.s3/demo"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every test: the Rust core (vectors, protocol decisions) with cargo test, then
-# the JS API end to end with node --test against local SeaweedFS and moto,
-# which this script installs and starts (scripts/s3.sh).
+# Every test: the Rust core (vectors, protocol decisions, the deterministic
+# simulation) with cargo test, then the package end to end with node --test
+# against local SeaweedFS and moto (installed and started by scripts/s3.sh)
+# and the in-memory store.
 #   IMMUKV_BUILD=debug npm test    faster rebuilds while developing
+#   IMMUKV_SIM_SEEDS=20000 npm test   a longer simulation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
@@ -10,15 +12,16 @@ target=x86_64-unknown-linux-gnu
 [ -x node_modules/.bin/napi ] || npm install --no-audit --no-fund
 bash scripts/s3.sh start
 
-echo "== cargo test (Rust core)"
-cargo test --target "$target" -p immukv-core
+echo "== cargo test (Rust core, with the deterministic simulation)"
+cargo test --target "$target" -p immukv-core --features sim
 
-echo "== native build"
+echo "== build (native module and TypeScript layer)"
 if [ "${IMMUKV_BUILD:-release}" = debug ]; then npm run build:debug; else npm run build; fi
 
-echo "== node --test (JS API on SeaweedFS and moto)"
+echo "== node --test (the package on SeaweedFS, moto and in memory)"
 # Every error the suites see is logged here (helpers.mjs), then searched for
 # the secrets the suites use.
+mkdir -p .s3
 export IMMUKV_ERROR_LOG="$PWD/.s3/errors.log"
 : > "$IMMUKV_ERROR_LOG"
 node --test --test-timeout=600000 --test-concurrency=1 __test__/*.test.mjs 2>&1 | tee .s3/node-test.log

@@ -1,13 +1,15 @@
 // Shared by the tests: the local servers (started by scripts/s3.sh), fresh
 // buckets, raw S3 access for setting up cases, and client construction.
 import { S3Client, CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { appendFileSync } from 'node:fs'
+import * as immukv from 'immukv'
 
-const require = createRequire(import.meta.url)
-export const immukv = require('../../index.js')
-export const { ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError } = immukv
+// The package as users import it (its exports map, its ESM entry).
+export { immukv }
+export const { ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError, AbortedError } = immukv
 
 export const ADMIN = { accessKeyId: 'adminkey', secretAccessKey: 'adminsecret' }
 export const READER = { accessKeyId: 'readerkey', secretAccessKey: 'readersecret' }
@@ -18,6 +20,10 @@ export const SERVERS = [
 ]
 export const SEAWEED = SERVERS[0]
 export const MOTO = SERVERS[1]
+/** The in-memory store (ImmuKVClient.inMemory): no server, same protocol. */
+export const MEMORY = { name: 'memory', memory: true }
+/** Every store the API suite runs on. */
+export const STORES = [...SERVERS, MEMORY]
 
 export function raw(endpoint, credentials = ADMIN) {
   return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 })
@@ -29,6 +35,7 @@ export function uniqueName(tag = 't') {
 
 /** A new bucket, versioned unless told otherwise. */
 export async function bucket(server, { versioning = true } = {}) {
+  if (server.memory) return uniqueName('mem')
   const s3 = raw(server.endpoint)
   const name = uniqueName('b')
   await s3.send(new CreateBucketCommand({ Bucket: name }))
@@ -50,6 +57,11 @@ export function config(server, s3Bucket, extra = {}) {
 }
 
 export function client(server, s3Bucket, extra = {}, decoder, encoder) {
+  if (server.memory) {
+    const { overrides, requestTimeoutMs, connectTimeoutMs, kmsKeyId, ...options } = extra
+    const c = ImmuKVClient.inMemory(s3Bucket, { s3Prefix: '', ...options })
+    return decoder || encoder ? c.withCodec(decoder ?? ((x) => x), encoder ?? ((x) => x)) : c
+  }
   return new ImmuKVClient(config(server, s3Bucket, extra), decoder, encoder)
 }
 
@@ -142,3 +154,15 @@ export async function keyObject(server, Bucket, path) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Runs ESM source in a child node process (in __test__/, so `immukv` resolves); resolves with stdout. */
+export function runNode(source, env = process.env) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: fileURLToPath(new URL('..', import.meta.url)), env })
+    let out = ''
+    let errText = ''
+    p.stdout.on('data', (d) => (out += d))
+    p.stderr.on('data', (d) => (errText += d))
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${errText}`))))
+  })
+}

@@ -1,11 +1,15 @@
 //! The errors users see. Each has a stable code; storage failures carry the
-//! S3 operation, the object and the cause. This is the one place that maps
-//! a store failure to a user-facing error.
+//! S3 operation, the object and the cause (the SDK's error, as a real error
+//! with its own sources). This is the one place that maps a store failure to
+//! a user-facing error.
 
 use crate::storage::{StoreError, StoreErrorKind};
 use std::fmt;
+use std::sync::Arc;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Stable error codes. New codes may be added in minor versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     InvalidConfig,
     InvalidKey,
@@ -18,12 +22,46 @@ pub enum ErrorCode {
     WriteConflict,
     AccessDenied,
     NoSuchBucket,
+    /// Credentials could not be had or used (a provider failed, none found,
+    /// or they are malformed).
+    Credentials,
     Storage,
     CorruptEntry,
+    /// The log's latest version is a delete marker: it has entries, but reads
+    /// as absent. Writers refuse to start a new chain over it.
+    LogDeleted,
+    /// A caller's decoder failed on a stored value (raised by bindings).
+    Decoder,
+    /// The call was cancelled by its caller.
+    Aborted,
     Closed,
+    /// A bug: a panic or a broken invariant inside ImmuKV.
+    Internal,
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 19] = [
+        ErrorCode::InvalidConfig,
+        ErrorCode::InvalidKey,
+        ErrorCode::InvalidValue,
+        ErrorCode::InvalidArgument,
+        ErrorCode::KeyNotFound,
+        ErrorCode::VersionNotFound,
+        ErrorCode::ReadOnly,
+        ErrorCode::VersioningDisabled,
+        ErrorCode::WriteConflict,
+        ErrorCode::AccessDenied,
+        ErrorCode::NoSuchBucket,
+        ErrorCode::Credentials,
+        ErrorCode::Storage,
+        ErrorCode::CorruptEntry,
+        ErrorCode::LogDeleted,
+        ErrorCode::Decoder,
+        ErrorCode::Aborted,
+        ErrorCode::Closed,
+        ErrorCode::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidConfig => "INVALID_CONFIG",
@@ -37,14 +75,22 @@ impl ErrorCode {
             ErrorCode::WriteConflict => "WRITE_CONFLICT",
             ErrorCode::AccessDenied => "ACCESS_DENIED",
             ErrorCode::NoSuchBucket => "NO_SUCH_BUCKET",
+            ErrorCode::Credentials => "CREDENTIALS_ERROR",
             ErrorCode::Storage => "STORAGE_ERROR",
             ErrorCode::CorruptEntry => "CORRUPT_ENTRY",
+            ErrorCode::LogDeleted => "LOG_DELETED",
+            ErrorCode::Decoder => "DECODER_ERROR",
+            ErrorCode::Aborted => "ABORTED",
             ErrorCode::Closed => "CLIENT_CLOSED",
+            ErrorCode::Internal => "INTERNAL_ERROR",
         }
     }
 }
 
-#[derive(Clone, Debug)]
+/// The error it came from, shareable so that errors can be cloned.
+pub type Source = Arc<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
@@ -52,10 +98,10 @@ pub struct Error {
     pub operation: Option<&'static str>,
     pub bucket: Option<String>,
     pub path: Option<String>,
-    pub cause: Option<String>,
     /// For a failed `set`: whether the entry may be in the log all the same.
     /// `false` is a promise that it is not.
     pub may_have_committed: Option<bool>,
+    pub(crate) source: Option<Source>,
     /// A storage failure that retrying may cure.
     pub(crate) transient: bool,
 }
@@ -70,8 +116,8 @@ impl Error {
             operation: None,
             bucket: None,
             path: None,
-            cause: None,
             may_have_committed: None,
+            source: None,
             transient: false,
         }
     }
@@ -80,7 +126,29 @@ impl Error {
         Error::new(ErrorCode::InvalidConfig, message)
     }
 
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn aborted() -> Self {
+        Error::new(ErrorCode::Aborted, "the operation was aborted")
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Internal, message)
+    }
+
+    /// The same error with `source` as its cause.
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Records, on a failed `set`, whether the entry may be in the log.
     pub fn with_commit_state(mut self, may_have_committed: bool) -> Self {
+        if self.may_have_committed.is_some() {
+            return self;
+        }
         self.may_have_committed = Some(may_have_committed);
         if may_have_committed {
             self.message.push_str(
@@ -104,6 +172,26 @@ impl Error {
             )
         }
     }
+
+    /// Messages of the cause chain, outermost first.
+    pub fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur: Option<&(dyn std::error::Error + 'static)> =
+            std::error::Error::source(self);
+        while let Some(e) = cur {
+            let text = e.to_string();
+            if out.last() != Some(&text) {
+                out.push(text);
+            }
+            cur = e.source();
+        }
+        out
+    }
+
+    /// The cause chain, for bindings that rebuild it in their own language.
+    pub fn source_chain(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        std::iter::successors(std::error::Error::source(self), |e| e.source())
+    }
 }
 
 impl From<StoreError> for Error {
@@ -111,6 +199,7 @@ impl From<StoreError> for Error {
         let code = match e.kind {
             StoreErrorKind::AccessDenied => ErrorCode::AccessDenied,
             StoreErrorKind::NoSuchBucket => ErrorCode::NoSuchBucket,
+            StoreErrorKind::Credentials => ErrorCode::Credentials,
             _ => ErrorCode::Storage,
         };
         Error {
@@ -118,10 +207,10 @@ impl From<StoreError> for Error {
             transient: e.is_transient(),
             message: e.to_string(),
             operation: Some(e.operation),
-            bucket: Some(e.bucket),
-            path: Some(e.path),
-            cause: Some(e.cause),
+            bucket: Some(e.bucket.clone()),
+            path: Some(e.path.clone()),
             may_have_committed: None,
+            source: Some(Arc::new(e)),
         }
     }
 }
@@ -132,4 +221,21 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("may_have_committed", &self.may_have_committed)
+            .field("causes", &self.causes())
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}

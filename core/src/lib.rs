@@ -2,43 +2,44 @@
 //! nothing but a versioned S3 bucket.
 //!
 //! Layers, bottom up:
-//! - [`format`]: canonical JSON, hashing, the stored objects (pure).
+//! - [`format`]: canonical JSON, hashing, the stored objects, where they
+//!   live and which keys can live there (pure).
 //! - [`verify`]: chain and digest checks over entries already read (pure).
-//! - [`storage`]: the object-store interface, its S3 implementation and an
-//!   in-memory one for protocol tests.
-//! - [`client`]: runs the write, repair and read protocol over a store.
+//! - [`storage`]: the object-store interface, S3 (aws-sdk-s3), an in-memory
+//!   store, and a counting wrapper.
+//! - [`client`]: runs the write, repair and read protocol over a store, on
+//!   an injected [`env::Env`] (clock, randomness, tasks).
 //!
 //! ```no_run
-//! use immukv_core::storage::s3::{CredentialSource, S3Settings};
-//! use immukv_core::{Client, Options, VerifyOptions};
-//! use std::time::Duration;
+//! use immukv_core::storage::s3::S3Settings;
+//! use immukv_core::{Client, Json, Options, VerifyOptions};
 //!
 //! # async fn run() -> immukv_core::Result<()> {
-//! let s3 = S3Settings {
-//!     bucket: "my-bucket".into(),
-//!     region: "us-east-1".into(),
-//!     endpoint_url: None,
-//!     force_path_style: None,
-//!     credentials: CredentialSource::Default,
-//!     kms_key_id: None,
-//!     request_timeout: Duration::from_secs(10),
-//!     connect_timeout: Duration::from_secs(2),
-//! };
+//! let mut s3 = S3Settings::new("my-bucket");
+//! s3.region = Some("us-east-1".into());
 //! let client = Client::connect(s3, Options { prefix: "audit/".into(), ..Options::default() })?;
-//! let entry = client.set("device-42", serde_json::json!({"gain": 1.02})).await?;
+//! let entry = client.set("device-42", &Json::parse(r#"{"gain": 1.02}"#).unwrap()).await?;
 //! assert_eq!(client.get("device-42").await?.hash, entry.hash);
 //! assert!(client.verify_log(&VerifyOptions::default()).await?.ok);
 //! # Ok(())
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod client;
+pub mod defaults;
+pub mod env;
 pub mod error;
 pub mod format;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod stats;
 pub mod storage;
 pub mod verify;
 
 pub use client::{Client, Options, VerifyOptions};
 pub use error::{Error, ErrorCode, Result};
-pub use format::Entry;
+pub use format::{Entry, Json};
+pub use stats::StatsSnapshot;
 pub use verify::{Digest, Failure, FailureKind, Report};

@@ -37,6 +37,9 @@ pub enum FailureKind {
     BadGenesis,
     /// A key's latest entry and its key object disagree.
     KeyObjectMismatch,
+    /// A key-object version that is not the key object of the log entry it
+    /// names (forged, altered, or naming a log version that does not exist).
+    KeyObjectForged,
     /// The trusted digest's entry is not in the log, or differs.
     TrustedMismatch,
     /// The log is shorter than the trusted digest.
@@ -56,6 +59,7 @@ impl FailureKind {
             FailureKind::WrongPreviousVersion => "wrong_previous_version",
             FailureKind::BadGenesis => "bad_genesis",
             FailureKind::KeyObjectMismatch => "key_object_mismatch",
+            FailureKind::KeyObjectForged => "key_object_forged",
             FailureKind::TrustedMismatch => "trusted_mismatch",
             FailureKind::Truncated => "truncated",
             FailureKind::Unreadable => "unreadable",
@@ -66,8 +70,12 @@ impl FailureKind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
+    /// The log entry concerned, when there is one.
     pub sequence: Option<u64>,
+    /// The version concerned: of the log, or of the object at `path`.
     pub version_id: Option<String>,
+    /// The object concerned, when it is not the log entry itself.
+    pub path: Option<String>,
     pub kind: FailureKind,
     pub detail: String,
 }
@@ -77,6 +85,7 @@ impl Failure {
         Failure {
             sequence: Some(e.sequence),
             version_id: Some(e.version_id.clone()),
+            path: None,
             kind,
             detail,
         }
@@ -169,6 +178,7 @@ pub fn check_trusted(newest_first: &[Entry], trusted: &Digest) -> Option<Failure
         return Some(Failure {
             sequence: Some(trusted.sequence),
             version_id: Some(trusted.version_id.clone()),
+            path: None,
             kind: FailureKind::Truncated,
             detail: format!(
                 "the log ends at sequence {head_seq:?}, before the trusted sequence {}",
@@ -186,6 +196,7 @@ pub fn check_trusted(newest_first: &[Entry], trusted: &Digest) -> Option<Failure
         None => Some(Failure {
             sequence: Some(trusted.sequence),
             version_id: Some(trusted.version_id.clone()),
+            path: None,
             kind: FailureKind::TrustedMismatch,
             detail: format!(
                 "trusted log version {} (sequence {}) is no longer in the log: history was rewritten or deleted",
@@ -198,15 +209,19 @@ pub fn check_trusted(newest_first: &[Entry], trusted: &Digest) -> Option<Failure
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::{Dialect, Json};
     use serde_json::json;
 
     fn chain(n: u64) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
+            let value = Json::canonical_from(&json!({"i": i}).to_string(), Dialect::Js)
+                .unwrap()
+                .0;
             let mut e = Entry::next(
-                out.last(),
+                out.last().map(Entry::link),
                 format!("k{}", i % 3),
-                json!({"i": i}),
+                value,
                 1_700_000_000_000 + i,
                 None,
             )
@@ -244,7 +259,7 @@ mod tests {
     #[test]
     fn altered_value_is_a_hash_mismatch_at_that_entry() {
         let mut c = chain(4);
-        c[2].value = json!("forged");
+        c[2].value = Json::parse(r#""forged""#).unwrap();
         assert_eq!(
             kinds(&check_chain(&c, true)),
             vec![(Some(1), FailureKind::HashMismatch)]

@@ -1,16 +1,12 @@
-//! Every case of ../shared/vectors/canonical-v1.json, both dialects: what we
-//! write (JS) byte for byte, and what we verify (JS and Python).
+//! Every case of tests/data/canonical-v1.json (the team's byte-exact vectors,
+//! both dialects): what we write (JS) byte for byte, and what we verify (JS
+//! and Python).
 
-use immukv_core::format::{canonical, hash, Dialect, Entry};
+use immukv_core::format::{hash, Dialect, Entry, Json, Link};
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
-    let path = std::env::var("IMMUKV_VECTORS").unwrap_or_else(|_| {
-        format!(
-            "{}/../../shared/vectors/canonical-v1.json",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
+    let path = format!("{}/tests/data/canonical-v1.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read vectors at {path}: {e}"));
     let doc: Value = serde_json::from_str(&text).unwrap();
@@ -28,7 +24,13 @@ fn s(v: &Value) -> String {
     v.as_str().unwrap().to_string()
 }
 
-fn entry_from_case(case: &Value, value: Value) -> Entry {
+fn js_value(case: &Value) -> Json {
+    Json::canonical_from(case["value_json"].as_str().unwrap(), Dialect::Js)
+        .unwrap()
+        .0
+}
+
+fn entry_from_case(case: &Value, value: Json) -> Entry {
     let e = &case["entry"];
     Entry {
         key: s(&e["key"]),
@@ -48,8 +50,7 @@ fn js_dialect_writes_byte_identical_objects() {
     for case in vectors() {
         let name = s(&case["name"]);
         let js = &case["js"];
-        let value: Value = serde_json::from_str(case["value_json"].as_str().unwrap()).unwrap();
-        let mut entry = entry_from_case(&case, value);
+        let mut entry = entry_from_case(&case, js_value(&case));
         assert_eq!(
             hash::hash_input(&entry.hashed(), Dialect::Js).unwrap(),
             s(&js["hash_input"]),
@@ -74,29 +75,22 @@ fn js_dialect_writes_byte_identical_objects() {
 fn entry_next_builds_the_js_vector() {
     for case in vectors() {
         let e = &case["entry"];
-        let previous = e["sequence"]
-            .as_u64()
-            .unwrap()
-            .checked_sub(1)
-            .map(|seq| Entry {
-                key: "p".into(),
-                value: Value::Null,
-                timestamp_ms: 1,
+        let previous_version = e.get("previous_version_id").map(s);
+        let previous_hash = s(&e["previous_hash"]);
+        let sequence = e["sequence"].as_u64().unwrap();
+        let link = match (sequence.checked_sub(1), &previous_version) {
+            (None, _) => None,
+            (Some(seq), Some(v)) => Some(Link {
                 sequence: seq,
-                previous_hash: String::new(),
-                hash: s(&e["previous_hash"]),
-                previous_version_id: None,
-                previous_key_object_etag: None,
-                version_id: e.get("previous_version_id").map(s).unwrap_or_default(),
-            });
-        if previous.as_ref().is_some_and(|p| p.version_id.is_empty()) {
-            continue; // a vector that states no previous version id cannot come from next()
-        }
-        let value: Value = serde_json::from_str(case["value_json"].as_str().unwrap()).unwrap();
+                hash: &previous_hash,
+                version_id: v,
+            }),
+            (Some(_), None) => continue, // states no previous version id: not from next()
+        };
         let built = Entry::next(
-            previous.as_ref(),
+            link,
             s(&e["key"]),
-            value,
+            js_value(&case),
             e["timestamp_ms"].as_u64().unwrap(),
             e.get("previous_key_object_etag").map(s),
         )
@@ -164,7 +158,7 @@ fn altered_entries_verify_in_neither_dialect() {
             let stored = s(&case[side]["log_object"]);
             let good = Entry::from_log_object(stored.as_bytes(), "v").unwrap();
             let mut bad = good.clone();
-            bad.value = serde_json::json!({"tampered": true});
+            bad.value = Json::parse(r#"{"tampered":true}"#).unwrap();
             assert_eq!(
                 bad.hash_dialect(),
                 None,
@@ -199,8 +193,8 @@ fn js_canonical_of_python_numbers_matches_js_vector_values() {
         let py = Entry::from_log_object(s(&case["python"]["log_object"]).as_bytes(), "v").unwrap();
         let js = Entry::from_log_object(s(&case["js"]["log_object"]).as_bytes(), "v").unwrap();
         assert_eq!(
-            canonical::to_string(&py.value, Dialect::Js).unwrap(),
-            canonical::to_string(&js.value, Dialect::Js).unwrap(),
+            py.value.canonical(Dialect::Js).unwrap(),
+            js.value.canonical(Dialect::Js).unwrap(),
             "{}",
             case["name"]
         );
@@ -208,19 +202,19 @@ fn js_canonical_of_python_numbers_matches_js_vector_values() {
 }
 
 #[test]
-fn a_python_value_read_as_js_numbers_verifies_with_its_stored_text() {
-    let case = vectors()
-        .into_iter()
-        .find(|c| c["name"] == "integral-float")
-        .unwrap();
-    let stored = Entry::from_log_object(s(&case["python"]["log_object"]).as_bytes(), "v").unwrap();
-    let mut as_read = stored.clone();
-    as_read.value = serde_json::json!([1, 2.5, 100]); // what JSON.parse makes of [1.0,2.5,100.0]
-    assert_eq!(as_read.hash_dialect(), None);
-    assert_eq!(
-        as_read.hash_dialect_as_stored(Some(&stored.value)),
-        Some(Dialect::Python)
-    );
-    as_read.value = serde_json::json!([1, 2.5, 101]); // changed: the stored text no longer stands in
-    assert_eq!(as_read.hash_dialect_as_stored(Some(&stored.value)), None);
+fn stored_objects_of_any_depth_parse_and_verify() {
+    // The earlier Python client writes values ~1000 deep; serde_json's
+    // default recursion limit is 128. Nothing on the read path recurses.
+    for depth in [127, 128, 300, 1000, 20_000] {
+        let value = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let (v, d) = Json::canonical_from(&value, Dialect::Js).unwrap();
+        assert_eq!(d, depth);
+        let mut e = Entry::next(None, "deep".into(), v, 1_700_000_000_000, None).unwrap();
+        e.version_id = "v1".into();
+        let stored = e.log_object(Dialect::Js).unwrap();
+        let parsed = Entry::from_log_object(stored.as_bytes(), "v1").unwrap();
+        assert_eq!(parsed.hash_dialect(), Some(Dialect::Js), "depth {depth}");
+        let key_object = Entry::from_key_object(e.key_object(Dialect::Js).unwrap().as_bytes()).unwrap();
+        assert_eq!(key_object.hash, e.hash);
+    }
 }

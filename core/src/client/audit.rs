@@ -1,65 +1,111 @@
-//! `verify_log` and `digest`: read the log (and key objects), then check
-//! with `crate::verify`.
+//! `verify_log`, `digest` and verified reads: read the log (and key
+//! objects), then check with `crate::verify`.
 
-use super::{retry, Client};
-use crate::error::{ErrorCode, Result};
-use crate::format::Entry;
+use super::read::check_limit;
+use super::{retry, Inner, LogHead};
+use crate::error::{Error, ErrorCode, Result};
+use crate::format::{Dialect, Entry};
 use crate::storage::Store;
 use crate::verify::{self, Digest, Failure, FailureKind, Report};
-use futures_util::{stream, StreamExt};
-use std::collections::HashSet;
+use futures_util::{stream, StreamExt, TryStreamExt};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-/// Key objects checked by default, at most (one GET each).
-pub const DEFAULT_KEY_CHECKS: usize = 10_000;
-
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct VerifyOptions {
     /// Newest entries to check; all when `None`.
     pub limit: Option<u32>,
     /// A digest saved earlier: the log must still contain it and extend it.
     pub trusted: Option<Digest>,
-    /// Also compare each key's latest entry in range with its key object.
+    /// Also check key objects: every version must be backed, byte for byte,
+    /// by the log entry it names, and each key's latest object must hold the
+    /// key's latest entry.
     pub check_key_objects: bool,
 }
 
-impl<S: Store> Client<S> {
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            limit: None,
+            trusted: None,
+            check_key_objects: true,
+        }
+    }
+}
+
+/// What `verify_log` is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyPhase {
+    /// Listing the log's versions (`done` so far, total unknown).
+    ListingLog,
+    /// Reading and checking log entries.
+    CheckingLog,
+    /// Listing key objects and their versions.
+    ListingKeys,
+    /// Reading and checking key-object versions.
+    CheckingKeyObjects,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub phase: VerifyPhase,
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+pub type ProgressFn<'a> = &'a (dyn Fn(Progress) + Send + Sync);
+
+impl<S: Store> Inner<S> {
     /// The current head, or `None` for an empty log.
-    pub async fn digest(&self) -> Result<Option<Digest>> {
-        self.check_open()?;
-        Ok(self
-            .read_head(self.deadline())
-            .await?
-            .map(|h| Digest::from(h.entry.as_ref())))
+    pub(super) async fn digest(&self) -> Result<Option<Digest>> {
+        match self.read_head(self.deadline()).await? {
+            LogHead::Empty => Ok(None),
+            LogHead::Deleted { marker } => Err(self.log_deleted(marker.as_deref())),
+            LogHead::Head(h) => Ok(Some(Digest::from(h.entry.as_ref()))),
+        }
     }
 
     /// Verifies the newest `limit` entries (all when omitted); every problem
-    /// found is reported with the entry it was found at.
-    pub async fn verify_log(&self, opts: &VerifyOptions) -> Result<Report> {
-        self.check_open()?;
-        super::validate::limit(opts.limit)?;
+    /// found is reported with the entry or object it was found at.
+    pub(super) async fn verify_log(&self, opts: &VerifyOptions, progress: Option<ProgressFn<'_>>) -> Result<Report> {
+        check_limit(opts.limit)?;
         let deadline = self.deadline();
+        let report = |phase, done, total| {
+            if let Some(p) = progress {
+                p(super::Progress { phase, done, total });
+            }
+        };
+        let head = self.read_head(deadline).await;
         // With a trusted digest the window must reach back to it.
         let mut window = opts.limit;
-        if let (Some(l), Some(t)) = (window, &opts.trusted) {
-            if let Ok(Some(head)) = self.read_head(deadline).await {
-                let span = head.entry.sequence.saturating_sub(t.sequence) + 1;
-                window = Some(l.max(u32::try_from(span).unwrap_or(u32::MAX)));
-            }
+        if let (Some(l), Some(t), Ok(LogHead::Head(h))) = (window, &opts.trusted, &head) {
+            let span = h.entry.sequence.saturating_sub(t.sequence) + 1;
+            window = Some(l.max(u32::try_from(span).unwrap_or(u32::MAX)));
         }
-        // Read every listed version; one that is not an entry is reported
-        // where it stands instead of failing the whole check.
-        let log_path = self.log_path.clone();
-        let versions = self
+        let log_path = self.log_path().to_string();
+        report(VerifyPhase::ListingLog, 0, None);
+        let (versions, complete) = self
             .list_versions(&log_path, None, window.map(|w| w as usize), deadline)
             .await?;
-        let read = self
-            .fetch_all(
-                &versions,
-                deadline,
-                |body, v| Ok(Entry::from_log_object(body, v)),
-                &log_path,
-            )
+        let total = versions.len() as u64;
+        report(VerifyPhase::CheckingLog, 0, Some(total));
+        // Every listed version is read; one that is not an entry is reported
+        // where it stands instead of failing the whole check.
+        let read: Vec<std::result::Result<Entry, crate::format::ParseError>> = stream::iter(versions.iter().cloned().enumerate())
+            .map(|(i, v)| async move {
+                let obj = retry::idempotent(self, deadline, || self.store.get(self.log_path(), Some(&v))).await?;
+                if i % 64 == 0 {
+                    report(VerifyPhase::CheckingLog, i as u64, Some(total));
+                }
+                Ok::<_, Error>(match obj {
+                    Some(o) => Entry::from_log_object(&o.body, &v),
+                    None => Err(crate::format::ParseError("listed version vanished (deleted while reading?)".into())),
+                })
+            })
+            .buffered(self.opts.read_concurrency)
+            .try_collect()
             .await?;
+        report(VerifyPhase::CheckingLog, total, Some(total));
         let mut failures = Vec::new();
         let mut entries = Vec::with_capacity(read.len());
         for (parsed, v) in read.into_iter().zip(&versions) {
@@ -68,24 +114,26 @@ impl<S: Store> Client<S> {
                 Err(e) => failures.push(Failure {
                     sequence: None,
                     version_id: Some(v.clone()),
+                    path: Some(log_path.clone()),
                     kind: FailureKind::Unreadable,
                     detail: format!("log version {v} is not an entry: {}", e.0),
                 }),
             }
         }
-        let complete = window.is_none_or(|w| versions.len() < w as usize);
         failures.extend(verify::check_chain(&entries, complete));
         // Versions listed but no latest version: a delete marker hides the
         // log, so readers see it empty and a writer would start a new chain.
-        let hidden = match self.read_head(deadline).await {
-            Ok(head) => head.is_none(),
+        let hidden = match head {
+            Ok(LogHead::Deleted { .. }) => true,
+            Ok(_) => false,
             Err(e) if e.code == ErrorCode::CorruptEntry => false, // reported above as unreadable
             Err(e) => return Err(e),
         };
-        if !versions.is_empty() && hidden {
+        if hidden {
             failures.push(Failure {
                 sequence: None,
                 version_id: None,
+                path: Some(log_path.clone()),
                 kind: FailureKind::HiddenHead,
                 detail: format!(
                     "the latest version of {log_path} is a delete marker over {} entries",
@@ -97,9 +145,9 @@ impl<S: Store> Client<S> {
             failures.extend(verify::check_trusted(&entries, t));
         }
         if opts.check_key_objects {
-            failures.extend(self.check_key_objects(&entries).await?);
+            failures.extend(self.check_key_objects(&entries, complete, opts.limit.is_none(), &report).await?);
         }
-        failures.sort_by_key(|f| std::cmp::Reverse(f.sequence));
+        failures.sort_by(|a, b| b.sequence.cmp(&a.sequence).then_with(|| a.path.cmp(&b.path)));
         Ok(Report {
             ok: failures.is_empty(),
             checked: entries.len(),
@@ -108,52 +156,281 @@ impl<S: Store> Client<S> {
         })
     }
 
-    /// For each key whose latest entry is in `newest_first`, its key object
-    /// must hold that entry. The head may be an orphan (not yet repaired):
-    /// that is the protocol working, not tampering.
-    async fn check_key_objects(&self, newest_first: &[Entry]) -> Result<Vec<Failure>> {
+    /// Key objects are a cache of the log: every version of every key object
+    /// must be the key object of the log entry it names, byte for byte, and
+    /// each key's latest object must hold the key's latest entry (or the one
+    /// before it, when that entry is the orphan head). With `all_keys`, every
+    /// key object in the store is checked, else the keys of `newest_first`.
+    async fn check_key_objects(
+        &self,
+        newest_first: &[Entry],
+        log_complete: bool,
+        all_keys: bool,
+        report: &(impl Fn(VerifyPhase, u64, Option<u64>) + Sync),
+    ) -> Result<Vec<Failure>> {
         let deadline = self.deadline();
-        let mut seen = HashSet::new();
-        let latest: Vec<Entry> = newest_first
-            .iter()
-            .filter(|e| seen.insert(e.key.as_str()))
-            .take(DEFAULT_KEY_CHECKS)
-            .cloned()
-            .collect();
-        let head_seq = newest_first.first().map(|e| e.sequence);
-        let results: Vec<Result<Option<Failure>>> = stream::iter(latest)
-            .map(|e: Entry| async move {
-                let e = &e;
-                let path = self.key_path(&e.key);
-                let obj = retry::idempotent(deadline, || self.store.get(&path, None)).await?;
-                let fail = |detail: String| Ok(Some(Failure::at(e, FailureKind::KeyObjectMismatch, detail)));
-                let Some(obj) = obj else {
-                    if Some(e.sequence) == head_seq && e.previous_key_object_etag.is_none() {
-                        return Ok(None); // orphan head of a new key
-                    }
-                    return fail(format!("key object {path} is missing"));
-                };
-                let k = match Entry::from_key_object(&obj.body) {
-                    Ok(k) => k,
-                    Err(err) => return fail(format!("key object {path} is not an entry: {}", err.0)),
-                };
-                if Some(e.sequence) == head_seq && obj.etag == e.previous_key_object_etag {
-                    return Ok(None); // orphan head: its key object is the one before
-                }
-                if k.hash_dialect().is_none() {
-                    return fail(format!("key object {path} fails its hash check"));
-                }
-                if k.sequence != e.sequence || k.hash != e.hash || k.version_id != e.version_id {
-                    return fail(format!(
-                        "key object {path} holds sequence {} (hash {}, log version {}), but the key's latest log entry is sequence {} (hash {}, log version {})",
-                        k.sequence, k.hash, k.version_id, e.sequence, e.hash, e.version_id
-                    ));
-                }
-                Ok(None)
+        report(VerifyPhase::ListingKeys, 0, None);
+        let mut keys: Vec<String> = if all_keys {
+            self.list_keys("", None, None).await?
+        } else {
+            Vec::new()
+        };
+        let mut seen: HashSet<String> = keys.iter().cloned().collect();
+        for e in newest_first {
+            if seen.insert(e.key.clone()) && self.layout.check_key(&e.key).is_ok() {
+                keys.push(e.key.clone());
+            }
+        }
+        let by_version: HashMap<&str, &Entry> =
+            newest_first.iter().map(|e| (e.version_id.as_str(), e)).collect();
+        let mut latest: HashMap<&str, &Entry> = HashMap::new();
+        for e in newest_first {
+            latest.entry(e.key.as_str()).or_insert(e);
+        }
+        let oldest_checked = newest_first.last().map(|e| e.sequence);
+        let head = newest_first.first();
+
+        // Versions of each key object, listed concurrently. A key object whose
+        // latest version is a delete marker is missing, whatever it had before.
+        let listed: Vec<(String, Vec<String>, bool)> = stream::iter(keys)
+            .map(|key| async move {
+                let path = self.layout.key_path(&key);
+                let l = self.list_all_versions(&path, None, None, deadline).await?;
+                Ok::<_, Error>((key, l.ids, l.latest_delete_marker.is_some()))
             })
             .buffer_unordered(self.opts.read_concurrency)
-            .collect()
-            .await;
-        results.into_iter().filter_map(|r| r.transpose()).collect()
+            .try_collect()
+            .await?;
+        let total: u64 = listed.iter().map(|(_, v, _)| v.len() as u64).sum();
+        report(VerifyPhase::CheckingKeyObjects, 0, Some(total));
+        let jobs: Vec<(String, String, bool)> = listed
+            .iter()
+            .flat_map(|(k, vs, deleted)| {
+                vs.iter()
+                    .enumerate()
+                    .map(move |(i, v)| (k.clone(), v.clone(), i == 0 && !deleted))
+            })
+            .collect();
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let checked: Vec<Vec<Failure>> = stream::iter(jobs)
+            .map(|(key, version, newest)| {
+                let by_version = &by_version;
+                let latest = &latest;
+                let done = &done;
+                async move {
+                    let path = self.layout.key_path(&key);
+                    let obj = retry::idempotent(self, deadline, || self.store.get(&path, Some(&version))).await?;
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n % 64 == 0 {
+                        report(VerifyPhase::CheckingKeyObjects, n, Some(total));
+                    }
+                    let at = |kind, detail: String| Failure {
+                        sequence: None,
+                        version_id: Some(version.clone()),
+                        path: Some(path.clone()),
+                        kind,
+                        detail,
+                    };
+                    let Some(obj) = obj else { return Ok(vec![]) }; // deleted while reading
+                    let k = match Entry::from_key_object(&obj.body) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            return Ok(vec![at(
+                                FailureKind::KeyObjectForged,
+                                format!("key object version {version} of {path} is not an entry: {}", e.0),
+                            )])
+                        }
+                    };
+                    let mut out = Vec::new();
+                    if k.key != key {
+                        out.push(at(
+                            FailureKind::KeyObjectForged,
+                            format!("key object version {version} of {path} holds key {:?}", k.key),
+                        ));
+                    }
+                    match by_version.get(k.version_id.as_str()) {
+                        Some(e) => {
+                            let same = [Dialect::Js, Dialect::Python]
+                                .iter()
+                                .any(|d| e.key_object(*d).is_ok_and(|b| b.as_bytes() == obj.body.as_slice()));
+                            if !same {
+                                out.push(Failure {
+                                    sequence: Some(e.sequence),
+                                    ..at(
+                                        FailureKind::KeyObjectForged,
+                                        format!(
+                                            "key object version {version} of {path} names log version {} (sequence {}) but differs from it",
+                                            e.version_id, e.sequence
+                                        ),
+                                    )
+                                });
+                            }
+                        }
+                        None => {
+                            // Not among the entries read: forged, unless it is
+                            // older than the window that was checked.
+                            let outside = !log_complete && oldest_checked.is_none_or(|o| k.sequence < o);
+                            if !outside {
+                                out.push(at(
+                                    FailureKind::KeyObjectForged,
+                                    format!(
+                                        "key object version {version} of {path} names log version {} (sequence {}), which is not in the log",
+                                        k.version_id, k.sequence
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    if newest {
+                        out.extend(self.check_latest(&key, &k, &obj.etag, latest_of(latest, &key), head, &path));
+                    }
+                    Ok::<_, Error>(out)
+                }
+            })
+            .buffer_unordered(self.opts.read_concurrency)
+            .try_collect()
+            .await?;
+        report(VerifyPhase::CheckingKeyObjects, total, Some(total));
+        let mut failures: Vec<Failure> = checked.into_iter().flatten().collect();
+        // A key with entries in the log but no key object at all.
+        let listed_keys: HashSet<&str> = listed
+            .iter()
+            .filter(|(_, v, deleted)| !v.is_empty() && !deleted)
+            .map(|(k, _, _)| k.as_str())
+            .collect();
+        for (key, e) in &latest {
+            if listed_keys.contains(key) || self.layout.check_key(key).is_err() {
+                continue;
+            }
+            let orphan_head = head.is_some_and(|h| h.version_id == e.version_id) && e.previous_key_object_etag.is_none();
+            if !orphan_head {
+                failures.push(Failure::at(
+                    e,
+                    FailureKind::KeyObjectMismatch,
+                    format!("key object {} is missing", self.layout.key_path(key)),
+                ));
+            }
+        }
+        Ok(failures)
     }
+
+    /// The latest key object of `key` must hold the key's latest entry. The
+    /// head may be an orphan (not yet repaired): that is the protocol
+    /// working, not tampering.
+    fn check_latest(
+        &self,
+        _key: &str,
+        k: &Entry,
+        etag: &Option<String>,
+        latest: Option<&Entry>,
+        head: Option<&Entry>,
+        path: &str,
+    ) -> Option<Failure> {
+        let e = latest?;
+        let is_head = head.is_some_and(|h| h.version_id == e.version_id);
+        if is_head && etag.as_deref() == e.previous_key_object_etag.as_deref() {
+            return None; // orphan head: its key object is the one before
+        }
+        if k.sequence != e.sequence || k.hash != e.hash || k.version_id != e.version_id {
+            return Some(Failure::at(
+                e,
+                FailureKind::KeyObjectMismatch,
+                format!(
+                    "key object {path} holds sequence {} (hash {}, log version {}), but the key's latest log entry is sequence {} (hash {}, log version {})",
+                    k.sequence, k.hash, k.version_id, e.sequence, e.hash, e.version_id
+                ),
+            ));
+        }
+        None
+    }
+
+    /// `get`, then proof that the entry is in the log: the log version its
+    /// key object names is read and must hold the same entry, intact. With a
+    /// `trusted` digest, the entries between it and the digest are read too,
+    /// and must link up. Costs the `get`, one GET, and with `trusted` one GET
+    /// per entry between the two (read `read_concurrency` at a time) plus a
+    /// listing page per thousand.
+    pub(super) async fn get_verified(&self, key: &str, trusted: Option<&Digest>) -> Result<Entry> {
+        let entry = self.get(key).await?;
+        let deadline = self.deadline();
+        let path = self.layout.key_path(key);
+        let fail = |detail: String| Error::corrupt(self.bucket(), &path, None, &format!("verification failed: {detail}"));
+        let logged = self
+            .read_log_version(&entry.version_id, deadline)
+            .await?
+            .ok_or_else(|| fail(format!("it names log version {}, which is not in the log", entry.version_id)))?;
+        if logged.hash_dialect().is_none() {
+            return Err(fail(format!("log version {} fails its hash check", logged.version_id)));
+        }
+        let same = logged.key == entry.key
+            && logged.sequence == entry.sequence
+            && logged.hash == entry.hash
+            && logged.previous_hash == entry.previous_hash
+            && logged.timestamp_ms == entry.timestamp_ms
+            && logged.value.canonical(Dialect::Python).ok() == entry.value.canonical(Dialect::Python).ok();
+        if !same {
+            return Err(fail(format!(
+                "it differs from log version {} (sequence {}) that it names",
+                logged.version_id, logged.sequence
+            )));
+        }
+        if let Some(t) = trusted {
+            self.prove_link(&logged, t, deadline).await.map_err(|e| match e.code {
+                ErrorCode::CorruptEntry => fail(e.message),
+                _ => e,
+            })?;
+        }
+        Ok(logged_with_value(entry, logged))
+    }
+
+    /// The entries between `entry` and the trusted digest link up.
+    async fn prove_link(&self, entry: &Entry, trusted: &Digest, deadline: Duration) -> Result<()> {
+        let (newer, older) = if entry.sequence >= trusted.sequence {
+            (entry.version_id.clone(), trusted.version_id.clone())
+        } else {
+            (trusted.version_id.clone(), entry.version_id.clone())
+        };
+        let span = entry.sequence.abs_diff(trusted.sequence) as usize;
+        // From the newer one down to the older one: the listing names them,
+        // then they are read in parallel.
+        let log_path = self.log_path().to_string();
+        let (mut ids, _) = self
+            .list_versions_checked(&log_path, None, None, deadline)
+            .await
+            .map(|(ids, c)| (ids, c))?;
+        let start = ids.iter().position(|v| *v == newer);
+        let Some(start) = start else {
+            return Err(Error::new(ErrorCode::CorruptEntry, format!("log version {newer} is not in the log")));
+        };
+        ids.drain(..start);
+        ids.truncate(span + 1);
+        let run = self.fetch_all(&ids, &log_path, deadline, Entry::from_log_object).await?;
+        let problems = verify::check_chain(&run, false);
+        let ends = run.first().map(|e| e.version_id.as_str()) == Some(newer.as_str())
+            && run.last().map(|e| e.version_id.as_str()) == Some(older.as_str());
+        let trusted_ok = run
+            .iter()
+            .any(|e| e.version_id == trusted.version_id && e.hash == trusted.hash && e.sequence == trusted.sequence);
+        if !problems.is_empty() || !ends || !trusted_ok {
+            let detail = problems
+                .first()
+                .map(|f| f.detail.clone())
+                .unwrap_or_else(|| format!("log version {older} does not lead to {newer} in {span} links, or the trusted entry differs"));
+            return Err(Error::new(
+                ErrorCode::CorruptEntry,
+                format!("the entry is not in the chain that extends the trusted digest: {detail}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn latest_of<'a>(latest: &HashMap<&str, &'a Entry>, key: &str) -> Option<&'a Entry> {
+    latest.get(key).copied()
+}
+
+/// The verified entry as the log holds it (with its links), valued as read.
+fn logged_with_value(read: Entry, mut logged: Entry) -> Entry {
+    logged.value = read.value;
+    logged
 }

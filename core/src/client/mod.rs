@@ -1,63 +1,38 @@
-//! The client: runs the write, repair and read protocol of PROTOCOL.md over
-//! a [`Store`].
+//! The client: runs the write, repair and read protocol of docs/PROTOCOL.md
+//! over a [`Store`].
 //!
-//! - `write.rs`: `set` (two-phase append, pre-flight repair, exactly-once
-//!   under lost answers, the cached-head fast path)
-//! - `read.rs`: `get`, `history`, `log_entries`, `list_keys`, reader repair
-//! - `audit.rs`: `verify_log` and `digest` (reads, then `crate::verify`)
-//! - `retry.rs`: the retry policy; `validate.rs`: the input rules
+//! - `write.rs`: `set`, and the ordered append pipeline each client runs
+//! - `settle.rs`: deciding whether an attempt whose answer was lost committed
+//! - `repair.rs`: orphans (log entries whose key object was not written)
+//! - `read.rs`: `get`, `history`, `log_entries`, `list_keys`
+//! - `audit.rs`: `verify_log`, `digest`, verified reads
+//! - `retry.rs`: the retry policy; `options.rs`: settings and their rules
+//! - `calls.rs`: what every call shares: closing, timeouts, cancellation
 
 mod audit;
+mod calls;
+pub mod options;
 mod read;
+mod repair;
 pub mod retry;
-pub mod validate;
+mod settle;
 mod write;
 
+pub use audit::{Progress, VerifyOptions, VerifyPhase};
+pub use options::{duration_ms, whole_number, Options};
+
+use crate::env::{Cancel, Env, TokioEnv};
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::Entry;
-use crate::storage::s3::{S3Settings, S3Store};
-use crate::storage::Store;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::format::{Entry, Json, Layout};
+use crate::verify::{Digest, Report};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::storage::memory::MemoryStore;
+use crate::storage::metered::Metered;
+use crate::storage::s3::{resolve_region, S3Settings, S3Store};
+use crate::storage::{ListFrom, Store};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-pub use audit::{VerifyOptions, DEFAULT_KEY_CHECKS};
-pub use validate::duration_ms;
-
-/// Protocol settings (the S3 connection is configured in [`S3Settings`]).
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Prepended verbatim to every object path (`""` allowed).
-    pub prefix: String,
-    /// Readers look for and repair an orphan head at most this often.
-    pub repair_check_interval: Duration,
-    /// Never write anything, not even a repair.
-    pub read_only: bool,
-    /// Time budget of one call, retries included (a contended `set` retries
-    /// until it runs out).
-    pub operation_timeout: Duration,
-    /// Object reads in flight at once in `history`, `log_entries`, `verify_log`.
-    pub read_concurrency: usize,
-    /// Objects per list request (S3 caps it at 1000).
-    pub list_page_size: u32,
-    /// Largest value accepted by `set`, as canonical JSON bytes.
-    pub max_value_bytes: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            prefix: String::new(),
-            repair_check_interval: Duration::from_millis(300_000),
-            read_only: false,
-            operation_timeout: Duration::from_secs(30),
-            read_concurrency: 32,
-            list_page_size: 1000,
-            max_value_bytes: 4 * 1024 * 1024,
-        }
-    }
-}
+use std::time::Duration;
 
 /// The latest log version as read: its ETag (for the conditional append)
 /// and its entry.
@@ -67,131 +42,351 @@ struct Head {
     entry: Arc<Entry>,
 }
 
-/// What this client learnt from its own last append; see write.rs.
-struct HeadCache {
+/// What reading the latest log version found.
+enum LogHead {
+    /// The log has no versions at all.
+    Empty,
+    /// The latest version is a delete marker over existing entries.
+    Deleted { marker: Option<String> },
+    Head(Head),
+}
+
+/// What this client knows about the log while it is the only one
+/// appending; see write.rs.
+struct Chain {
     head: Head,
-    /// Our phase 2 wrote the head's key object, so the head is no orphan.
-    clean: bool,
+    /// Changes whenever the chain is re-read: facts from an older epoch
+    /// (prefetched key ETags) are not used.
+    epoch: u64,
     /// Key-object ETags known to be current while `head` is the log head.
     key_etags: HashMap<String, String>,
 }
 
 #[derive(Default)]
 struct State {
-    cache: Option<HeadCache>,
-    /// ETag of the last log version this client wrote; seeing it again as
-    /// the head re-enables the fast path.
-    last_own_head: Option<String>,
-    fast_path_off: bool,
-    last_repair_check: Option<Instant>,
+    chain: Option<Chain>,
+    epoch: u64,
+    /// Entries this client appended whose key object is not known to be
+    /// written: served by its reads (read-your-writes) and repaired first.
+    own_orphans: BTreeMap<String, Arc<Entry>>,
+    last_repair_check: Option<Duration>,
+    /// The orphan head this client may not repair: served by its reads.
+    orphan: Option<Arc<Entry>>,
     /// A repair write was refused with 403: act as a read-only client.
     repairs_refused: bool,
-    /// The orphan head, when this client may not repair it: served by reads.
-    orphan: Option<Arc<Entry>>,
     versioning_checked: bool,
+    /// Smoothed duration of a log append, for the retry policy.
+    append_rtt: Option<Duration>,
+    /// ETag of the last log version this client wrote; seeing it again as
+    /// the head re-enables the chain.
+    last_own_etag: Option<String>,
+    /// The chain missed (another writer appended): read the log first.
+    fast_path_off: bool,
 }
 
-/// An ImmuKV client over a store. Cheap to fork (shares the store).
-pub struct Client<S: Store> {
-    store: Arc<S>,
-    opts: Arc<Options>,
-    log_path: Arc<str>,
+pub(crate) struct Inner<S: Store> {
+    store: Metered<S>,
+    env: Arc<dyn Env>,
+    opts: Options,
+    layout: Layout,
+    stats: Arc<Stats>,
     state: Mutex<State>,
-    closed: AtomicBool,
+    queue: Mutex<write::Queue>,
+    calls: calls::Calls,
+}
+
+/// An ImmuKV client over a store. Clones share everything (connection,
+/// append pipeline, caches): clone it rather than open another.
+pub struct Client<S: Store> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Store> Clone for Client<S> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 impl Client<S3Store> {
-    /// A client on S3. Validates the configuration; makes no request.
+    /// A client on S3. Validates the configuration and finds the region;
+    /// makes no request.
     pub fn connect(s3: S3Settings, opts: Options) -> Result<Self> {
-        validate::s3_settings(&s3)?;
-        Client::new(Arc::new(S3Store::new(s3)), opts)
+        options::check_s3(&s3)?;
+        let region = match s3.region.clone() {
+            Some(r) => r,
+            None => resolve_region().ok_or_else(|| {
+                Error::invalid_config(
+                    "no region: set s3Region, or AWS_REGION / AWS_DEFAULT_REGION, or a region in \
+                     the AWS profile (AWS_PROFILE, else \"default\")",
+                )
+            })?,
+        };
+        Client::new(Arc::new(S3Store::new(s3, region)), opts)
+    }
+}
+
+impl Client<MemoryStore> {
+    /// A client on an in-memory store: the process-wide one called `name`
+    /// (shared by every client opened on it), or a private one. For tests and
+    /// local development only.
+    pub fn in_memory(name: Option<&str>, opts: Options) -> Result<Self> {
+        let store = match name {
+            Some(n) => MemoryStore::named(n),
+            None => Arc::new(MemoryStore::new("memory")),
+        };
+        Client::new(store, opts)
     }
 }
 
 impl<S: Store> Client<S> {
     pub fn new(store: Arc<S>, opts: Options) -> Result<Self> {
-        validate::options(&opts)?;
+        Client::with_env(store, opts, Arc::new(TokioEnv::default()))
+    }
+
+    /// A client whose clock, randomness and task spawner are `env`.
+    pub fn with_env(store: Arc<S>, opts: Options, env: Arc<dyn Env>) -> Result<Self> {
+        opts.check()?;
+        let layout = Layout::new(&opts.prefix).map_err(|e| Error::invalid_config(e.0))?;
+        let stats = Arc::new(Stats::default());
         Ok(Client {
-            log_path: format!("{}_log.json", opts.prefix).into(),
-            store,
-            opts: Arc::new(opts),
-            state: Mutex::new(State::default()),
-            closed: AtomicBool::new(false),
+            inner: Arc::new(Inner {
+                store: Metered::new(store, stats.clone()),
+                env,
+                layout,
+                opts,
+                stats,
+                state: Mutex::new(State::default()),
+                queue: Mutex::new(write::Queue::default()),
+                calls: calls::Calls::default(),
+            }),
         })
     }
 
-    /// Another client on the same store and connection pool, with its own
-    /// repair and cache state.
-    pub fn fork(&self) -> Self {
-        Client {
-            store: self.store.clone(),
-            opts: self.opts.clone(),
-            log_path: self.log_path.clone(),
-            state: Mutex::new(State::default()),
-            closed: AtomicBool::new(false),
-        }
+    /// The store, for tests that tamper with it.
+    pub fn store(&self) -> &Arc<S> {
+        self.inner.store.inner()
     }
 
-    /// Refuses further calls; calls in flight finish.
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
     }
 
-    fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorCode::Closed, "the client is closed"));
-        }
-        Ok(())
+    /// Counters since the client was made.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
     }
 
+    /// Refuses further calls; calls in flight (and appends queued by them)
+    /// finish first, then this resolves.
+    pub async fn close(&self) {
+        self.inner.calls.close().await;
+    }
+}
+
+impl<S: Store> Inner<S> {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("client state lock")
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn key_path(&self, key: &str) -> String {
-        format!("{}keys/{key}.json", self.opts.prefix)
+    fn bucket(&self) -> &str {
+        self.store.bucket()
     }
 
-    fn keys_prefix(&self) -> String {
-        format!("{}keys/", self.opts.prefix)
+    fn log_path(&self) -> &str {
+        self.layout.log_path()
     }
 
-    fn deadline(&self) -> Instant {
-        Instant::now() + self.opts.operation_timeout
+    fn now(&self) -> Duration {
+        self.env.monotonic()
+    }
+
+    /// When a call started now must give up.
+    fn deadline(&self) -> Duration {
+        self.now() + self.opts.operation_timeout
     }
 
     fn check_key(&self, key: &str) -> Result<()> {
-        validate::key(key, self.key_path(key).len())
+        self.layout
+            .check_key(key)
+            .map_err(|e| Error::new(ErrorCode::InvalidKey, e.0))
     }
 
-    /// The latest log version, or `None` for an empty log.
-    async fn read_head(&self, deadline: Instant) -> Result<Option<Head>> {
-        let Some(obj) =
-            retry::idempotent(deadline, || self.store.get(&self.log_path, None)).await?
-        else {
-            return Ok(None);
-        };
-        let version = obj.version_id.as_deref().unwrap_or("null");
-        let entry = Entry::from_log_object(&obj.body, version).map_err(|e| {
-            Error::corrupt(self.store.bucket(), &self.log_path, Some(version), &e.0)
-        })?;
-        Ok(Some(Head {
-            etag: obj.etag.unwrap_or_default(),
-            entry: Arc::new(entry),
-        }))
+    /// A log version that is not a well-formed entry.
+    fn corrupt_log(&self, version: &str, detail: &str) -> Error {
+        Error::corrupt(self.bucket(), self.log_path(), Some(version), detail)
     }
 
-    /// One log entry by version id.
-    async fn read_log_version(&self, version_id: &str, deadline: Instant) -> Result<Option<Entry>> {
-        let obj = retry::idempotent(deadline, || {
-            self.store.get(&self.log_path, Some(version_id))
+    /// The latest log version.
+    async fn read_head(&self, deadline: Duration) -> Result<LogHead> {
+        loop {
+            let got = retry::idempotent(self, deadline, || self.store.get(self.log_path(), None)).await?;
+            if let Some(obj) = got {
+                let version = obj.version_id.as_deref().unwrap_or("null");
+                let entry = Entry::from_log_object(&obj.body, version)
+                    .map_err(|e| self.corrupt_log(version, &e.0))?;
+                return Ok(LogHead::Head(Head {
+                    etag: obj.etag.unwrap_or_default(),
+                    entry: Arc::new(entry),
+                }));
+            }
+            // Absent: never written, or hidden by a delete marker. Only the
+            // first may start a chain. The newest listed version decides
+            // (other names sharing the prefix may come first).
+            let mut from = ListFrom::Newest;
+            loop {
+                let page = retry::idempotent(self, deadline, || {
+                    self.store.list_versions(self.log_path(), &from, 1)
+                })
+                .await?;
+                if page.latest_delete_marker.is_some() {
+                    return Ok(LogHead::Deleted {
+                        marker: page.latest_delete_marker,
+                    });
+                }
+                if !page.version_ids.is_empty() {
+                    break; // written since the GET: read it again
+                }
+                match page.next {
+                    Some(next) => from = ListFrom::Cursor(next),
+                    None => return Ok(LogHead::Empty),
+                }
+            }
+            if self.now() >= deadline {
+                return Err(self.timed_out("reading the log head"));
+            }
+        }
+    }
+
+    /// One log entry by version id; `None` when there is no such version.
+    async fn read_log_version(&self, version_id: &str, deadline: Duration) -> Result<Option<Entry>> {
+        let obj = retry::idempotent(self, deadline, || {
+            self.store.get(self.log_path(), Some(version_id))
         })
         .await?;
         obj.map(|o| {
-            Entry::from_log_object(&o.body, version_id).map_err(|e| {
-                Error::corrupt(self.store.bucket(), &self.log_path, Some(version_id), &e.0)
-            })
+            Entry::from_log_object(&o.body, version_id).map_err(|e| self.corrupt_log(version_id, &e.0))
         })
         .transpose()
+    }
+
+    /// The error for a log hidden by a delete marker.
+    fn log_deleted(&self, marker: Option<&str>) -> Error {
+        let how = match marker {
+            Some(id) => format!(
+                "aws s3api delete-object --bucket {} --key {} --version-id {id}",
+                self.bucket(),
+                self.log_path()
+            ),
+            None => format!(
+                "list the versions of {} and delete its newest delete marker",
+                self.log_path()
+            ),
+        };
+        Error {
+            bucket: Some(self.bucket().to_string()),
+            path: Some(self.log_path().to_string()),
+            ..Error::new(
+                ErrorCode::LogDeleted,
+                format!(
+                    "the log s3://{}/{} has entries, but its latest version is a delete marker (a \
+                     plain DeleteObject, such as `aws s3 rm`), so it reads as empty. Refusing to \
+                     start a new chain over it; nothing was written. Recover by deleting the \
+                     marker: {how}",
+                    self.bucket(),
+                    self.log_path()
+                ),
+            )
+        }
+    }
+}
+
+/// The public API. Every call is refused once the client is closed, and
+/// bounded by `operation_timeout`. Reads can be cancelled by dropping their
+/// future (or with [`crate::env::abortable`]); `set` takes a [`Cancel`] so
+/// that a cancelled append can say whether it may have committed.
+impl<S: Store> Client<S> {
+    /// Appends `key = value` to the log and writes the key object. `value` is
+    /// JSON text; it is stored as canonical JSON.
+    pub async fn set(&self, key: &str, value: &Json) -> Result<Entry> {
+        self.inner.set(key, value, None).await
+    }
+
+    /// [`Client::set`], ended early by `cancel`: the error then says whether
+    /// the entry may have been committed (`may_have_committed`).
+    pub async fn set_with(&self, key: &str, value: &Json, cancel: Option<&Cancel>) -> Result<Entry> {
+        self.inner.set(key, value, cancel).await
+    }
+
+    /// The latest entry of `key`: one GET of its key object, whose hash and
+    /// key are checked.
+    pub async fn get(&self, key: &str) -> Result<Entry> {
+        self.inner.call("get", None, self.inner.get(key)).await
+    }
+
+    /// [`Client::get`], then proof that the entry is in the log (and, given a
+    /// trusted digest, in the chain that extends it). See docs/PROTOCOL.md
+    /// for its request cost.
+    pub async fn get_verified(&self, key: &str, trusted: Option<&Digest>) -> Result<Entry> {
+        self.inner
+            .call("verified get", None, self.inner.get_verified(key, trusted))
+            .await
+    }
+
+    /// One log entry by its S3 version id.
+    pub async fn get_log_version(&self, version_id: &str) -> Result<Entry> {
+        self.inner
+            .call("getLogVersion", None, self.inner.get_log_version(version_id))
+            .await
+    }
+
+    /// Entries of `key`, newest first, from before the cursor `before`; the
+    /// second item is the cursor of the next page (`None` after the last).
+    pub async fn history(
+        &self,
+        key: &str,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<Entry>, Option<String>)> {
+        self.inner
+            .call("history", None, self.inner.history(key, before, limit))
+            .await
+    }
+
+    /// Log entries, newest first, from before the log version `before`.
+    pub async fn log_entries(&self, before: Option<&str>, limit: Option<u32>) -> Result<Vec<Entry>> {
+        self.inner
+            .call("logEntries", None, self.inner.log_entries(before, limit))
+            .await
+    }
+
+    /// Keys starting with `prefix` (`""`: all), in S3 order, after `after`.
+    pub async fn list_keys(&self, prefix: &str, after: Option<&str>, limit: Option<u32>) -> Result<Vec<String>> {
+        self.inner
+            .call("listKeys", None, self.inner.list_keys(prefix, after, limit))
+            .await
+    }
+
+    /// The current head, or `None` for an empty log.
+    pub async fn digest(&self) -> Result<Option<Digest>> {
+        self.inner.call("digest", None, self.inner.digest()).await
+    }
+
+    /// Verifies the newest `limit` entries (all when omitted) and, unless
+    /// told not to, the key objects; every problem is located.
+    pub async fn verify_log(&self, opts: &VerifyOptions) -> Result<Report> {
+        self.verify_log_with_progress(opts, None).await
+    }
+
+    /// [`Client::verify_log`], reporting its progress as it goes.
+    pub async fn verify_log_with_progress(
+        &self,
+        opts: &VerifyOptions,
+        progress: Option<&(dyn Fn(Progress) + Send + Sync)>,
+    ) -> Result<Report> {
+        self.inner
+            .call("verifyLog", None, self.inner.verify_log(opts, progress))
+            .await
     }
 }

@@ -1,33 +1,49 @@
-//! Reads, and the reader side of repair.
+//! Reads. Key objects are a cache of the log, never an authority: every
+//! entry read from one is checked against its own hash and against the key
+//! asked for. This client's own entries whose key object is not written yet
+//! (and, for a client that may not repair, an orphan head) are served from
+//! memory, so a client always reads its own acknowledged writes.
 
-use super::{retry, validate, Client};
+use super::{retry, Inner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::Entry;
-use crate::storage::{Store, StoreErrorKind};
+use crate::storage::{ListFrom, Store};
 use futures_util::{stream, StreamExt, TryStreamExt};
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-impl<S: Store> Client<S> {
+/// A `history` cursor that stands for "after the entry served from the log
+/// on the previous page" (an orphan has no key-object version to point at).
+/// S3 version ids never contain ':'.
+const LOG_CURSOR: &str = "log:";
+
+impl<S: Store> Inner<S> {
     /// The latest entry of `key`.
-    pub async fn get(&self, key: &str) -> Result<Entry> {
-        self.check_open()?;
+    pub(super) async fn get(&self, key: &str) -> Result<Entry> {
         self.check_key(key)?;
         let deadline = self.deadline();
+        let path = self.layout.key_path(key);
         // The repair check (when due) and the read overlap; whichever knows
         // the newer entry for this key answers.
-        let path = self.key_path(key);
-        let (orphan, object) = tokio::join!(self.repair_check(deadline), async {
-            retry::idempotent(deadline, || self.store.get(&path, None)).await
-        });
-        let orphan = orphan.filter(|o| o.key == key);
-        let stored = object?
-            .map(|o| {
-                Entry::from_key_object(&o.body)
-                    .map_err(|e| Error::corrupt(self.store.bucket(), &path, None, &e.0))
-            })
-            .transpose()?;
-        match (stored, orphan) {
+        let (orphan, own, object) = tokio::join!(
+            self.repair_check(deadline),
+            self.own_orphans(|k| k == key, deadline),
+            retry::idempotent(self, deadline, || self.store.get(&path, None))
+        );
+        let stored = match object? {
+            Some(o) => {
+                let e = Entry::from_key_object(&o.body)
+                    .map_err(|e| Error::corrupt(self.bucket(), &path, None, &e.0))?;
+                self.check_read(&e, key, &path, None)?;
+                Some(e)
+            }
+            None => None,
+        };
+        let served = orphan
+            .filter(|o| o.key == key)
+            .into_iter()
+            .chain(own)
+            .max_by_key(|e| e.sequence);
+        match (stored, served) {
             (Some(s), Some(o)) if o.sequence > s.sequence => Ok((*o).clone()),
             (Some(s), _) => Ok(s),
             (None, Some(o)) => Ok((*o).clone()),
@@ -39,9 +55,8 @@ impl<S: Store> Client<S> {
     }
 
     /// One log entry by its S3 version id.
-    pub async fn get_log_version(&self, version_id: &str) -> Result<Entry> {
-        self.check_open()?;
-        validate::version_id("versionId", Some(version_id))?;
+    pub(super) async fn get_log_version(&self, version_id: &str) -> Result<Entry> {
+        check_version_id("versionId", Some(version_id))?;
         self.read_log_version(version_id, self.deadline())
             .await?
             .ok_or_else(|| {
@@ -49,99 +64,102 @@ impl<S: Store> Client<S> {
                     ErrorCode::VersionNotFound,
                     format!(
                         "log version {version_id:?} not found in s3://{}/{}",
-                        self.store.bucket(),
-                        self.log_path
+                        self.bucket(),
+                        self.log_path()
                     ),
                 )
             })
     }
 
-    /// Entries of `key`, newest first, from before the key-object version
-    /// `before`. The second item is the oldest key-object version id
-    /// returned, to pass as `before` for the next page.
-    pub async fn history(
+    /// Entries of `key`, newest first, from before the cursor `before`. The
+    /// second item is the cursor for the next page: the oldest key-object
+    /// version returned (`None` when nothing was returned).
+    pub(super) async fn history(
         &self,
         key: &str,
         before: Option<&str>,
         limit: Option<u32>,
     ) -> Result<(Vec<Entry>, Option<String>)> {
-        self.check_open()?;
         self.check_key(key)?;
-        validate::limit(limit)?;
-        validate::version_id("beforeVersionId", before)?;
+        check_limit(limit)?;
+        check_version_id("beforeVersionId", before)?;
         let deadline = self.deadline();
-        let orphan = self.repair_check(deadline).await.filter(|o| o.key == key);
-        let path = self.key_path(key);
-        let mut entries = Vec::new();
-        if let (None, Some(o)) = (before, &orphan) {
-            entries.push((**o).clone()); // served from the log: its key object is not written (yet)
-        }
-        let want = limit.map(|l| l as usize);
-        let versions = self
-            .list_versions(
-                &path,
-                before,
-                want.map(|w| w - entries.len().min(w)),
-                deadline,
+        let path = self.layout.key_path(key);
+        // After a page that ended with an entry served from the log, the next
+        // page starts at the newest key-object version, minus that entry.
+        let (from, skip_log_version) = match before.and_then(|b| b.strip_prefix(LOG_CURSOR)) {
+            Some(v) => (None, Some(v.to_string())),
+            None => (before, None),
+        };
+        let (orphan, own) = if before.is_none() {
+            tokio::join!(
+                self.repair_check(deadline),
+                self.own_orphans(|k| k == key, deadline)
             )
+        } else {
+            (None, Vec::new())
+        };
+        let served = orphan
+            .filter(|o| o.key == key)
+            .into_iter()
+            .chain(own)
+            .max_by_key(|e| e.sequence);
+        let want = limit.map_or(usize::MAX, |l| l as usize);
+        let room = want - usize::from(served.is_some());
+        let (versions, _) = self
+            .list_versions_checked(&path, from, Some(room), deadline)
             .await?;
-        let fetched: Vec<Entry> = self
-            .fetch_all(
-                &versions,
-                deadline,
-                |obj_body, _| Entry::from_key_object(obj_body),
-                &path,
-            )
+        let mut fetched = self
+            .fetch_all(&versions, &path, deadline, |body, _| Entry::from_key_object(body))
             .await?;
-        if let (Some(first), Some(o)) = (fetched.first(), entries.first()) {
-            if first.sequence >= o.sequence {
-                entries.clear(); // repaired meanwhile: the key object has it
-            }
+        for (e, v) in fetched.iter().zip(&versions) {
+            self.check_read(e, key, &path, Some(v))?;
         }
+        if let Some(skip) = &skip_log_version {
+            fetched.retain(|e| &e.version_id != skip);
+        }
+        let served = served.filter(|o| fetched.first().is_none_or(|f| f.sequence < o.sequence));
+        // The cursor is the oldest key-object version returned (as before this
+        // client served entries from memory); a page holding only a served
+        // entry points past it.
+        let cursor = match (versions.last(), &served) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Some(o)) => Some(format!("{LOG_CURSOR}{}", o.version_id)),
+            (None, None) => None,
+        };
+        let mut entries: Vec<Entry> = served.map(|o| (*o).clone()).into_iter().collect();
         entries.extend(fetched);
-        if let Some(w) = want {
-            entries.truncate(w);
-        }
-        let oldest = versions.last().cloned();
-        Ok((entries, oldest))
+        Ok((entries, cursor))
     }
 
     /// Log entries, newest first, from before the log version `before`.
-    pub async fn log_entries(
-        &self,
-        before: Option<&str>,
-        limit: Option<u32>,
-    ) -> Result<Vec<Entry>> {
-        self.check_open()?;
-        validate::limit(limit)?;
-        validate::version_id("beforeVersionId", before)?;
+    pub(super) async fn log_entries(&self, before: Option<&str>, limit: Option<u32>) -> Result<Vec<Entry>> {
+        check_limit(limit)?;
+        check_version_id("beforeVersionId", before)?;
         let deadline = self.deadline();
-        let log_path = self.log_path.clone();
-        let versions = self
-            .list_versions(&log_path, before, limit.map(|l| l as usize), deadline)
+        let log_path = self.log_path().to_string();
+        let (versions, _) = self
+            .list_versions_checked(&log_path, before, limit.map(|l| l as usize), deadline)
             .await?;
-        self.fetch_all(&versions, deadline, Entry::from_log_object, &log_path)
+        self.fetch_all(&versions, &log_path, deadline, Entry::from_log_object)
             .await
     }
 
-    /// Keys in S3 order (UTF-8 bytes of `keys/{key}.json`), after `after`.
-    pub async fn list_keys(&self, after: Option<&str>, limit: Option<u32>) -> Result<Vec<String>> {
-        self.list_keys_with_prefix("", after, limit).await
-    }
-
-    pub async fn list_keys_with_prefix(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: Option<u32>,
-    ) -> Result<Vec<String>> {
-        self.check_open()?;
-        validate::limit(limit)?;
+    /// Keys under `prefix` in S3 order (UTF-8 bytes of `keys/{key}.json`),
+    /// after the key `after`.
+    pub(super) async fn list_keys(&self, prefix: &str, after: Option<&str>, limit: Option<u32>) -> Result<Vec<String>> {
+        check_limit(limit)?;
+        if let Some(a) = after {
+            self.check_key(a)?;
+        }
         let deadline = self.deadline();
-        let orphan = self.repair_check(deadline).await;
-        let keys_prefix = self.keys_prefix();
+        let (orphan, own) = tokio::join!(
+            self.repair_check(deadline),
+            self.own_orphans(|k| k.starts_with(prefix), deadline)
+        );
+        let keys_prefix = self.layout.keys_prefix().to_string();
         let list_prefix = format!("{keys_prefix}{prefix}");
-        let start_after = after.map(|k| self.key_path(k));
+        let start_after = after.map(|k| self.layout.key_path(k));
         let want = limit.map(|l| l as usize).unwrap_or(usize::MAX);
         let mut keys = Vec::new();
         let mut continuation: Option<String> = None;
@@ -151,7 +169,7 @@ impl<S: Store> Client<S> {
                 .list_page_size
                 .min(want.saturating_sub(keys.len()).min(1000) as u32)
                 .max(1);
-            let page = retry::idempotent(deadline, || {
+            let page = retry::idempotent(self, deadline, || {
                 self.store.list_paths(
                     &list_prefix,
                     start_after.as_deref(),
@@ -163,7 +181,7 @@ impl<S: Store> Client<S> {
             keys.extend(
                 page.paths
                     .iter()
-                    .filter_map(|p| p.strip_prefix(&keys_prefix)?.strip_suffix(".json"))
+                    .filter_map(|p| self.layout.key_of(p))
                     .map(str::to_string),
             );
             continuation = page.continuation;
@@ -171,17 +189,17 @@ impl<S: Store> Client<S> {
                 break;
             }
         }
-        // A read-only client serves an orphan head whose key object may not
-        // exist yet: list its key too, in S3 order.
-        if let Some(o) = orphan.filter(|o| o.key.starts_with(prefix)) {
-            let path = self.key_path(&o.key);
-            let beyond_page =
-                keys.len() >= want && keys.last().is_some_and(|k| self.key_path(k) < path);
-            if start_after.as_ref().is_none_or(|a| *a < path)
-                && !keys.contains(&o.key)
-                && !beyond_page
-            {
-                let at = keys.partition_point(|k| self.key_path(k) < path);
+        // Entries served from memory may have no key object yet: list their
+        // keys too, in S3 order, within the page.
+        let served = orphan
+            .filter(|o| o.key.starts_with(prefix))
+            .into_iter()
+            .chain(own);
+        for o in served {
+            let path = self.layout.key_path(&o.key);
+            let beyond_page = keys.len() >= want && keys.last().is_some_and(|k| self.layout.key_path(k) < path);
+            if start_after.as_ref().is_none_or(|a| *a < path) && !keys.contains(&o.key) && !beyond_page {
+                let at = keys.partition_point(|k| self.layout.key_path(k) < path);
                 keys.insert(at, o.key.clone());
             }
         }
@@ -189,31 +207,83 @@ impl<S: Store> Client<S> {
         Ok(keys)
     }
 
-    /// Version ids of `path`, newest first, after `before`, at most `limit`.
+    /// Version ids of exactly `path`, newest first, after `before`, at most
+    /// `limit`. A `before` that is not a version of `path` is refused (the
+    /// check runs alongside the listing). The flag tells whether the listing
+    /// is complete.
+    pub(super) async fn list_versions_checked(
+        &self,
+        path: &str,
+        before: Option<&str>,
+        limit: Option<usize>,
+        deadline: Duration,
+    ) -> Result<(Vec<String>, bool)> {
+        let check = async {
+            match before {
+                Some(v) => retry::idempotent(self, deadline, || self.store.head(path, Some(v)))
+                    .await
+                    .map(|m| m.is_some()),
+                None => Ok(true),
+            }
+        };
+        let (known, listed) = tokio::join!(check, self.list_versions(path, before, limit, deadline));
+        if !known? {
+            return Err(Error::invalid_argument(format!(
+                "beforeVersionId {:?} is not a version of s3://{}/{path}",
+                before.unwrap_or_default(),
+                self.bucket()
+            )));
+        }
+        listed
+    }
+
+    /// Version ids of exactly `path`, newest first, after `before`, at most
+    /// `limit`; and whether the listing reached the oldest version.
     pub(super) async fn list_versions(
         &self,
         path: &str,
         before: Option<&str>,
         limit: Option<usize>,
-        deadline: Instant,
-    ) -> Result<Vec<String>> {
+        deadline: Duration,
+    ) -> Result<(Vec<String>, bool)> {
+        let listing = self.list_all_versions(path, before, limit, deadline).await?;
+        Ok((listing.ids, listing.complete))
+    }
+
+    /// [`Inner::list_versions`], also telling whether a delete marker is the
+    /// object's latest version.
+    pub(super) async fn list_all_versions(
+        &self,
+        path: &str,
+        before: Option<&str>,
+        limit: Option<usize>,
+        deadline: Duration,
+    ) -> Result<Listing> {
         let want = limit.unwrap_or(usize::MAX);
-        let mut ids: Vec<String> = Vec::new();
-        let mut after = before.map(str::to_string);
-        while ids.len() < want {
-            let max = (want - ids.len()).min(self.opts.list_page_size as usize) as u32;
-            let page = retry::idempotent(deadline, || {
-                self.store.list_versions(path, after.as_deref(), max)
-            })
-            .await?;
-            ids.extend(page.version_ids);
+        let mut out = Listing::default();
+        let mut from = match before {
+            Some(v) => ListFrom::After(v.to_string()),
+            None => ListFrom::Newest,
+        };
+        loop {
+            // Ask for one more than needed: other names may fill the page.
+            let max = (want - out.ids.len()).saturating_add(1).min(self.opts.list_page_size as usize) as u32;
+            let page = retry::idempotent(self, deadline, || self.store.list_versions(path, &from, max)).await?;
+            out.latest_delete_marker = out.latest_delete_marker.or(page.latest_delete_marker);
+            out.ids.extend(page.version_ids);
             match page.next {
-                Some(next) => after = Some(next),
-                None => break,
+                Some(next) if out.ids.len() < want => from = ListFrom::Cursor(next),
+                Some(_) => {
+                    out.ids.truncate(want);
+                    return Ok(out);
+                }
+                None => {
+                    out.complete = out.ids.len() <= want;
+                    out.ids.truncate(want);
+                    return Ok(out);
+                }
             }
         }
-        ids.truncate(want);
-        Ok(ids)
     }
 
     /// GETs the given versions of `path` with at most `read_concurrency` in
@@ -221,9 +291,9 @@ impl<S: Store> Client<S> {
     pub(super) async fn fetch_all<T, P>(
         &self,
         versions: &[String],
-        deadline: Instant,
-        parse: P,
         path: &str,
+        deadline: Duration,
+        parse: P,
     ) -> Result<Vec<T>>
     where
         T: Send,
@@ -234,72 +304,44 @@ impl<S: Store> Client<S> {
         // lifetimes too general for it to be Send.
         stream::iter(versions.to_vec())
             .map(|v: String| async move {
-                let obj = retry::idempotent(deadline, || self.store.get(path, Some(&v))).await?;
+                let obj = retry::idempotent(self, deadline, || self.store.get(path, Some(&v))).await?;
                 let vanished = "listed version vanished (deleted while reading?)";
-                let obj = obj
-                    .ok_or_else(|| Error::corrupt(self.store.bucket(), path, Some(&v), vanished))?;
-                parse(&obj.body, &v)
-                    .map_err(|e| Error::corrupt(self.store.bucket(), path, Some(&v), &e.0))
+                let obj = obj.ok_or_else(|| Error::corrupt(self.bucket(), path, Some(&v), vanished))?;
+                parse(&obj.body, &v).map_err(|e| Error::corrupt(self.bucket(), path, Some(&v), &e.0))
             })
             .buffered(self.opts.read_concurrency)
             .try_collect()
             .await
     }
+}
 
-    /// The reader side of repair, at most once per interval. Returns the head
-    /// entry if it was an orphan when checked (repaired now, or not: then it
-    /// is also kept as `orphan` to be served until the next check). Never
-    /// fails the read it serves: a check that fails is retried at the next.
-    pub(super) async fn repair_check(&self, deadline: Instant) -> Option<Arc<Entry>> {
-        {
-            let mut st = self.state();
-            let due = st
-                .last_repair_check
-                .is_none_or(|t| t.elapsed() >= self.opts.repair_check_interval);
-            if !due {
-                return st.orphan.clone();
-            }
-            st.last_repair_check = Some(Instant::now());
-        }
-        let orphan = match self.find_orphan(deadline).await {
-            Ok(Some(o)) => o,
-            Ok(None) => {
-                self.state().orphan = None;
-                return None;
-            }
-            Err(_) => {
-                let mut st = self.state();
-                st.last_repair_check = None;
-                return st.orphan.clone();
-            }
-        };
-        let may_repair = !self.opts.read_only && !self.state().repairs_refused;
-        let repaired = may_repair
-            && match self.write_key_object(&orphan, deadline).await {
-                Ok(_) => true,
-                Err(e) => {
-                    if e.code != ErrorCode::AccessDenied {
-                        self.state().last_repair_check = None; // 403 made us read-only; others: retry
-                    }
-                    false
-                }
-            };
-        self.state().orphan = if repaired { None } else { Some(orphan.clone()) };
-        Some(orphan)
-    }
+/// The versions of one object.
+#[derive(Default)]
+pub(super) struct Listing {
+    /// Newest first, delete markers left out.
+    pub ids: Vec<String>,
+    /// The listing reached the oldest version.
+    pub complete: bool,
+    /// A delete marker is the object's latest version.
+    pub latest_delete_marker: Option<String>,
+}
 
-    /// The head entry if its key object was never written: the key object
-    /// still has the ETag the entry recorded (or is still absent).
-    async fn find_orphan(&self, deadline: Instant) -> Result<Option<Arc<Entry>>> {
-        let Some(head) = self.read_head(deadline).await? else {
-            return Ok(None);
-        };
-        let path = self.key_path(&head.entry.key);
-        let now = match retry::idempotent(deadline, || self.store.head(&path)).await {
-            Ok(meta) => meta.map(|m| m.etag),
-            Err(e) if e.kind == StoreErrorKind::AccessDenied => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        Ok((now == head.entry.previous_key_object_etag).then_some(head.entry))
+/// A page limit, when given, is at least 1.
+pub(super) fn check_limit(limit: Option<u32>) -> Result<()> {
+    match limit {
+        Some(0) => Err(Error::invalid_argument("limit must be at least 1")),
+        _ => Ok(()),
     }
 }
+
+/// A version id, when given, is not empty (S3 would read it as "no marker").
+pub(super) fn check_version_id(name: &str, v: Option<&str>) -> Result<()> {
+    match v {
+        Some("") => Err(Error::invalid_argument(format!("{name} must not be empty"))),
+        Some(v) if v.chars().any(char::is_control) => Err(Error::invalid_argument(format!(
+            "{name} must not contain control characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+

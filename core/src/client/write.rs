@@ -1,204 +1,371 @@
-//! `set`: the two-phase append of PROTOCOL.md, with two additions.
+//! `set`: the two-phase append of docs/PROTOCOL.md, run by one ordered
+//! pipeline per client.
 //!
-//! **Exactly once.** The SDK does not retry (storage/s3.rs); we do, and we
+//! **One pipeline per client.** Every `set` of a client joins a queue that
+//! one task works through in order, so a service's concurrent sets never
+//! race each other for the log: each commit is one conditional log PUT and
+//! one key-object PUT (plus a HEAD for a key not seen before, fetched ahead
+//! of time while earlier entries commit).
+//!
+//! **The crash invariant, kept: only the head can be an orphan.** The
+//! pipeline sends an entry's log PUT only after the previous entry's key
+//! object PUT has answered, so whenever the process dies, every entry but
+//! the head has its key object, and the next writer repairs the head. (A
+//! key object whose write fails is kept in memory and served by this
+//! client's reads, read-your-writes, and repaired before the next append.)
+//!
+//! **Exactly once.** The SDK does not retry (storage/s3); we do, and we
 //! remember every attempt whose log PUT may have been applied although it
-//! failed (lost answer, timeout, 5xx). Before building another entry we look
-//! at the log slot each such attempt aimed for (walking back from the head
-//! by `previous_version_id`): if it holds our hash, that attempt committed
-//! and `set` returns it instead of appending a duplicate. An attempt whose
-//! slot holds another entry can never commit (its `If-Match` is stale).
+//! failed (lost answer, timeout, 5xx). Before building another entry, such
+//! attempts are settled by reading the log (settle.rs): if one holds our
+//! hash, it committed and `set` returns it instead of appending a duplicate.
 //!
-//! **Fast path.** A writer that wrote the current head itself knows, without
-//! reading, everything steps 1-3 would fetch:
-//! - Step 1 (GET log): skipped. We send the append with `If-Match` on the
-//!   ETag of our own last append. S3 applies it only if nobody appended since,
-//!   so a stale cache costs one 412 and a fallback to the full protocol,
-//!   never a wrong link.
-//! - Step 2 (pre-flight repair): skipped when our phase 2 wrote the head's key
-//!   object (`clean`); otherwise we repair from the cached entry. Every older
-//!   entry was repaired by whoever appended after it, so only the head can be
-//!   an orphan.
+//! **The chain.** A client that wrote the current head knows, without
+//! reading, everything steps 1-3 of the protocol would fetch:
+//! - Step 1 (GET log): skipped. The append carries `If-Match` on the ETag of
+//!   our own last append. S3 applies it only if nobody appended since, so a
+//!   stale chain costs one 412 and a fall back to the full protocol, never a
+//!   wrong link. After such a miss the chain is not used again until a read
+//!   of the log shows our own last append as the head (alternating writers
+//!   pay the base protocol, not a 412 on top of it).
+//! - Step 2 (pre-flight repair): the head is our own entry, whose key object
+//!   we wrote (or keep as an own orphan and repair first).
 //! - Step 3 (HEAD key object): skipped when we know the key object's ETag
-//!   from our own phase-2 write *and* every append since was ours (the cache
-//!   is dropped whenever anyone else's append is seen). Key objects change
-//!   only through the head's phase 2 or repair, so the ETag is still current;
-//!   if it were not, phase 2's `If-Match` would fail and leave an orphan for
-//!   the next writer to repair, as in the base protocol.
-//!
-//! Steady state: 2 requests (known key) or 3 (HEAD of a new key). After a
-//! fast-path 412 the fast path stays off until this client sees its own last
-//! append as the head again, so alternating writers pay at most the base
-//! protocol's 5 requests per attempt.
+//!   from our own write in this chain. Key objects change only through the
+//!   head's phase 2 or repair, and every append since was ours, so it is
+//!   current. A HEAD started while this chain stood (prefetched for a queued
+//!   key) is current for the same reason; one from an older chain is not used.
 
-use super::{retry, validate, Client, Head, HeadCache};
+use super::{retry, settle::Attempt, Chain, Head, Inner, LogHead};
+use crate::env::{BoxFuture, Cancel};
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::{Dialect, Entry};
+use crate::format::{Dialect, Entry, Json, Link, MAX_VALUE_DEPTH};
+use crate::stats::Event;
 use crate::storage::{Precondition, PutOutcome, Store};
-use serde_json::Value;
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use futures_util::future::{select, Either, FutureExt, Shared};
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
 
-/// Outcome of phase 2 or a repair.
-pub(super) enum KeyWrite {
-    /// We wrote it; the key object's new ETag.
-    Written(String),
-    /// 412/404: already repaired or superseded.
-    Handled,
+/// Queued HEADs look this far ahead.
+const PREFETCH: usize = 32;
+
+type EtagFuture = Shared<BoxFuture<std::result::Result<Option<String>, Error>>>;
+
+/// The appends waiting for the pipeline.
+#[derive(Default)]
+pub(super) struct Queue {
+    jobs: VecDeque<Arc<Job>>,
+    running: bool,
+    /// Key of the job being committed.
+    current: Option<String>,
+    /// HEADs of queued keys, started while chain `epoch` stood.
+    prefetched: HashMap<String, (u64, EtagFuture)>,
 }
 
-enum Attempt {
+/// One `set` waiting for, or in, the pipeline.
+struct Job {
+    key: String,
+    /// Canonical JS text.
+    value: Json,
+    deadline: Duration,
+    /// The caller gave up (cancelled or timed out): do not start an attempt.
+    cancelled: AtomicBool,
+    /// A log PUT for it may have been applied and is not settled.
+    in_doubt: AtomicBool,
+    reply: Mutex<Option<oneshot::Sender<Result<Entry>>>>,
+}
+
+impl Job {
+    fn finish(&self, out: Result<Entry>) {
+        if let Some(tx) = self.reply.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(out);
+        }
+    }
+}
+
+enum Outcome {
     Committed(Entry),
-    Conflict,
+    /// Another writer appended first.
+    Lost,
 }
 
-/// What the fast path takes from the cache.
-struct Cached {
-    head: Head,
-    clean: bool,
-    key_etag: Option<String>,
-}
-
-impl<S: Store> Client<S> {
-    /// Appends `key = value` to the log and updates the key object.
-    pub async fn set(&self, key: &str, value: Value) -> Result<Entry> {
-        self.check_open()?;
+impl<S: Store> Inner<S> {
+    /// Appends `key = value` to the log and writes the key object. `value`
+    /// is JSON text; it is stored in canonical form.
+    pub(super) async fn set(self: &Arc<Self>, key: &str, value: &Json, cancel: Option<&Cancel>) -> Result<Entry> {
+        let _guard = self.calls.enter()?;
         self.check_key(key)?;
-        validate::value(&value, self.opts.max_value_bytes)?;
+        let value = self.check_value(value)?;
         if self.opts.read_only {
             return Err(Error::new(
                 ErrorCode::ReadOnly,
                 "the client is read-only (readOnly: true); set is not allowed",
             ));
         }
-        let deadline = self.deadline();
-        let mut pending: Vec<Entry> = Vec::new();
-        let mut retries = 0u32;
-        let mut transient = 0u32;
-        loop {
-            let failure = match self.attempt(key, &value, &mut pending, deadline).await {
-                Ok(Attempt::Committed(entry)) => return Ok(entry),
-                Ok(Attempt::Conflict) => None,
-                Err(e) if e.transient && transient + 1 < retry::TRANSIENT_ATTEMPTS => {
-                    transient += 1;
-                    Some(e)
+        let (tx, rx) = oneshot::channel();
+        let job = Arc::new(Job {
+            key: key.to_string(),
+            value,
+            deadline: self.deadline(),
+            cancelled: AtomicBool::new(false),
+            in_doubt: AtomicBool::new(false),
+            reply: Mutex::new(Some(tx)),
+        });
+        self.enqueue(job.clone());
+        let stop = async {
+            let timeout = self.env.sleep(self.opts.operation_timeout);
+            match cancel {
+                Some(c) => matches!(select(timeout, Box::pin(c.cancelled())).await, Either::Right(_)),
+                None => {
+                    timeout.await;
+                    false
                 }
-                Err(e) => {
-                    return self
-                        .give_up(e, &mut pending, deadline + self.opts.operation_timeout)
-                        .await
+            }
+        };
+        match select(rx, Box::pin(stop)).await {
+            Either::Left((Ok(out), _)) => out,
+            Either::Left((Err(_), _)) => Err(Error::internal("the append pipeline stopped")),
+            Either::Right((aborted, rx)) => {
+                // Either the pipeline sees `cancelled` before it sends, or we
+                // see `in_doubt`: both are SeqCst, so one of them wins.
+                job.cancelled.store(true, Ordering::SeqCst);
+                let in_doubt = job.in_doubt.load(Ordering::SeqCst);
+                let e = if aborted {
+                    Error::aborted()
+                } else {
+                    self.timed_out(&format!("set of {key:?}"))
+                };
+                if !in_doubt {
+                    return Err(e.with_commit_state(false));
+                }
+                // The outcome may already be there.
+                match rx.now_or_never() {
+                    Some(Ok(Ok(entry))) => Ok(entry),
+                    _ => Err(e.with_commit_state(true)),
+                }
+            }
+        }
+    }
+
+    /// The canonical text of a value, if `set` accepts it.
+    fn check_value(&self, value: &Json) -> Result<Json> {
+        let (canonical, depth) = Json::canonical_from(value.as_str(), Dialect::Js)
+            .map_err(|e| Error::new(ErrorCode::InvalidValue, format!("value cannot be stored: {e}")))?;
+        if depth > MAX_VALUE_DEPTH {
+            return Err(Error::new(
+                ErrorCode::InvalidValue,
+                format!(
+                    "value is nested {depth} levels deep; at most {MAX_VALUE_DEPTH} are accepted, so \
+                     that every client (the earlier Python client's json module stops near 1000) can read it"
+                ),
+            ));
+        }
+        let len = canonical.as_str().len();
+        if len > self.opts.max_value_bytes {
+            return Err(Error::new(
+                ErrorCode::InvalidValue,
+                format!(
+                    "value is {len} bytes as canonical JSON; the limit (maxValueBytes) is {}",
+                    self.opts.max_value_bytes
+                ),
+            ));
+        }
+        Ok(canonical)
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn enqueue(self: &Arc<Self>, job: Arc<Job>) {
+        let start = {
+            let mut q = self.queue();
+            q.jobs.push_back(job);
+            !std::mem::replace(&mut q.running, true)
+        };
+        if start {
+            let me = self.clone();
+            self.env.spawn(Box::pin(async move { me.drive().await }));
+        }
+    }
+
+    /// The pipeline: commits queued jobs one after another.
+    async fn drive(self: Arc<Self>) {
+        let _guard = self.calls.enter_internal();
+        loop {
+            let job = {
+                let mut q = self.queue();
+                match q.jobs.pop_front() {
+                    Some(job) => {
+                        q.current = Some(job.key.clone());
+                        job
+                    }
+                    None => {
+                        q.running = false;
+                        q.current = None;
+                        return;
+                    }
                 }
             };
-            retries += 1;
-            let delay = retry::backoff(retries);
-            if Instant::now() + delay >= deadline {
+            if job.cancelled.load(Ordering::SeqCst) {
+                continue;
+            }
+            self.prefetch();
+            let out = AssertUnwindSafe(self.commit(&job))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(Error::internal("the append pipeline panicked")));
+            job.finish(out);
+        }
+    }
+
+    /// Starts HEADs for queued keys whose key-object ETag the chain will
+    /// need and does not know.
+    fn prefetch(self: &Arc<Self>) {
+        let (epoch, known) = {
+            let st = self.state();
+            match (&st.chain, st.fast_path_off) {
+                (Some(c), false) => (c.epoch, c.key_etags.keys().cloned().collect::<Vec<_>>()),
+                _ => return,
+            }
+        };
+        let mut q = self.queue();
+        q.prefetched.retain(|_, (e, _)| *e == epoch);
+        // A key written by an earlier job in the queue gets its ETag from
+        // that job's key-object PUT, not from a HEAD.
+        let mut earlier: Vec<String> = q.current.iter().cloned().collect();
+        let mut start = Vec::new();
+        for job in q.jobs.iter().take(PREFETCH) {
+            let k = &job.key;
+            if !earlier.contains(k) && !known.contains(k) && !q.prefetched.contains_key(k) {
+                start.push(k.clone());
+            }
+            earlier.push(k.clone());
+        }
+        for key in start {
+            let me = self.clone();
+            let k = key.clone();
+            let head: BoxFuture<std::result::Result<Option<String>, Error>> =
+                Box::pin(async move { me.key_etag(&k, me.deadline()).await });
+            let shared = head.shared();
+            let driver = shared.clone();
+            self.env.spawn(Box::pin(async move {
+                let _ = driver.await;
+            }));
+            q.prefetched.insert(key, (epoch, shared));
+        }
+    }
+
+    async fn commit(&self, job: &Job) -> Result<Entry> {
+        let mut pending: Vec<Attempt> = Vec::new();
+        let mut lost = 0u32;
+        let mut transient = 0u32;
+        loop {
+            if job.cancelled.load(Ordering::SeqCst) && pending.is_empty() {
+                return Err(Error::aborted().with_commit_state(false));
+            }
+            let failure = match self.attempt(job, &mut pending).await {
+                Ok(Outcome::Committed(entry)) => {
+                    self.stats.event(Event::Commit);
+                    return Ok(entry);
+                }
+                Ok(Outcome::Lost) => {
+                    lost += 1;
+                    self.stats.event(Event::Conflict);
+                    None
+                }
+                Err(e) if e.transient && transient + 1 < retry::TRANSIENT_ATTEMPTS => {
+                    transient += 1;
+                    self.stats.event(Event::Retry);
+                    Some(e)
+                }
+                Err(e) => return self.give_up(e, job, &mut pending).await,
+            };
+            let delay = match &failure {
+                None => retry::after_conflict(self.env.as_ref(), lost, self.append_rtt()),
+                Some(_) => retry::backoff(self.env.as_ref(), transient),
+            };
+            if self.now() + delay >= job.deadline || job.cancelled.load(Ordering::SeqCst) {
                 let e = failure.unwrap_or_else(|| {
                     Error::new(
                         ErrorCode::WriteConflict,
                         format!(
-                            "set of {key:?}: other writers kept winning the append to s3://{}/{} for {} ms ({retries} attempts)",
-                            self.store.bucket(),
-                            self.log_path,
+                            "set of {:?}: other writers kept winning the append to s3://{}/{} for {} ms ({lost} lost races)",
+                            job.key,
+                            self.bucket(),
+                            self.log_path(),
                             self.opts.operation_timeout.as_millis()
                         ),
                     )
                 });
-                return self
-                    .give_up(e, &mut pending, deadline + self.opts.operation_timeout)
-                    .await;
+                return self.give_up(e, job, &mut pending).await;
             }
-            tokio::time::sleep(delay).await;
+            tracing::debug!(target: "immukv::write", key = %job.key, lost, transient, delay_ms = delay.as_millis() as u64, "append retried");
+            self.env.sleep(delay).await;
         }
     }
 
-    /// When `set` gives up: one last look at the log settles whether an
+    /// When a job gives up: one last look at the log settles whether an
     /// ambiguous attempt committed after all (then it is the answer).
-    async fn give_up(
-        &self,
-        e: Error,
-        pending: &mut Vec<Entry>,
-        deadline: Instant,
-    ) -> Result<Entry> {
+    async fn give_up(&self, e: Error, job: &Job, pending: &mut Vec<Attempt>) -> Result<Entry> {
         if pending.is_empty() {
             return Err(e.with_commit_state(false));
         }
-        if let Ok(head) = self.read_head(deadline).await {
-            if let Ok(Some(done)) = self.resolve_pending(pending, head.as_ref(), deadline).await {
-                let _ = self.write_key_object(&done, deadline).await;
-                return Ok(done);
-            }
+        let extra = self.now() + self.opts.operation_timeout.min(Duration::from_secs(5));
+        if let Ok(Some(done)) = self.settle(pending, extra).await {
+            self.stats.event(Event::Commit);
+            self.after_append(&done, None, extra).await;
+            return Ok(done);
         }
-        // Attempts whose log slot now holds another entry can never commit;
-        // resolve_pending dropped them.
-        let may_have_committed = !pending.is_empty();
-        Err(e.with_commit_state(may_have_committed))
+        job.in_doubt.store(!pending.is_empty(), Ordering::SeqCst);
+        Err(e.with_commit_state(!pending.is_empty()))
     }
 
-    async fn attempt(
-        &self,
-        key: &str,
-        value: &Value,
-        pending: &mut Vec<Entry>,
-        deadline: Instant,
-    ) -> Result<Attempt> {
-        let cached = if pending.is_empty() {
-            self.cached_base(key)
-        } else {
-            None
-        };
-        let via_cache = cached.is_some();
-        let (base, key_etag) = match cached {
-            Some(c) => {
-                let mut key_etag = c.key_etag;
-                if !c.clean {
-                    // Our own phase 2 failed last time: repair from memory.
-                    if let KeyWrite::Written(etag) =
-                        self.write_key_object(&c.head.entry, deadline).await?
-                    {
-                        if c.head.entry.key == key {
-                            key_etag = Some(etag);
+    async fn attempt(&self, job: &Job, pending: &mut Vec<Attempt>) -> Result<Outcome> {
+        let deadline = job.deadline;
+        let chain = if pending.is_empty() { self.chain_head() } else { None };
+        let via_chain = chain.is_some();
+        let (base, key_etag) = match chain {
+            Some(head) => {
+                let etag = self.chained_etag(&head, &job.key, deadline).await?;
+                (Some(head), etag)
+            }
+            None => match self.read_head(deadline).await? {
+                LogHead::Deleted { marker } => return Err(self.log_deleted(marker.as_deref())),
+                LogHead::Empty => {
+                    if !pending.is_empty() {
+                        // An earlier attempt at the first entry did not land
+                        // (the log is still empty); it may later, and then
+                        // our next attempt's If-None-Match fails.
+                    }
+                    self.ensure_versioning(deadline).await?;
+                    (None, None)
+                }
+                LogHead::Head(h) => {
+                    self.note_head(&h);
+                    if !pending.is_empty() {
+                        if let Some(done) = self.settle(pending, deadline).await? {
+                            job.in_doubt.store(false, Ordering::SeqCst);
+                            self.after_append(&done, None, deadline).await;
+                            return Ok(Outcome::Committed(done));
                         }
                     }
+                    self.check_writable(&h)?;
+                    let etag = self.prepare_after(&h, &job.key, deadline).await?;
+                    (Some(h), etag)
                 }
-                let key_etag = match key_etag {
-                    Some(e) => Some(e),
-                    None => self.key_etag(key, deadline).await?,
-                };
-                (Some(c.head), key_etag)
-            }
-            None => {
-                let head = self.read_head(deadline).await?;
-                self.note_head(head.as_ref());
-                if let Some(done) = self
-                    .resolve_pending(pending, head.as_ref(), deadline)
-                    .await?
-                {
-                    self.forget_cache(false);
-                    let _ = self.write_key_object(&done, deadline).await; // phase 2 of the committed attempt
-                    return Ok(Attempt::Committed(done));
-                }
-                let known = match &head {
-                    Some(h) => {
-                        self.check_writable_head(h)?;
-                        self.preflight_repair(h, key, deadline).await?
-                    }
-                    None => {
-                        self.ensure_versioning().await?;
-                        None
-                    }
-                };
-                let key_etag = match known {
-                    Some(k) => k,
-                    None => self.key_etag(key, deadline).await?,
-                };
-                (head, key_etag)
-            }
+            },
         };
 
         let mut entry = Entry::next(
-            base.as_ref().map(|h| h.entry.as_ref()),
-            key.to_string(),
-            value.clone(),
-            now_ms(),
+            base.as_ref().map(|h| h.entry.link()),
+            job.key.clone(),
+            job.value.clone(),
+            self.env.wall_ms(),
             key_etag,
         )
         .map_err(|e| Error::new(ErrorCode::InvalidValue, e.0))?;
@@ -206,172 +373,206 @@ impl<S: Store> Client<S> {
             .log_object(Dialect::Js)
             .map_err(|e| Error::new(ErrorCode::InvalidValue, e.0))?;
         let condition = Precondition::expecting(base.as_ref().map(|h| h.etag.as_str()));
-        match self
-            .store
-            .put(&self.log_path, body.into_bytes(), condition)
-            .await
-        {
+        job.in_doubt.store(true, Ordering::SeqCst);
+        if job.cancelled.load(Ordering::SeqCst) {
+            job.in_doubt.store(!pending.is_empty(), Ordering::SeqCst);
+            return Err(Error::aborted());
+        }
+        let sent = self.now();
+        let put = self.store.put(self.log_path(), body.into_bytes(), condition).await;
+        match put {
             Ok(PutOutcome::Written(meta)) => {
+                self.note_append_rtt(self.now().saturating_sub(sent));
                 let Some(version) = meta.version_id.filter(|v| v != "null") else {
                     return Err(self.versioning_disabled());
                 };
                 entry.version_id = version;
-                let phase2 = self.write_key_object(&entry, deadline).await;
-                self.remember_append(
-                    base.map(|h| h.etag),
-                    via_cache,
-                    &entry,
-                    meta.etag,
-                    phase2.ok(),
-                );
-                Ok(Attempt::Committed(entry))
+                job.in_doubt.store(false, Ordering::SeqCst);
+                self.after_append(&entry, Some(meta.etag), deadline).await;
+                Ok(Outcome::Committed(entry))
             }
             Ok(PutOutcome::PreconditionFailed) => {
-                self.forget_cache(via_cache);
-                Ok(Attempt::Conflict)
+                job.in_doubt.store(!pending.is_empty(), Ordering::SeqCst);
+                self.end_chain(via_chain);
+                Ok(Outcome::Lost)
             }
             Err(e) => {
                 if e.maybe_applied {
-                    pending.push(entry);
+                    pending.push(Attempt {
+                        base_version: base.as_ref().map(|h| h.entry.version_id.clone()),
+                        entry,
+                    });
                 }
-                self.forget_cache(via_cache);
+                job.in_doubt.store(!pending.is_empty(), Ordering::SeqCst);
+                self.end_chain(via_chain);
                 Err(e.into())
             }
         }
     }
 
-    /// Settles ambiguous attempts against the log as now read. Returns the
-    /// attempt that committed, if one did; drops those that cannot.
-    async fn resolve_pending(
-        &self,
-        pending: &mut Vec<Entry>,
-        head: Option<&Head>,
-        deadline: Instant,
-    ) -> Result<Option<Entry>> {
-        let Some(head) = head else { return Ok(None) };
-        pending.sort_by_key(|e| std::cmp::Reverse(e.sequence));
-        let mut cursor: Entry = (*head.entry).clone();
-        let mut settled = Vec::new();
-        for (i, attempt) in pending.iter().enumerate() {
-            while cursor.sequence > attempt.sequence {
-                let prev = cursor.previous_version_id.clone().ok_or_else(|| {
-                    Error::corrupt(
-                        self.store.bucket(),
-                        &self.log_path,
-                        Some(&cursor.version_id),
-                        "entry after the first has no previous_version_id",
-                    )
-                })?;
-                cursor = self
-                    .read_log_version(&prev, deadline)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::corrupt(
-                            self.store.bucket(),
-                            &self.log_path,
-                            Some(&prev),
-                            "previous_version_id names a missing version",
-                        )
-                    })?;
+    /// Phase 2 of a committed entry, and what the chain learns from it.
+    /// `log_etag` is the ETag of our append, when we know it (not for an
+    /// attempt settled by reading the log).
+    async fn after_append(&self, entry: &Entry, log_etag: Option<String>, deadline: Duration) {
+        let written = self.write_key_object(entry, deadline).await;
+        let mut st = self.state();
+        let own = Arc::new(entry.clone());
+        match &written {
+            Ok(super::repair::KeyWrite::Written(_) | super::repair::KeyWrite::AlreadyWritten) => {
+                st.own_orphans.remove(&entry.key);
             }
-            if cursor.sequence == attempt.sequence {
-                if cursor.hash == attempt.hash {
-                    pending.clear();
-                    return Ok(Some(cursor));
+            _ => {
+                tracing::warn!(target: "immukv::write", key = %entry.key, sequence = entry.sequence, "the key object write failed; this entry is served from memory and repaired before the next append");
+                st.own_orphans.insert(entry.key.clone(), own.clone());
+            }
+        }
+        let Some(log_etag) = log_etag else {
+            st.chain = None;
+            return;
+        };
+        st.last_own_etag = Some(log_etag.clone());
+        let head = Head {
+            etag: log_etag,
+            entry: own,
+        };
+        // The chain goes on if our append followed its head (or started it).
+        let keep = st.chain.as_ref().is_some_and(|c| {
+            Some(c.head.entry.version_id.as_str()) == entry.previous_version_id.as_deref()
+        });
+        let mut chain = if keep {
+            st.chain.take().expect("chain")
+        } else {
+            st.epoch += 1;
+            Chain {
+                head: head.clone(),
+                epoch: st.epoch,
+                key_etags: HashMap::new(),
+            }
+        };
+        chain.head = head;
+        match written {
+            Ok(super::repair::KeyWrite::Written(etag)) => {
+                if chain.key_etags.len() >= 10_000 {
+                    chain.key_etags.clear(); // bound memory; costs a HEAD per key afterwards
                 }
-                settled.push(i); // its slot holds another entry: it can never commit
+                chain.key_etags.insert(entry.key.clone(), etag);
+            }
+            _ => {
+                chain.key_etags.remove(&entry.key);
             }
         }
-        for i in settled.into_iter().rev() {
-            pending.remove(i);
-        }
-        Ok(None)
+        st.chain = Some(chain);
     }
 
-    /// Step 2 for a head read from the log. Returns the ETag of `key`'s
-    /// object when this step learnt it (`Some(None)`: absent).
-    async fn preflight_repair(
-        &self,
-        head: &Head,
-        key: &str,
-        deadline: Instant,
-    ) -> Result<Option<Option<String>>> {
+    /// The chain's head, when this client may append after it without
+    /// reading the log.
+    fn chain_head(&self) -> Option<Head> {
+        let st = self.state();
+        if st.fast_path_off {
+            return None;
+        }
+        st.chain.as_ref().map(|c| c.head.clone())
+    }
+
+    /// The ETag `key`'s object has while the chain stands; repairs our own
+    /// head first when its key object is not written yet.
+    async fn chained_etag(&self, head: &Head, key: &str, deadline: Duration) -> Result<Option<String>> {
+        let own_orphan = self
+            .state()
+            .own_orphans
+            .get(&head.entry.key)
+            .is_some_and(|o| o.version_id == head.entry.version_id);
+        if own_orphan {
+            // Our phase 2 failed last time: repair from memory before the log
+            // moves on, so that only the head can ever be an orphan.
+            match self.repair_before_append(&head.entry, deadline).await? {
+                super::repair::KeyWrite::Written(etag) => {
+                    self.forget_own_orphan(&head.entry);
+                    if let Some(c) = self.state().chain.as_mut() {
+                        c.key_etags.insert(head.entry.key.clone(), etag);
+                    }
+                }
+                _ => {
+                    self.forget_own_orphan(&head.entry);
+                    if let Some(c) = self.state().chain.as_mut() {
+                        c.key_etags.remove(&head.entry.key);
+                    }
+                }
+            }
+        }
+        let (known, epoch) = {
+            let st = self.state();
+            let c = st.chain.as_ref();
+            (
+                c.and_then(|c| c.key_etags.get(key).cloned()),
+                c.map(|c| c.epoch),
+            )
+        };
+        if let Some(etag) = known {
+            return Ok(Some(etag));
+        }
+        let prefetched = {
+            let mut q = self.queue();
+            match q.prefetched.remove(key) {
+                Some((e, f)) if Some(e) == epoch => Some(f),
+                _ => None,
+            }
+        };
+        match prefetched {
+            Some(f) => f.await,
+            None => self.key_etag(key, deadline).await,
+        }
+    }
+
+    /// Steps 2 and 3 for a head read from the log. Returns the ETag of
+    /// `key`'s object (`None`: absent).
+    async fn prepare_after(&self, head: &Head, key: &str, deadline: Duration) -> Result<Option<String>> {
+        let own = self.state().last_own_etag.as_deref() == Some(head.etag.as_str())
+            && !self.state().own_orphans.contains_key(&head.entry.key);
+        if own {
+            return self.key_etag(key, deadline).await; // our own head, key object written
+        }
         if head.entry.key != key {
-            // Blind conditional repair: one request whether or not the head is
-            // an orphan (412 when it is not), which keeps the full protocol at
-            // the base protocol's 5 requests. It runs alongside step 3: only
-            // the head's key object can change while the head stands, so
-            // `key`'s ETag does not depend on the repair. That takes a round
-            // trip off the path between reading the head and appending,
-            // which bounds throughput under contention.
+            // Blind conditional repair: one request whether or not the head
+            // is an orphan (412 when it is not). It runs alongside the HEAD:
+            // only the head's key object can change while the head stands,
+            // so `key`'s ETag does not depend on the repair.
             let (repair, etag) = tokio::join!(
-                self.write_key_object(&head.entry, deadline),
+                self.repair_before_append(&head.entry, deadline),
                 self.key_etag(key, deadline)
             );
             repair?;
-            return Ok(Some(etag?));
+            return etag;
         }
         // Same key: the HEAD we need anyway tells whether the head is an
         // orphan (its key object still has the ETag the entry recorded).
         let now = self.key_etag(key, deadline).await?;
         if now != head.entry.previous_key_object_etag {
-            return Ok(Some(now));
+            return Ok(now);
         }
-        match self.write_key_object(&head.entry, deadline).await? {
-            KeyWrite::Written(etag) => Ok(Some(Some(etag))),
-            KeyWrite::Handled => Ok(None), // someone repaired it meanwhile: HEAD again
-        }
-    }
-
-    /// Phase 2, and repair: the key object of `entry`, conditional on the ETag
-    /// the entry recorded. Written in the entry's own dialect so that an
-    /// earlier client's entry keeps verifying.
-    pub(super) async fn write_key_object(
-        &self,
-        entry: &Entry,
-        deadline: Instant,
-    ) -> Result<KeyWrite> {
-        let dialect = entry.hash_dialect().unwrap_or(Dialect::Js);
-        let body = entry
-            .key_object(dialect)
-            .map_err(|e| Error::new(ErrorCode::InvalidValue, e.0))?;
-        let path = self.key_path(&entry.key);
-        let condition = Precondition::expecting(entry.previous_key_object_etag.as_deref());
-        let outcome = retry::idempotent(deadline, || {
-            self.store
-                .put(&path, body.clone().into_bytes(), condition.clone())
-        })
-        .await;
-        match outcome {
-            Ok(PutOutcome::Written(meta)) => Ok(KeyWrite::Written(meta.etag)),
-            Ok(PutOutcome::PreconditionFailed) => Ok(KeyWrite::Handled),
-            Err(e) => {
-                if e.kind == crate::storage::StoreErrorKind::AccessDenied {
-                    self.state().repairs_refused = true;
-                }
-                Err(e.into())
-            }
+        match self.repair_before_append(&head.entry, deadline).await? {
+            super::repair::KeyWrite::Written(etag) => Ok(Some(etag)),
+            super::repair::KeyWrite::AlreadyWritten => self.key_etag(key, deadline).await,
+            super::repair::KeyWrite::Unwritable => Ok(now),
         }
     }
 
-    async fn key_etag(&self, key: &str, deadline: Instant) -> Result<Option<String>> {
-        let path = self.key_path(key);
-        Ok(retry::idempotent(deadline, || self.store.head(&path))
+    pub(super) async fn key_etag(&self, key: &str, deadline: Duration) -> Result<Option<String>> {
+        let path = self.layout.key_path(key);
+        Ok(retry::idempotent(self, deadline, || self.store.head(&path, None))
             .await?
             .map(|m| m.etag))
     }
 
     /// We never extend a log whose head fails its hash check or lives in an
     /// unversioned bucket.
-    fn check_writable_head(&self, head: &Head) -> Result<()> {
+    fn check_writable(&self, head: &Head) -> Result<()> {
         if head.entry.version_id == "null" {
             return Err(self.versioning_disabled());
         }
         if head.entry.hash_dialect().is_none() {
-            return Err(Error::corrupt(
-                self.store.bucket(),
-                &self.log_path,
-                Some(&head.entry.version_id),
+            return Err(self.corrupt_log(
+                &head.entry.version_id,
                 "the log head fails its hash check; refusing to extend a tampered chain (run verifyLog)",
             ));
         }
@@ -380,11 +581,12 @@ impl<S: Store> Client<S> {
 
     /// Before the first append of a new log: refuse an unversioned bucket
     /// before writing anything to it.
-    async fn ensure_versioning(&self) -> Result<()> {
+    async fn ensure_versioning(&self, deadline: Duration) -> Result<()> {
         if self.state().versioning_checked {
             return Ok(());
         }
-        if self.store.versioning_enabled().await? == Some(false) {
+        let enabled = retry::idempotent(self, deadline, || self.store.versioning_enabled()).await?;
+        if enabled == Some(false) {
             return Err(self.versioning_disabled());
         }
         self.state().versioning_checked = true;
@@ -393,87 +595,55 @@ impl<S: Store> Client<S> {
 
     fn versioning_disabled(&self) -> Error {
         Error {
-            bucket: Some(self.store.bucket().to_string()),
+            bucket: Some(self.bucket().to_string()),
             ..Error::new(
                 ErrorCode::VersioningDisabled,
                 format!(
                     "bucket {} does not have versioning enabled; ImmuKV keeps every entry as an object version. \
                      Enable it with: aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled",
-                    self.store.bucket(),
-                    self.store.bucket()
+                    self.bucket(),
+                    self.bucket()
                 ),
             )
         }
     }
 
-    fn cached_base(&self, key: &str) -> Option<Cached> {
-        let st = self.state();
-        if st.fast_path_off {
-            return None;
-        }
-        let c = st.cache.as_ref()?;
-        Some(Cached {
-            head: c.head.clone(),
-            clean: c.clean,
-            key_etag: c.key_etags.get(key).cloned(),
-        })
-    }
-
-    fn forget_cache(&self, fast_path_missed: bool) {
+    /// After a lost race or an ambiguous append: the chain is unknown. A miss
+    /// on the chain's own guess also stops using it until our own append is
+    /// seen as the head again.
+    fn end_chain(&self, chain_missed: bool) {
         let mut st = self.state();
-        st.cache = None;
-        if fast_path_missed {
+        st.chain = None;
+        if chain_missed {
             st.fast_path_off = true;
         }
+        drop(st);
+        self.queue().prefetched.clear();
     }
 
-    /// Records our own append as the new cached head.
-    fn remember_append(
-        &self,
-        base_etag: Option<String>,
-        via_cache: bool,
-        entry: &Entry,
-        log_etag: String,
-        phase2: Option<KeyWrite>,
-    ) {
+    /// A full read found `head`: our own last append still being the head
+    /// means nobody else is writing, so the chain pays again.
+    fn note_head(&self, head: &Head) {
         let mut st = self.state();
-        let mut key_etags = match st.cache.take() {
-            // Still valid only if nothing but our own appends happened since.
-            Some(c) if via_cache && Some(&c.head.etag) == base_etag.as_ref() => c.key_etags,
-            _ => Default::default(),
-        };
-        match &phase2 {
-            Some(KeyWrite::Written(etag)) => key_etags.insert(entry.key.clone(), etag.clone()),
-            _ => key_etags.remove(&entry.key),
-        };
-        if key_etags.len() > 10_000 {
-            key_etags.clear(); // bound memory; costs a HEAD per key afterwards
-        }
-        st.last_own_head = Some(log_etag.clone());
-        st.cache = Some(HeadCache {
-            head: Head {
-                etag: log_etag,
-                entry: Arc::new(entry.clone()),
-            },
-            clean: phase2.is_some(),
-            key_etags,
-        });
-    }
-
-    /// Called when a full read finds `head`: our own last append still being
-    /// the head means nobody else is writing, so the fast path pays again.
-    fn note_head(&self, head: Option<&Head>) {
-        let mut st = self.state();
-        if st.fast_path_off && head.is_some_and(|h| st.last_own_head.as_ref() == Some(&h.etag)) {
+        if st.fast_path_off && st.last_own_etag.as_deref() == Some(head.etag.as_str()) {
             st.fast_path_off = false;
         }
     }
+
+    fn append_rtt(&self) -> Duration {
+        self.state().append_rtt.unwrap_or(Duration::from_millis(20))
+    }
+
+    fn note_append_rtt(&self, took: Duration) {
+        let mut st = self.state();
+        st.append_rtt = Some(match st.append_rtt {
+            Some(avg) => (avg * 7 + took) / 8,
+            None => took,
+        });
+    }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(1)
-        .max(1)
+#[allow(dead_code)]
+fn _link_is_used(e: &Entry) -> Link<'_> {
+    e.link()
 }

@@ -1,16 +1,18 @@
-//! Canonical JSON in the two dialects of PROTOCOL.md.
+//! Canonical JSON in the two dialects of docs/PROTOCOL.md.
 //!
 //! The same entry must always give the same bytes (hence the same ETag and
 //! hash), so this is the only place that turns a value into text that is
-//! stored or hashed.
+//! stored or hashed. It works on JSON *text*, not on a parsed tree: values
+//! are kept as the text they arrived in (a Python writer's `1.0` stays
+//! `1.0`), and the scan is iterative, so no depth of nesting can overflow
+//! the stack of a reader.
 
-use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::fmt::Write;
 
 /// Which earlier writer's rules to follow. We write [`Dialect::Js`]; we
 /// verify both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// TypeScript writer: ECMAScript number text, array-index keys first.
     Js,
@@ -18,32 +20,79 @@ pub enum Dialect {
     Python,
 }
 
-/// A value that cannot be written as canonical JSON.
+/// A value that cannot be written as canonical JSON in a dialect (not JSON
+/// at all, or a number out of the range of a double in the JS dialect).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotRepresentable(pub String);
 
-/// One member of an object written field by field (hash input, stored objects).
+impl std::fmt::Display for NotRepresentable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotRepresentable {}
+
+/// Canonical text of a JSON value, and how deeply it nests (`[]` is 1, a
+/// scalar 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canonical {
+    pub text: String,
+    pub depth: usize,
+    /// Every string is valid Unicode (no lone surrogate escapes, which a
+    /// writer that held UTF-16 could store, but which are not text).
+    pub well_formed: bool,
+}
+
+/// Canonical JSON text of the JSON value `text`.
+pub fn canonicalize(text: &str, dialect: Dialect) -> Result<Canonical, NotRepresentable> {
+    Canonicalizer {
+        src: text.as_bytes(),
+        pos: 0,
+        out: String::with_capacity(text.len() + text.len() / 8),
+        dialect,
+        well_formed: true,
+    }
+    .run()
+}
+
+/// Canonical text of a string (quotes included), appended to `out`.
+pub fn write_string(out: &mut String, s: &str, dialect: Dialect) {
+    out.push('"');
+    for c in s.chars() {
+        push_char(out, c, dialect);
+    }
+    out.push('"');
+}
+
+/// One member of an object written field by field (hash input, stored
+/// objects). The value is canonical text already.
 pub enum Field<'a> {
     Str(&'a str),
     UInt(u64),
-    Json(&'a Value),
+    Raw(&'a str),
 }
 
-/// Canonical JSON text of `value`.
-pub fn to_string(value: &Value, dialect: Dialect) -> Result<String, NotRepresentable> {
-    let mut out = String::new();
-    write_value(&mut out, value, dialect)?;
-    Ok(out)
-}
-
-/// Canonical JSON text of an object given as fields; the order is fixed here,
-/// not by the caller.
-pub fn object_to_string(
-    fields: &mut [(&str, Field<'_>)],
-    dialect: Dialect,
-) -> Result<String, NotRepresentable> {
-    fields.sort_by(|a, b| key_order(a.0, b.0, dialect));
-    let mut out = String::from("{");
+/// Canonical JSON text of an object given as fields. The member order is
+/// fixed here by the dialect's rule, not by the caller.
+pub fn object(fields: &mut [(&str, Field<'_>)], dialect: Dialect) -> String {
+    fields.sort_by(|a, b| {
+        compare_keys(
+            &a.0.encode_utf16().collect::<Vec<_>>(),
+            &b.0.encode_utf16().collect::<Vec<_>>(),
+            dialect,
+        )
+    });
+    let extra: usize = fields
+        .iter()
+        .map(|(_, f)| match f {
+            Field::Raw(r) => r.len(),
+            Field::Str(s) => s.len() + 2,
+            Field::UInt(_) => 20,
+        })
+        .sum();
+    let mut out = String::with_capacity(extra + 32 * fields.len());
+    out.push('{');
     for (i, (name, field)) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -53,128 +102,500 @@ pub fn object_to_string(
         match field {
             Field::Str(s) => write_string(&mut out, s, dialect),
             Field::UInt(n) => write!(out, "{n}").expect("write to String"),
-            Field::Json(v) => write_value(&mut out, v, dialect)?,
+            Field::Raw(r) => out.push_str(r),
         }
     }
     out.push('}');
-    Ok(out)
+    out
 }
 
-fn write_value(out: &mut String, value: &Value, dialect: Dialect) -> Result<(), NotRepresentable> {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => write_number(out, &n.to_string(), dialect)?,
-        Value::String(s) => write_string(out, s, dialect),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item, dialect)?;
-            }
-            out.push(']');
-        }
-        Value::Object(map) => write_object(out, map, dialect)?,
+fn push_char(out: &mut String, c: char, dialect: Dialect) {
+    let mut units = [0u16; 2];
+    for unit in c.encode_utf16(&mut units) {
+        emit_unit(out, *unit, dialect);
     }
-    Ok(())
 }
 
-fn write_object(
-    out: &mut String,
-    map: &Map<String, Value>,
-    dialect: Dialect,
-) -> Result<(), NotRepresentable> {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_by(|a, b| key_order(a, b, dialect));
-    out.push('{');
-    for (i, k) in keys.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(out, k, dialect);
-        out.push(':');
-        write_value(out, &map[k.as_str()], dialect)?;
+/// One UTF-16 code unit of a string, escaped as both dialects do: quotes,
+/// backslashes and controls escaped, every unit above 0x7F as `\uXXXX`
+/// (a lone surrogate too), and DEL escaped by the Python writer only.
+fn emit_unit(out: &mut String, unit: u16, dialect: Dialect) {
+    match unit {
+        0x22 => out.push_str("\\\""),
+        0x5c => out.push_str("\\\\"),
+        0x08 => out.push_str("\\b"),
+        0x0c => out.push_str("\\f"),
+        0x0a => out.push_str("\\n"),
+        0x0d => out.push_str("\\r"),
+        0x09 => out.push_str("\\t"),
+        0x00..=0x1f => push_unit(out, unit),
+        0x7f if dialect == Dialect::Python => push_unit(out, unit),
+        0x20..=0x7f => out.push(unit as u8 as char),
+        _ => push_unit(out, unit),
     }
-    out.push('}');
-    Ok(())
 }
 
-/// Number text. The JS writer held IEEE doubles and printed them with
-/// `Number::toString`; the Python writer's text is kept exactly as stored,
-/// because Python's `repr` of what it held is what it wrote.
-fn write_number(out: &mut String, text: &str, dialect: Dialect) -> Result<(), NotRepresentable> {
-    match dialect {
-        Dialect::Python => out.push_str(text),
-        Dialect::Js => {
-            let f: f64 = text
-                .parse()
-                .map_err(|_| NotRepresentable(format!("number {text} is not valid JSON")))?;
-            if !f.is_finite() {
-                return Err(NotRepresentable(format!(
-                    "number {text} is out of the range of a double"
-                )));
-            }
-            if f == 0.0 {
-                out.push('0'); // -0 prints as 0 in ECMAScript
-            } else {
-                out.push_str(ryu_js::Buffer::new().format_finite(f));
-            }
-        }
+fn push_unit(out: &mut String, unit: u16) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[((unit >> shift) & 15) as usize] as char);
     }
-    Ok(())
-}
-
-fn write_string(out: &mut String, s: &str, dialect: Dialect) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).expect("write to String"),
-            '\u{7f}' if dialect == Dialect::Js => out.push(c),
-            c if (c as u32) < 0x7f => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    write!(out, "\\u{:04x}", unit).expect("write to String");
-                }
-            }
-        }
-    }
-    out.push('"');
 }
 
 /// Member order. JS: an object built from `Object.keys(o).sort()` lists
 /// array-index keys first, numerically, then the rest by UTF-16 code units.
-/// Python: all keys by code point, which is Rust's `str` order.
-fn key_order(a: &str, b: &str, dialect: Dialect) -> Ordering {
+/// Python: all keys by code point.
+fn compare_keys(a: &[u16], b: &[u16], dialect: Dialect) -> Ordering {
     match dialect {
-        Dialect::Python => a.cmp(b),
+        Dialect::Python => code_points(a).cmp(code_points(b)),
         Dialect::Js => match (array_index(a), array_index(b)) {
             (Some(x), Some(y)) => x.cmp(&y),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (None, None) => a.encode_utf16().cmp(b.encode_utf16()),
+            (None, None) => a.cmp(b),
         },
     }
 }
 
+/// Code points of UTF-16 text; a lone surrogate stands for itself, as in
+/// Python's `str`.
+fn code_points(units: &[u16]) -> impl Iterator<Item = u32> + '_ {
+    char::decode_utf16(units.iter().copied())
+        .map(|r| r.map_or_else(|e| e.unpaired_surrogate() as u32, |c| c as u32))
+}
+
 /// ECMAScript array index: canonical decimal integer in 0 ..= 2^32 - 2.
-fn array_index(key: &str) -> Option<u32> {
-    let canonical = key == "0"
-        || (!key.starts_with('0') && !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()));
-    if !canonical || key.len() > 10 {
+fn array_index(key: &[u16]) -> Option<u32> {
+    if key.is_empty() || key.len() > 10 || (key[0] == u16::from(b'0') && key.len() > 1) {
         return None;
     }
-    let n: u64 = key.parse().ok()?;
+    let mut n: u64 = 0;
+    for &u in key {
+        if !(u16::from(b'0')..=u16::from(b'9')).contains(&u) {
+            return None;
+        }
+        n = n * 10 + u64::from(u - u16::from(b'0'));
+    }
     (n <= 4_294_967_294).then_some(n as u32)
+}
+
+/// An object being rewritten: where it starts in the output, and each
+/// member's decoded key and span (the span excludes the separating comma).
+struct ObjectFrame {
+    start: usize,
+    members: Vec<(Vec<u16>, usize, usize)>,
+    /// Key of the member whose value is being written.
+    pending_key: Option<(Vec<u16>, usize)>,
+}
+
+enum Frame {
+    Array,
+    Object(ObjectFrame),
+}
+
+struct Canonicalizer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    out: String,
+    dialect: Dialect,
+    well_formed: bool,
+}
+
+impl Canonicalizer<'_> {
+    fn run(mut self) -> Result<Canonical, NotRepresentable> {
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut depth = 0usize;
+        // Iterative: each turn writes one scalar or opens a container, then
+        // closes every container that ends right after it.
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                Some(b'{') => {
+                    self.pos += 1;
+                    let start = self.out.len();
+                    self.out.push('{');
+                    let mut frame = ObjectFrame {
+                        start,
+                        members: Vec::new(),
+                        pending_key: None,
+                    };
+                    self.skip_ws();
+                    if self.peek() == Some(b'}') {
+                        self.pos += 1;
+                        self.out.push('}');
+                    } else {
+                        self.member_key(&mut frame)?;
+                        stack.push(Frame::Object(frame));
+                        depth = depth.max(stack.len());
+                        continue;
+                    }
+                    depth = depth.max(stack.len() + 1);
+                }
+                Some(b'[') => {
+                    self.pos += 1;
+                    self.out.push('[');
+                    self.skip_ws();
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                        self.out.push(']');
+                        depth = depth.max(stack.len() + 1);
+                    } else {
+                        stack.push(Frame::Array);
+                        depth = depth.max(stack.len());
+                        continue;
+                    }
+                }
+                Some(b'"') => self.string_value()?,
+                Some(b't') => self.literal("true")?,
+                Some(b'f') => self.literal("false")?,
+                Some(b'n') => self.literal("null")?,
+                Some(b'-' | b'0'..=b'9') => self.number()?,
+                _ => return Err(self.error("expected a JSON value")),
+            }
+            // A value is complete: close containers until one continues.
+            loop {
+                let Some(frame) = stack.last_mut() else {
+                    self.skip_ws();
+                    if self.pos != self.src.len() {
+                        return Err(self.error("unexpected text after the value"));
+                    }
+                    return Ok(Canonical {
+                        text: self.out,
+                        depth,
+                        well_formed: self.well_formed,
+                    });
+                };
+                self.skip_ws();
+                match frame {
+                    Frame::Array => match self.next_byte() {
+                        Some(b',') => {
+                            self.out.push(',');
+                            break;
+                        }
+                        Some(b']') => {
+                            self.out.push(']');
+                            stack.pop();
+                        }
+                        _ => return Err(self.error("expected ',' or ']'")),
+                    },
+                    Frame::Object(obj) => {
+                        let (key, start) = obj.pending_key.take().expect("member key");
+                        obj.members.push((key, start, self.out.len()));
+                        match self.next_byte() {
+                            Some(b',') => {
+                                self.out.push(',');
+                                self.member_key(obj)?;
+                                break;
+                            }
+                            Some(b'}') => {
+                                if let Some(Frame::Object(obj)) = stack.pop() {
+                                    self.close_object(obj);
+                                }
+                            }
+                            _ => return Err(self.error("expected ',' or '}'")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads `"key":` and writes its canonical form; the value follows.
+    fn member_key(&mut self, frame: &mut ObjectFrame) -> Result<(), NotRepresentable> {
+        self.skip_ws();
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected an object key"));
+        }
+        let start = self.out.len();
+        let key = self.string()?;
+        if char::decode_utf16(key.iter().copied()).any(|r| r.is_err()) {
+            self.well_formed = false;
+        }
+        self.write_units(&key);
+        self.skip_ws();
+        if self.next_byte() != Some(b':') {
+            return Err(self.error("expected ':'"));
+        }
+        self.out.push(':');
+        frame.pending_key = Some((key, start));
+        Ok(())
+    }
+
+    /// Puts the members of a finished object in canonical order. A key that
+    /// appears twice keeps its last value, as `JSON.parse` and Python do.
+    fn close_object(&mut self, mut obj: ObjectFrame) {
+        let dialect = self.dialect;
+        let in_order = obj
+            .members
+            .windows(2)
+            .all(|w| compare_keys(&w[0].0, &w[1].0, dialect) == Ordering::Less);
+        if in_order {
+            self.out.push('}');
+            return;
+        }
+        // Stable sort, then keep the last of equal keys.
+        obj.members
+            .sort_by(|a, b| compare_keys(&a.0, &b.0, dialect));
+        let mut kept: Vec<&(Vec<u16>, usize, usize)> = Vec::with_capacity(obj.members.len());
+        for m in &obj.members {
+            match kept.last_mut() {
+                Some(last) if last.0 == m.0 => *last = m,
+                _ => kept.push(m),
+            }
+        }
+        let mut rebuilt = String::with_capacity(self.out.len() - obj.start + 1);
+        rebuilt.push('{');
+        for (i, (_, s, e)) in kept.iter().enumerate() {
+            if i > 0 {
+                rebuilt.push(',');
+            }
+            rebuilt.push_str(&self.out[*s..*e]);
+        }
+        rebuilt.push('}');
+        self.out.truncate(obj.start);
+        self.out.push_str(&rebuilt);
+    }
+
+    fn write_units(&mut self, units: &[u16]) {
+        self.out.push('"');
+        for &unit in units {
+            emit_unit(&mut self.out, unit, self.dialect);
+        }
+        self.out.push('"');
+    }
+
+    /// A string value at `pos`, written canonically as it is read: runs of
+    /// plain ASCII are copied at once (values can be megabytes).
+    fn string_value(&mut self) -> Result<(), NotRepresentable> {
+        self.pos += 1; // opening quote
+        self.out.push('"');
+        // A high surrogate escape waiting for its low half.
+        let mut high = false;
+        loop {
+            let run = self.pos;
+            while let Some(&b) = self.src.get(self.pos) {
+                if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+                    break;
+                }
+                self.pos += 1;
+            }
+            self.out
+                .push_str(std::str::from_utf8(&self.src[run..self.pos]).expect("ASCII"));
+            // A high surrogate must be followed at once by a low one's escape.
+            if high && (self.pos > run || self.peek() != Some(b'\\')) {
+                self.well_formed = false;
+                high = false;
+            }
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    self.out.push('"');
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let unit = self.escape()?;
+                    match unit {
+                        0xD800..=0xDBFF => {
+                            if high {
+                                self.well_formed = false;
+                            }
+                            high = true;
+                        }
+                        0xDC00..=0xDFFF => {
+                            if !high {
+                                self.well_formed = false;
+                            }
+                            high = false;
+                        }
+                        _ => {
+                            if high {
+                                self.well_formed = false;
+                            }
+                            high = false;
+                        }
+                    }
+                    emit_unit(&mut self.out, unit, self.dialect);
+                }
+                Some(0x7f) => {
+                    self.pos += 1;
+                    emit_unit(&mut self.out, 0x7f, self.dialect);
+                }
+                Some(0x80..) => {
+                    let from = self.pos;
+                    while self.peek().is_some_and(|b| b >= 0x80) {
+                        self.pos += 1;
+                    }
+                    let text = std::str::from_utf8(&self.src[from..self.pos])
+                        .map_err(|_| self.error("invalid UTF-8 in a string"))?;
+                    for unit in text.encode_utf16() {
+                        emit_unit(&mut self.out, unit, self.dialect);
+                    }
+                }
+                Some(_) => return Err(self.error("control character in a string")),
+                None => return Err(self.error("unterminated string")),
+            }
+        }
+    }
+
+    /// A string (an object key) at `pos`, decoded to UTF-16 code units.
+    fn string(&mut self) -> Result<Vec<u16>, NotRepresentable> {
+        self.pos += 1; // opening quote
+        let mut units = Vec::new();
+        loop {
+            let run = self.pos;
+            while let Some(&b) = self.src.get(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            let text = std::str::from_utf8(&self.src[run..self.pos])
+                .map_err(|_| self.error("invalid UTF-8 in a string"))?;
+            units.extend(text.encode_utf16());
+            match self.next_byte() {
+                Some(b'"') => return Ok(units),
+                Some(b'\\') => units.push(self.escape()?),
+                Some(_) => return Err(self.error("control character in a string")),
+                None => return Err(self.error("unterminated string")),
+            }
+        }
+    }
+
+    /// The code unit of the escape after a backslash.
+    fn escape(&mut self) -> Result<u16, NotRepresentable> {
+        Ok(match self.next_byte() {
+            Some(b'"') => 0x22,
+            Some(b'\\') => 0x5c,
+            Some(b'/') => 0x2f,
+            Some(b'b') => 0x08,
+            Some(b'f') => 0x0c,
+            Some(b'n') => 0x0a,
+            Some(b'r') => 0x0d,
+            Some(b't') => 0x09,
+            Some(b'u') => self.hex4()?,
+            _ => return Err(self.error("invalid escape in a string")),
+        })
+    }
+
+    fn hex4(&mut self) -> Result<u16, NotRepresentable> {
+        let digits = self
+            .src
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.error("truncated \\u escape"))?;
+        let text = std::str::from_utf8(digits).map_err(|_| self.error("invalid \\u escape"))?;
+        let unit = u16::from_str_radix(text, 16).map_err(|_| self.error("invalid \\u escape"))?;
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(self.error("invalid \\u escape"));
+        }
+        self.pos += 4;
+        Ok(unit)
+    }
+
+    fn literal(&mut self, word: &str) -> Result<(), NotRepresentable> {
+        if self.src[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            self.out.push_str(word);
+            Ok(())
+        } else {
+            Err(self.error("expected a JSON value"))
+        }
+    }
+
+    /// A number token: kept as written (Python), or as ECMAScript prints the
+    /// double it denotes (JS).
+    fn number(&mut self) -> Result<(), NotRepresentable> {
+        let start = self.pos;
+        let digits = |s: &mut Self| {
+            let from = s.pos;
+            while s.peek().is_some_and(|b| b.is_ascii_digit()) {
+                s.pos += 1;
+            }
+            s.pos - from
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err(self.error("invalid number")),
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            integer = false;
+            self.pos += 1;
+            if digits(self) == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            integer = false;
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        let token = std::str::from_utf8(&self.src[start..self.pos]).expect("ASCII");
+        match self.dialect {
+            Dialect::Python => self.out.push_str(token),
+            Dialect::Js => {
+                // Integers below 2^53 print as themselves (but -0 prints 0).
+                if integer && token.len() <= 15 && token != "-0" {
+                    self.out.push_str(token);
+                } else {
+                    write_js_number(&mut self.out, token)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = self.peek();
+        if b.is_some() {
+            self.pos += 1;
+        }
+        b
+    }
+
+    fn error(&self, what: &str) -> NotRepresentable {
+        NotRepresentable(format!("not valid JSON at byte {}: {what}", self.pos))
+    }
+}
+
+/// ECMAScript `Number::toString` of the double `token` denotes.
+fn write_js_number(out: &mut String, token: &str) -> Result<(), NotRepresentable> {
+    let f: f64 = token
+        .parse()
+        .map_err(|_| NotRepresentable(format!("number {token} is not valid JSON")))?;
+    if !f.is_finite() {
+        return Err(NotRepresentable(format!(
+            "number {token} is out of the range of a double"
+        )));
+    }
+    if f == 0.0 {
+        out.push('0'); // -0 prints as 0 in ECMAScript
+    } else {
+        out.push_str(ryu_js::Buffer::new().format_finite(f));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -182,15 +603,24 @@ mod tests {
     use super::*;
 
     fn js(text: &str) -> String {
-        to_string(&serde_json::from_str(text).unwrap(), Dialect::Js).unwrap()
+        canonicalize(text, Dialect::Js).unwrap().text
+    }
+
+    fn py(text: &str) -> String {
+        canonicalize(text, Dialect::Python).unwrap().text
     }
 
     #[test]
     fn js_numbers_follow_number_to_string() {
         assert_eq!(
-            js("[1.0,-0,1e21,1e16,1e-7,0.1,5e-324,-2.50]"),
-            "[1,0,1e+21,10000000000000000,1e-7,0.1,5e-324,-2.5]"
+            js("[1.0,-0,1e21,1e16,1e-7,0.1,5e-324,-2.50,123456789012345678]"),
+            "[1,0,1e+21,10000000000000000,1e-7,0.1,5e-324,-2.5,123456789012345680]"
         );
+    }
+
+    #[test]
+    fn python_numbers_keep_their_text() {
+        assert_eq!(py("[1.0, 1e+16, 1e-07, 10]"), "[1.0,1e+16,1e-07,10]");
     }
 
     #[test]
@@ -199,10 +629,66 @@ mod tests {
             js(r#"{"b":1,"4294967294":0,"4294967295":0,"10":2,"2":3,"01":5,"-1":6}"#),
             r#"{"2":3,"10":2,"4294967294":0,"-1":6,"01":5,"4294967295":0,"b":1}"#
         );
+        assert_eq!(py(r#"{"b":1,"10":2,"2":3}"#), r#"{"10":2,"2":3,"b":1}"#);
     }
 
     #[test]
-    fn out_of_range_number_is_refused() {
-        assert!(to_string(&serde_json::from_str("1e400").unwrap(), Dialect::Js).is_err());
+    fn strings_escape_per_dialect() {
+        assert_eq!(js("\"a\u{7f}é😀/\\u0001\""), "\"a\u{7f}\\u00e9\\ud83d\\ude00/\\u0001\"");
+        assert_eq!(py("\"a\u{7f}\""), "\"a\\u007f\"");
+        // A lone surrogate survives as its escape, but is not text.
+        assert_eq!(js(r#""\ud800""#), r#""\ud800""#);
+        for (text, ok) in [
+            (r#""\ud83d\ude00""#, true),
+            (r#""😀""#, true),
+            (r#""\ud800""#, false),
+            (r#""\ude00""#, false),
+            (r#""\ud83dx""#, false),
+            (r#""\ud83d\u0041""#, false),
+            (r#"{"\ud800":1}"#, false),
+        ] {
+            assert_eq!(canonicalize(text, Dialect::Js).unwrap().well_formed, ok, "{text}");
+        }
+    }
+
+    #[test]
+    fn keys_sort_by_utf16_in_js_and_code_point_in_python() {
+        // U+FF21 sorts after U+1F600 by UTF-16 units (0xFF21 > 0xD83D), before it by code point.
+        let text = "{\"\u{1F600}\":1,\"\u{FF21}\":2}";
+        assert_eq!(js(text), "{\"\\ud83d\\ude00\":1,\"\\uff21\":2}");
+        assert_eq!(py(text), "{\"\\uff21\":2,\"\\ud83d\\ude00\":1}");
+    }
+
+    #[test]
+    fn nested_objects_and_whitespace() {
+        assert_eq!(
+            js(r#" { "z" : [ 1 , { "b" : null , "a" : true } ] , "a" : { } } "#),
+            r#"{"a":{},"z":[1,{"a":true,"b":null}]}"#
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value() {
+        assert_eq!(js(r#"{"a":1,"b":2,"a":3}"#), r#"{"a":3,"b":2}"#);
+    }
+
+    #[test]
+    fn depth_is_measured_without_recursion() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let c = canonicalize(&deep, Dialect::Js).unwrap();
+        assert_eq!(c.depth, 100_000);
+        assert_eq!(c.text, deep);
+        let objects = format!("{}1{}", "{\"a\":".repeat(50_000), "}".repeat(50_000));
+        assert_eq!(canonicalize(&objects, Dialect::Python).unwrap().depth, 50_000);
+        assert_eq!(canonicalize("1", Dialect::Js).unwrap().depth, 0);
+        assert_eq!(canonicalize("[[],{}]", Dialect::Js).unwrap().depth, 2);
+    }
+
+    #[test]
+    fn invalid_text_and_out_of_range_numbers_are_refused() {
+        for bad in ["", "[1,]", "{\"a\"}", "01", "1.", "\"\\x\"", "[1] 2", "nul", "1e400"] {
+            assert!(canonicalize(bad, Dialect::Js).is_err(), "{bad:?}");
+        }
+        assert_eq!(py("1e400"), "1e400");
     }
 }

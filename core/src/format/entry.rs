@@ -1,16 +1,19 @@
 //! An entry and its two stored forms: the log object (one S3 version of
 //! `_log.json` per entry) and the key object (`keys/{key}.json`).
 
-use super::canonical::{self, object_to_string, Dialect, Field, NotRepresentable};
+use super::canonical::{self, Dialect, Field, NotRepresentable};
 use super::hash::{self, Hashed, GENESIS};
-use serde_json::{Map, Value};
+use super::value::Json;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// One write, as it sits in the log.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub key: String,
-    /// As stored: numbers keep their stored text (see canonical.rs).
-    pub value: Value,
+    /// The value's JSON text as stored (numbers keep their stored text).
+    pub value: Json,
     pub timestamp_ms: u64,
     pub sequence: u64,
     pub previous_hash: String,
@@ -27,18 +30,38 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError(pub String);
 
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Where a link of the chain starts: the entry a new one follows.
+pub struct Link<'a> {
+    pub sequence: u64,
+    pub hash: &'a str,
+    pub version_id: &'a str,
+}
+
 impl Entry {
     /// The entry that follows `previous` (or the first entry), hashed in the
-    /// JS dialect, which is the one we write.
+    /// JS dialect, which is the one we write. `value` must be canonical JS
+    /// text ([`Json::canonical_from`]).
     pub fn next(
-        previous: Option<&Entry>,
+        previous: Option<Link<'_>>,
         key: String,
-        value: Value,
+        value: Json,
         timestamp_ms: u64,
         previous_key_object_etag: Option<String>,
     ) -> Result<Entry, NotRepresentable> {
         let (sequence, previous_hash, previous_version_id) = match previous {
-            Some(p) => (p.sequence + 1, p.hash.clone(), Some(p.version_id.clone())),
+            Some(p) => (
+                p.sequence + 1,
+                p.hash.to_string(),
+                Some(p.version_id.to_string()),
+            ),
             None => (0, GENESIS.to_string(), None),
         };
         let mut entry = Entry {
@@ -56,6 +79,15 @@ impl Entry {
         Ok(entry)
     }
 
+    /// Where the entry after this one links to.
+    pub fn link(&self) -> Link<'_> {
+        Link {
+            sequence: self.sequence,
+            hash: &self.hash,
+            version_id: &self.version_id,
+        }
+    }
+
     pub fn hashed(&self) -> Hashed<'_> {
         Hashed {
             key: &self.key,
@@ -66,37 +98,16 @@ impl Entry {
         }
     }
 
-    /// The dialect whose hash matches the stored one; `None` means tampered.
+    /// The dialect whose hash matches the stored one; `None` means the
+    /// entry is not what its writer hashed (tampered, or not an entry).
     pub fn hash_dialect(&self) -> Option<Dialect> {
         hash::matching_dialect(&self.hashed(), &self.hash)
     }
 
-    /// Like [`Entry::hash_dialect`] for a value that has been through a
-    /// reader (JavaScript turns a Python writer's `1.0` into `1`): `stored`,
-    /// the value as read from storage, stands in for `self.value` when both
-    /// mean the same, so a changed value is still caught.
-    pub fn hash_dialect_as_stored(&self, stored: Option<&Value>) -> Option<Dialect> {
-        self.hash_dialect().or_else(|| {
-            let stored = stored?;
-            let same = |a: &Value, b: &Value| {
-                canonical::to_string(a, Dialect::Js)
-                    .ok()
-                    .is_some_and(|x| canonical::to_string(b, Dialect::Js).ok() == Some(x))
-            };
-            if !same(stored, &self.value) {
-                return None;
-            }
-            let hashed = Hashed {
-                value: stored,
-                ..self.hashed()
-            };
-            hash::matching_dialect(&hashed, &self.hash)
-        })
-    }
-
     /// Log object bytes. A Python writer omits a null value.
     pub fn log_object(&self, dialect: Dialect) -> Result<String, NotRepresentable> {
-        let mut fields = self.common_fields();
+        let value = self.value.canonical(dialect)?;
+        let mut fields = self.common_fields(&value);
         if let Some(v) = &self.previous_version_id {
             fields.push(("previous_version_id", Field::Str(v)));
         }
@@ -106,87 +117,99 @@ impl Entry {
         if dialect == Dialect::Python && self.value.is_null() {
             fields.retain(|(name, _)| *name != "value");
         }
-        object_to_string(&mut fields, dialect)
+        Ok(canonical::object(&mut fields, dialect))
     }
 
     /// Key object bytes. Written in the dialect of the entry's own hash, so a
     /// repaired Python entry keeps its number text and still verifies.
     pub fn key_object(&self, dialect: Dialect) -> Result<String, NotRepresentable> {
-        let mut fields = self.common_fields();
+        let value = self.value.canonical(dialect)?;
+        let mut fields = self.common_fields(&value);
         fields.push(("log_version_id", Field::Str(&self.version_id)));
-        object_to_string(&mut fields, dialect)
+        Ok(canonical::object(&mut fields, dialect))
     }
 
-    fn common_fields(&self) -> Vec<(&'static str, Field<'_>)> {
+    fn common_fields<'a>(&'a self, value: &'a str) -> Vec<(&'static str, Field<'a>)> {
         vec![
             ("hash", Field::Str(&self.hash)),
             ("key", Field::Str(&self.key)),
             ("previous_hash", Field::Str(&self.previous_hash)),
             ("sequence", Field::UInt(self.sequence)),
             ("timestamp_ms", Field::UInt(self.timestamp_ms)),
-            ("value", Field::Json(&self.value)),
+            ("value", Field::Raw(value)),
         ]
     }
 
     /// Parses a log object; `version_id` is the S3 version it was read from.
     pub fn from_log_object(body: &[u8], version_id: &str) -> Result<Entry, ParseError> {
-        let mut map = parse_object(body)?;
-        let mut entry = common_from(&mut map)?;
-        entry.previous_version_id = opt_str(&mut map, "previous_version_id")?;
-        entry.previous_key_object_etag = opt_str(&mut map, "previous_key_object_etag")?;
+        let s = Stored::parse(body)?;
+        let mut entry = s.entry()?;
+        entry.previous_version_id = s.previous_version_id.map(Cow::into_owned);
+        entry.previous_key_object_etag = s.previous_key_object_etag.map(Cow::into_owned);
         entry.version_id = version_id.to_string();
         Ok(entry)
     }
 
     /// Parses a key object; its entry's version id is `log_version_id`.
     pub fn from_key_object(body: &[u8]) -> Result<Entry, ParseError> {
-        let mut map = parse_object(body)?;
-        let mut entry = common_from(&mut map)?;
-        entry.version_id = req_str(&mut map, "log_version_id")?;
+        let s = Stored::parse(body)?;
+        let mut entry = s.entry()?;
+        entry.version_id = s
+            .log_version_id
+            .ok_or_else(|| ParseError("stored entry has no \"log_version_id\"".into()))?
+            .into_owned();
         Ok(entry)
     }
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ParseError("stored entry is not a JSON object".into())),
-        Err(e) => Err(ParseError(format!("stored entry is not valid JSON: {e}"))),
+/// The members of either stored object. The value is borrowed as raw text,
+/// and unknown members are skipped, both without recursion, so a stored
+/// object of any depth parses.
+#[derive(Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    sequence: u64,
+    timestamp_ms: u64,
+    #[serde(borrow)]
+    previous_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+    #[serde(borrow, default)]
+    previous_version_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    previous_key_object_etag: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_version_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Stored<'a> {
+    fn parse(body: &'a [u8]) -> Result<Stored<'a>, ParseError> {
+        serde_json::from_slice(body).map_err(|e| {
+            ParseError(if e.is_data() {
+                format!("stored object is not an entry: {e}")
+            } else {
+                format!("stored object is not valid JSON: {e}")
+            })
+        })
     }
-}
 
-fn common_from(map: &mut Map<String, Value>) -> Result<Entry, ParseError> {
-    Ok(Entry {
-        key: req_str(map, "key")?,
-        value: map.remove("value").unwrap_or(Value::Null),
-        timestamp_ms: req_uint(map, "timestamp_ms")?,
-        sequence: req_uint(map, "sequence")?,
-        previous_hash: req_str(map, "previous_hash")?,
-        hash: req_str(map, "hash")?,
-        previous_version_id: None,
-        previous_key_object_etag: None,
-        version_id: String::new(),
-    })
-}
-
-fn req_str(map: &mut Map<String, Value>, name: &str) -> Result<String, ParseError> {
-    opt_str(map, name)?.ok_or_else(|| ParseError(format!("stored entry has no \"{name}\"")))
-}
-
-fn opt_str(map: &mut Map<String, Value>, name: &str) -> Result<Option<String>, ParseError> {
-    match map.remove(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ParseError(format!(
-            "stored entry's \"{name}\" is not a string"
-        ))),
+    fn entry(&self) -> Result<Entry, ParseError> {
+        Ok(Entry {
+            key: self.key.to_string(),
+            // A Python writer omits a null value; `null` itself reads as absent.
+            value: self
+                .value
+                .map_or_else(Json::null, |v| Json::from_checked(v.get())),
+            timestamp_ms: self.timestamp_ms,
+            sequence: self.sequence,
+            previous_hash: self.previous_hash.to_string(),
+            hash: self.hash.to_string(),
+            previous_version_id: None,
+            previous_key_object_etag: None,
+            version_id: String::new(),
+        })
     }
-}
-
-fn req_uint(map: &mut Map<String, Value>, name: &str) -> Result<u64, ParseError> {
-    map.remove(name).and_then(|v| v.as_u64()).ok_or_else(|| {
-        ParseError(format!(
-            "stored entry's \"{name}\" is missing or not a non-negative integer"
-        ))
-    })
 }

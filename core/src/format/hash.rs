@@ -1,9 +1,10 @@
 //! The entry hash: SHA-256 over the canonical JSON of five fields, named per
-//! dialect (PROTOCOL.md, "Hash").
+//! dialect (docs/PROTOCOL.md, "Hash").
 
-use super::canonical::{object_to_string, Dialect, Field, NotRepresentable};
-use serde_json::Value;
+use super::canonical::{self, Dialect, NotRepresentable};
+use super::value::Json;
 use sha2::{Digest, Sha256};
+use std::fmt::Write;
 
 /// `previous_hash` of the first entry.
 pub const GENESIS: &str = "sha256:genesis";
@@ -14,30 +15,47 @@ pub struct Hashed<'a> {
     pub previous_hash: &'a str,
     pub sequence: u64,
     pub timestamp_ms: u64,
-    pub value: &'a Value,
+    pub value: &'a Json,
 }
 
-/// The canonical hash input H of PROTOCOL.md.
-pub fn hash_input(h: &Hashed<'_>, dialect: Dialect) -> Result<String, NotRepresentable> {
+/// The canonical hash input H, up to its value: every member but `value`
+/// sorts before it in both dialects, so H is this, the value, then `}`.
+fn head(h: &Hashed<'_>, dialect: Dialect) -> String {
     let (prev, ts) = match dialect {
         Dialect::Js => ("previousHash", "timestampMs"),
         Dialect::Python => ("previous_hash", "timestamp_ms"),
     };
-    object_to_string(
-        &mut [
-            ("key", Field::Str(h.key)),
-            (prev, Field::Str(h.previous_hash)),
-            ("sequence", Field::UInt(h.sequence)),
-            (ts, Field::UInt(h.timestamp_ms)),
-            ("value", Field::Json(h.value)),
-        ],
-        dialect,
+    let mut out = String::with_capacity(h.key.len() + 160);
+    out.push_str("{\"key\":");
+    canonical::write_string(&mut out, h.key, dialect);
+    write!(out, ",\"{prev}\":").expect("write to String");
+    canonical::write_string(&mut out, h.previous_hash, dialect);
+    write!(
+        out,
+        ",\"sequence\":{},\"{ts}\":{},\"value\":",
+        h.sequence, h.timestamp_ms
     )
+    .expect("write to String");
+    out
 }
 
-/// `sha256:` + lowercase hex of SHA-256 of the hash input.
+/// The canonical hash input H of docs/PROTOCOL.md, as text.
+pub fn hash_input(h: &Hashed<'_>, dialect: Dialect) -> Result<String, NotRepresentable> {
+    let mut out = head(h, dialect);
+    out.push_str(&h.value.canonical(dialect)?);
+    out.push('}');
+    Ok(out)
+}
+
+/// `sha256:` + lowercase hex of SHA-256 of the hash input, streamed: the
+/// value (megabytes, possibly) is not copied into the input.
 pub fn hash(h: &Hashed<'_>, dialect: Dialect) -> Result<String, NotRepresentable> {
-    Ok(sha256_tag(hash_input(h, dialect)?.as_bytes()))
+    let value = h.value.canonical(dialect)?;
+    let mut sha = Sha256::new();
+    sha.update(head(h, dialect).as_bytes());
+    sha.update(value.as_bytes());
+    sha.update(b"}");
+    Ok(tag(&sha.finalize()))
 }
 
 /// The dialect whose hash equals `stored`, if any. An entry is intact when
@@ -48,9 +66,8 @@ pub fn matching_dialect(h: &Hashed<'_>, stored: &str) -> Option<Dialect> {
         .find(|d| hash(h, *d).is_ok_and(|computed| computed == stored))
 }
 
-fn sha256_tag(bytes: &[u8]) -> String {
+fn tag(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
     for b in digest {

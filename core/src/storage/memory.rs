@@ -1,15 +1,22 @@
-//! An in-memory versioned bucket with atomic conditional writes, request
-//! counting and fault injection, for fast protocol tests. Real-server tests
-//! cover the same behaviour over HTTP.
+//! A versioned bucket in memory: S3's object versioning, delete markers and
+//! atomic conditional writes, with no server. For tests and local
+//! development only: nothing is persisted, and it lives as long as the
+//! process.
+//!
+//! Stores are shared by name within a process ([`MemoryStore::named`]), so
+//! two clients opened on the same name see one bucket. Tests can also inject
+//! faults and tamper with objects the way another tool would.
 
 use super::{
-    KeyPage, Meta, Object, Precondition, PutOutcome, Store, StoreError, StoreErrorKind,
-    StoreResult, VersionPage,
+    KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
+    StoreErrorKind, StoreResult, VersionPage,
 };
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The operations, for fault injection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     Get,
     Head,
@@ -34,31 +41,73 @@ struct Fault {
     remaining: usize,
 }
 
-#[derive(Default)]
-struct State {
-    objects: BTreeMap<String, Vec<(String, Vec<u8>, String)>>, // path -> versions (id, body, etag), oldest first
-    next_id: u64,
-    faults: Vec<Fault>,
-    requests: Vec<Op>,
+/// One version of an object: content, or a delete marker.
+#[derive(Clone, Debug)]
+struct Version {
+    id: String,
+    /// `None` for a delete marker.
+    body: Option<Arc<Vec<u8>>>,
+    etag: String,
 }
 
+#[derive(Default)]
+struct State {
+    /// path -> versions, oldest first.
+    objects: BTreeMap<String, Vec<Version>>,
+    next_id: u64,
+    faults: Vec<Fault>,
+}
+
+/// An in-memory versioned bucket.
 pub struct MemoryStore {
+    name: String,
     state: Mutex<State>,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        MemoryStore {
-            state: Mutex::new(State::default()),
-        }
+        MemoryStore::new("memory")
     }
 }
 
+fn registry() -> &'static Mutex<HashMap<String, Arc<MemoryStore>>> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<MemoryStore>>>> = OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
 impl MemoryStore {
+    /// A new, empty, private store. `name` is what errors call the bucket.
+    pub fn new(name: &str) -> MemoryStore {
+        MemoryStore {
+            name: name.to_string(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The process-wide store called `name`, created empty on first use.
+    pub fn named(name: &str) -> Arc<MemoryStore> {
+        let mut stores = registry().lock().unwrap_or_else(|e| e.into_inner());
+        stores
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(MemoryStore::new(name)))
+            .clone()
+    }
+
+    /// Forgets the process-wide store called `name` (clients still holding it
+    /// keep it); the next [`MemoryStore::named`] starts empty.
+    pub fn drop_named(name: &str) -> bool {
+        let mut stores = registry().lock().unwrap_or_else(|e| e.into_inner());
+        stores.remove(name).is_some()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Makes the next `times` requests of `op` on a path containing
     /// `path_contains` fail at `point`.
     pub fn inject(&self, op: Op, path_contains: &str, point: FaultPoint, times: usize) {
-        self.state.lock().unwrap().faults.push(Fault {
+        self.state().faults.push(Fault {
             op,
             path_contains: path_contains.into(),
             point,
@@ -66,74 +115,237 @@ impl MemoryStore {
         });
     }
 
-    /// Requests made so far.
-    pub fn total_requests(&self) -> usize {
-        self.state.lock().unwrap().requests.len()
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
     }
 
-    /// An unconditional write, as another tool would do it.
+    /// An unconditional write, as another tool would do it. Returns the
+    /// new version id.
     pub fn raw_put(&self, path: &str, body: &[u8]) -> String {
-        let mut s = self.state.lock().unwrap();
-        apply_put(&mut s, path, body.to_vec()).version_id.unwrap()
+        let mut s = self.state();
+        let meta = apply_put(&mut s, path, Some(body.to_vec()));
+        meta.version_id.expect("versioned")
     }
 
-    /// Bodies of every version of `path`, oldest first.
+    /// DeleteObject: with a version id, that version is gone; without one,
+    /// a delete marker becomes the latest version.
+    pub fn raw_delete(&self, path: &str, version_id: Option<&str>) {
+        let mut s = self.state();
+        match version_id {
+            Some(v) => {
+                if let Some(versions) = s.objects.get_mut(path) {
+                    versions.retain(|x| x.id != v);
+                }
+            }
+            None => {
+                apply_put(&mut s, path, None);
+            }
+        }
+    }
+
+    /// Bodies of every version of `path`, oldest first (delete markers left out).
     pub fn versions(&self, path: &str) -> Vec<Vec<u8>> {
-        let s = self.state.lock().unwrap();
-        s.objects
+        self.state()
+            .objects
             .get(path)
-            .map(|v| v.iter().map(|(_, b, _)| b.clone()).collect())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x.body.as_ref().map(|b| b.to_vec()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
-    fn begin(&self, op: Op, path: &str) -> Result<Option<FaultPoint>, StoreError> {
-        let mut s = self.state.lock().unwrap();
-        s.requests.push(op);
+    /// Version ids of `path`, oldest first (delete markers left out).
+    pub fn version_ids(&self, path: &str) -> Vec<String> {
+        self.state()
+            .objects
+            .get(path)
+            .map(|v| {
+                v.iter()
+                    .filter(|x| x.body.is_some())
+                    .map(|x| x.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn fault(&self, op: Op, path: &str) -> Option<FaultPoint> {
+        let mut s = self.state();
         let hit = s
             .faults
             .iter_mut()
-            .find(|f| f.op == op && f.remaining > 0 && path.contains(&f.path_contains));
-        match hit {
-            Some(f) => {
-                f.remaining -= 1;
-                match f.point {
-                    FaultPoint::Before => Err(injected(op, path, false)),
-                    FaultPoint::AfterApply => Ok(Some(FaultPoint::AfterApply)),
-                }
-            }
-            None => Ok(None),
+            .find(|f| f.op == op && f.remaining > 0 && path.contains(&f.path_contains))?;
+        hit.remaining -= 1;
+        Some(hit.point)
+    }
+
+    fn injected(&self, op: Op, path: &str) -> StoreError {
+        StoreError {
+            kind: StoreErrorKind::Transient,
+            operation: op.name(),
+            bucket: self.name.clone(),
+            path: path.into(),
+            status: Some(503),
+            detail: "injected fault".into(),
+            cause: None,
+            // A client cannot tell a failure before the request reached the
+            // store from one after: both may have been applied.
+            maybe_applied: op == Op::Put,
+        }
+    }
+
+    /// A read fails when a fault is injected for it (before or after: a
+    /// read applies nothing).
+    fn check_read_fault(&self, op: Op, path: &str) -> StoreResult<()> {
+        match self.fault(op, path) {
+            Some(_) => Err(self.injected(op, path)),
+            None => Ok(()),
+        }
+    }
+
+    // The operations as plain functions of the state, for the simulator,
+    // which decides when each one is applied.
+
+    pub(crate) fn apply_get(&self, path: &str, version_id: Option<&str>) -> Option<Object> {
+        let s = self.state();
+        let found = s.objects.get(path).and_then(|versions| match version_id {
+            None => versions.last(),
+            Some(v) => versions.iter().find(|x| x.id == v),
+        })?;
+        Some(Object {
+            body: found.body.as_ref()?.to_vec(),
+            etag: Some(found.etag.clone()),
+            version_id: Some(found.id.clone()),
+        })
+    }
+
+    pub(crate) fn apply_head(&self, path: &str, version_id: Option<&str>) -> Option<Meta> {
+        let s = self.state();
+        let found = s.objects.get(path).and_then(|versions| match version_id {
+            None => versions.last(),
+            Some(v) => versions.iter().find(|x| x.id == v),
+        })?;
+        found.body.as_ref()?;
+        Some(Meta {
+            etag: found.etag.clone(),
+            version_id: Some(found.id.clone()),
+        })
+    }
+
+    pub(crate) fn apply_put(&self, path: &str, body: Vec<u8>, condition: &Precondition) -> PutOutcome {
+        let mut s = self.state();
+        let current = s
+            .objects
+            .get(path)
+            .and_then(|v| v.last())
+            .filter(|v| v.body.is_some())
+            .map(|v| v.etag.clone());
+        let holds = match (condition, &current) {
+            (Precondition::IfNoneMatch, None) => true,
+            (Precondition::IfMatch(want), Some(have)) => want == have,
+            _ => false,
+        };
+        if holds {
+            PutOutcome::Written(apply_put(&mut s, path, Some(body)))
+        } else {
+            PutOutcome::PreconditionFailed
+        }
+    }
+
+    pub(crate) fn apply_list_versions(&self, path: &str, from: &ListFrom, max: u32) -> VersionPage {
+        let s = self.state();
+        let all: Vec<&Version> = s
+            .objects
+            .get(path)
+            .map(|v| v.iter().rev().collect())
+            .unwrap_or_default();
+        let start = match from {
+            ListFrom::Newest => 0,
+            ListFrom::After(id) => all.iter().position(|v| &v.id == id).map_or(all.len(), |i| i + 1),
+            ListFrom::Cursor(c) => all
+                .iter()
+                .position(|v| v.id == c.version_id_marker)
+                .map_or(all.len(), |i| i + 1),
+        };
+        let page: Vec<&&Version> = all[start..].iter().take(max as usize).collect();
+        let latest_delete_marker = all
+            .first()
+            .filter(|v| v.body.is_none() && start == 0)
+            .map(|v| v.id.clone());
+        let next = (start + page.len() < all.len()).then(|| PageCursor {
+            key_marker: path.to_string(),
+            version_id_marker: page.last().map(|v| v.id.clone()).unwrap_or_default(),
+        });
+        VersionPage {
+            version_ids: page
+                .iter()
+                .filter(|v| v.body.is_some())
+                .map(|v| v.id.clone())
+                .collect(),
+            latest_delete_marker,
+            next,
+        }
+    }
+
+    pub(crate) fn apply_list_paths(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        continuation: Option<&str>,
+        max: u32,
+    ) -> KeyPage {
+        let s = self.state();
+        let from = continuation.or(start_after).unwrap_or("");
+        let mut paths: Vec<String> = s
+            .objects
+            .iter()
+            .filter(|(p, v)| {
+                p.starts_with(prefix)
+                    && p.as_str() > from
+                    && v.last().is_some_and(|x| x.body.is_some())
+            })
+            .map(|(p, _)| p.clone())
+            .take(max as usize + 1)
+            .collect();
+        let continuation = (paths.len() > max as usize).then(|| paths[max as usize - 1].clone());
+        paths.truncate(max as usize);
+        KeyPage {
+            paths,
+            continuation,
         }
     }
 }
 
-fn injected(op: Op, path: &str, maybe_applied: bool) -> StoreError {
-    StoreError {
-        kind: StoreErrorKind::Transient,
-        operation: match op {
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
             Op::Get => "GetObject",
             Op::Head => "HeadObject",
             Op::Put => "PutObject",
             Op::ListVersions => "ListObjectVersions",
             Op::ListPaths => "ListObjectsV2",
-        },
-        bucket: "memory".into(),
-        path: path.into(),
-        status: Some(503),
-        cause: "injected fault".into(),
-        // A fault before the request reaches the store is indistinguishable,
-        // to a client, from one after: both are "may have been applied".
-        maybe_applied: maybe_applied || op == Op::Put,
+        }
     }
 }
 
-fn apply_put(s: &mut State, path: &str, body: Vec<u8>) -> Meta {
+/// S3's ETag of a single-part upload is a digest of the body; so is this one.
+fn etag_of(body: &[u8]) -> String {
+    let d = Sha256::digest(body);
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+fn apply_put(s: &mut State, path: &str, body: Option<Vec<u8>>) -> Meta {
     s.next_id += 1;
-    let id = format!("v{:08}", s.next_id);
-    let etag = format!("\"{:016x}{:016x}\"", s.next_id, body.len()); // unique per write, like SSE-KMS ETags
-    s.objects
-        .entry(path.to_string())
-        .or_default()
-        .push((id.clone(), body, etag.clone()));
+    let id = format!("v{:010}", s.next_id);
+    let etag = body.as_deref().map(etag_of).unwrap_or_default();
+    s.objects.entry(path.to_string()).or_default().push(Version {
+        id: id.clone(),
+        body: body.map(Arc::new),
+        etag: etag.clone(),
+    });
     Meta {
         etag,
         version_id: Some(id),
@@ -142,98 +354,34 @@ fn apply_put(s: &mut State, path: &str, body: Vec<u8>) -> Meta {
 
 impl Store for MemoryStore {
     fn bucket(&self) -> &str {
-        "memory"
+        &self.name
     }
 
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
-        let after = self.begin(Op::Get, path)?;
-        let s = self.state.lock().unwrap();
-        let found = s.objects.get(path).and_then(|versions| match version_id {
-            None => versions.last(),
-            Some(v) => versions.iter().find(|(id, _, _)| id == v),
-        });
-        let out = found.map(|(id, body, etag)| Object {
-            body: body.clone(),
-            etag: Some(etag.clone()),
-            version_id: Some(id.clone()),
-        });
-        if after.is_some() {
-            return Err(injected(Op::Get, path, true));
+        self.check_read_fault(Op::Get, path)?;
+        Ok(self.apply_get(path, version_id))
+    }
+
+    async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
+        self.check_read_fault(Op::Head, path)?;
+        Ok(self.apply_head(path, version_id))
+    }
+
+    async fn put(&self, path: &str, body: Vec<u8>, condition: Precondition) -> StoreResult<PutOutcome> {
+        let fault = self.fault(Op::Put, path);
+        if fault == Some(FaultPoint::Before) {
+            return Err(self.injected(Op::Put, path));
+        }
+        let out = self.apply_put(path, body, &condition);
+        if fault == Some(FaultPoint::AfterApply) {
+            return Err(self.injected(Op::Put, path));
         }
         Ok(out)
     }
 
-    async fn head(&self, path: &str) -> StoreResult<Option<Meta>> {
-        let after = self.begin(Op::Head, path)?;
-        let s = self.state.lock().unwrap();
-        let out = s
-            .objects
-            .get(path)
-            .and_then(|v| v.last())
-            .map(|(id, _, etag)| Meta {
-                etag: etag.clone(),
-                version_id: Some(id.clone()),
-            });
-        if after.is_some() {
-            return Err(injected(Op::Head, path, true));
-        }
-        Ok(out)
-    }
-
-    async fn put(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-        condition: Precondition,
-    ) -> StoreResult<PutOutcome> {
-        let after = self.begin(Op::Put, path)?;
-        let mut s = self.state.lock().unwrap();
-        let current = s
-            .objects
-            .get(path)
-            .and_then(|v| v.last())
-            .map(|(_, _, e)| e.clone());
-        let holds = match (&condition, &current) {
-            (Precondition::IfNoneMatch, None) => true,
-            (Precondition::IfMatch(want), Some(have)) => want == have,
-            _ => false,
-        };
-        let out = if holds {
-            PutOutcome::Written(apply_put(&mut s, path, body))
-        } else {
-            PutOutcome::PreconditionFailed
-        };
-        if after.is_some() {
-            return Err(injected(Op::Put, path, true));
-        }
-        Ok(out)
-    }
-
-    async fn list_versions(
-        &self,
-        path: &str,
-        after: Option<&str>,
-        max: u32,
-    ) -> StoreResult<VersionPage> {
-        self.begin(Op::ListVersions, path)?;
-        let s = self.state.lock().unwrap();
-        let mut ids: Vec<String> = s
-            .objects
-            .get(path)
-            .map(|v| v.iter().rev().map(|(id, _, _)| id.clone()).collect())
-            .unwrap_or_default();
-        if let Some(a) = after {
-            match ids.iter().position(|id| id == a) {
-                Some(i) => ids.drain(..=i),
-                None => ids.drain(..),
-            };
-        }
-        let next = (ids.len() > max as usize).then(|| ids[max as usize - 1].clone());
-        ids.truncate(max as usize);
-        Ok(VersionPage {
-            version_ids: ids,
-            next,
-        })
+    async fn list_versions(&self, path: &str, from: &ListFrom, max: u32) -> StoreResult<VersionPage> {
+        self.check_read_fault(Op::ListVersions, path)?;
+        Ok(self.apply_list_versions(path, from, max))
     }
 
     async fn list_paths(
@@ -243,21 +391,8 @@ impl Store for MemoryStore {
         continuation: Option<&str>,
         max: u32,
     ) -> StoreResult<KeyPage> {
-        self.begin(Op::ListPaths, prefix)?;
-        let s = self.state.lock().unwrap();
-        let from = continuation.or(start_after).unwrap_or("");
-        let mut paths: Vec<String> = s
-            .objects
-            .keys()
-            .filter(|p| p.starts_with(prefix) && p.as_str() > from)
-            .cloned()
-            .collect();
-        let continuation = (paths.len() > max as usize).then(|| paths[max as usize - 1].clone());
-        paths.truncate(max as usize);
-        Ok(KeyPage {
-            paths,
-            continuation,
-        })
+        self.check_read_fault(Op::ListPaths, prefix)?;
+        Ok(self.apply_list_paths(prefix, start_after, continuation, max))
     }
 
     async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {

@@ -1,14 +1,17 @@
 //! Object-store access: the few S3 operations the protocol needs, with
 //! answers already sorted into the cases the protocol distinguishes.
 //!
-//! [`s3::S3Store`] is the real one; [`memory::MemoryStore`] is an in-memory
-//! store with fault injection for fast protocol tests.
+//! [`s3::S3Store`] is the real one; [`memory::MemoryStore`] keeps a
+//! versioned bucket in memory (tests and local development); [`metered`]
+//! counts what either does.
 
 pub mod memory;
+pub mod metered;
 pub mod s3;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 /// An object read back.
 #[derive(Clone, Debug)]
@@ -53,13 +56,35 @@ pub enum PutOutcome {
     PreconditionFailed,
 }
 
-/// One page of the versions of a single object, newest first (delete
-/// markers left out).
+/// Where a listing of versions starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListFrom {
+    /// The newest version.
+    Newest,
+    /// Just after (older than) this version id of the listed object.
+    After(String),
+    /// Where the previous page ended (opaque).
+    Cursor(PageCursor),
+}
+
+/// Continuation of a version listing, as the server gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageCursor {
+    pub key_marker: String,
+    pub version_id_marker: String,
+}
+
+/// One page of the versions of a single object, newest first. Only versions
+/// of exactly that object: a listing by prefix also returns longer names
+/// (`_log.json.bak`), which are skipped here.
 #[derive(Clone, Debug, Default)]
 pub struct VersionPage {
     pub version_ids: Vec<String>,
-    /// Version id to continue after, when the object has more versions.
-    pub next: Option<String>,
+    /// A delete marker that is the object's latest version, if this page
+    /// shows one: the object then reads as absent although it has versions.
+    pub latest_delete_marker: Option<String>,
+    /// Where to continue; `None` when the listing is complete.
+    pub next: Option<PageCursor>,
 }
 
 /// One page of object paths under a prefix, in S3's (UTF-8 byte) order.
@@ -74,17 +99,26 @@ pub enum StoreErrorKind {
     AccessDenied,
     /// The bucket does not exist.
     NoSuchBucket,
+    /// Credentials could not be had (provider failed, none found, invalid).
+    Credentials,
     /// 400-class answer that retrying will not change.
     BadRequest,
     /// 429/503 SlowDown, 5xx, timeouts, connection failures: worth retrying.
     Transient,
+    /// An answer that is not S3's (a 404 without an S3 error code, say):
+    /// the endpoint is probably not an S3 server.
+    NotS3,
     /// Anything else (the request could not even be built, an unexpected
     /// answer).
     Other,
 }
 
+/// The underlying error a store failure came from (the SDK's, with its own
+/// sources), shareable so that errors can be cloned.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 /// A failed store request, with the context a user needs to act on it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoreError {
     pub kind: StoreErrorKind,
     /// S3 operation name, e.g. `PutObject`.
@@ -92,8 +126,10 @@ pub struct StoreError {
     pub bucket: String,
     pub path: String,
     pub status: Option<u16>,
-    /// The underlying cause with the SDK's full context, secrets removed.
-    pub cause: String,
+    /// What went wrong, one line, secrets removed.
+    pub detail: String,
+    /// The error it came from; its text is redacted the same way.
+    pub cause: Option<Cause>,
     /// The request may have been applied although it failed (lost answer,
     /// timeout, 5xx). Only PUTs care.
     pub maybe_applied: bool,
@@ -110,8 +146,28 @@ impl fmt::Display for StoreError {
         write!(
             f,
             "{} s3://{}/{} failed: {}",
-            self.operation, self.bucket, self.path, self.cause
+            self.operation, self.bucket, self.path, self.detail
         )
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreError")
+            .field("kind", &self.kind)
+            .field("operation", &self.operation)
+            .field("bucket", &self.bucket)
+            .field("path", &self.path)
+            .field("status", &self.status)
+            .field("detail", &self.detail)
+            .field("maybe_applied", &self.maybe_applied)
+            .finish()
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|c| c as _)
     }
 }
 
@@ -122,15 +178,20 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     fn bucket(&self) -> &str;
 
-    /// GetObject, latest or a given version; `None` when absent.
+    /// GetObject, latest or a given version; `None` only when the store says
+    /// there is no such object or version (S3's NoSuchKey/NoSuchVersion).
     fn get(
         &self,
         path: &str,
         version_id: Option<&str>,
     ) -> impl Future<Output = StoreResult<Option<Object>>> + Send;
 
-    /// HeadObject of the latest version; `None` when absent.
-    fn head(&self, path: &str) -> impl Future<Output = StoreResult<Option<Meta>>> + Send;
+    /// HeadObject, latest or a given version; `None` when absent.
+    fn head(
+        &self,
+        path: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Option<Meta>>> + Send;
 
     /// Conditional PutObject.
     fn put(
@@ -140,12 +201,13 @@ pub trait Store: Send + Sync + 'static {
         condition: Precondition,
     ) -> impl Future<Output = StoreResult<PutOutcome>> + Send;
 
-    /// ListObjectVersions of exactly `path`, newest first, after `after`
-    /// (a version id of `path`), at most `max`.
+    /// One page of ListObjectVersions of exactly `path`, newest first, at
+    /// most `max` entries listed (of any name: the page may hold fewer
+    /// versions of `path`).
     fn list_versions(
         &self,
         path: &str,
-        after: Option<&str>,
+        from: &ListFrom,
         max: u32,
     ) -> impl Future<Output = StoreResult<VersionPage>> + Send;
 

@@ -1,0 +1,206 @@
+//! Orphans: log entries whose key object was not written (the writer failed
+//! or died between its two PUTs). Only the head can be one: every writer
+//! writes its key object before the next append, and repairs the head it
+//! appends after. Repair writes the key object built from the log entry,
+//! conditional on the ETag the entry recorded: every repairer writes the
+//! same bytes, so a 412 means "already repaired or superseded".
+//!
+//! A repair that can never succeed (a key no common server stores, or a
+//! refusal that retrying will not change) is reported, counted and passed
+//! over: one bad entry must not stop the log from growing.
+
+use super::{retry, Head, Inner, LogHead};
+use crate::error::{Error, ErrorCode, Result};
+use crate::format::{Dialect, Entry};
+use crate::stats::Event;
+use crate::storage::{Precondition, PutOutcome, Store, StoreErrorKind};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Outcome of writing a key object (phase 2, or a repair).
+#[derive(Debug)]
+pub(super) enum KeyWrite {
+    /// We wrote it; the key object's new ETag.
+    Written(String),
+    /// The condition failed: someone wrote it already, or a later entry of
+    /// the key superseded it.
+    AlreadyWritten,
+    /// It can never be written (reported and counted).
+    Unwritable,
+}
+
+impl<S: Store> Inner<S> {
+    /// Writes the key object of `entry`, conditional on the ETag the entry
+    /// recorded, in the entry's own dialect (a repaired Python entry keeps
+    /// its number text and still verifies).
+    pub(super) async fn write_key_object(&self, entry: &Entry, deadline: Duration) -> Result<KeyWrite> {
+        if let Err(e) = self.layout.check_key(&entry.key) {
+            return Ok(self.unwritable(entry, &e.0));
+        }
+        let dialect = entry.hash_dialect().unwrap_or(Dialect::Js);
+        let body = match entry.key_object(dialect) {
+            Ok(b) => b,
+            Err(e) => return Ok(self.unwritable(entry, &e.0)),
+        };
+        let path = self.layout.key_path(&entry.key);
+        let condition = Precondition::expecting(entry.previous_key_object_etag.as_deref());
+        let outcome = retry::idempotent(self, deadline, || {
+            self.store.put(&path, body.clone().into_bytes(), condition.clone())
+        })
+        .await;
+        match outcome {
+            Ok(PutOutcome::Written(meta)) => Ok(KeyWrite::Written(meta.etag)),
+            Ok(PutOutcome::PreconditionFailed) => Ok(KeyWrite::AlreadyWritten),
+            Err(e) => {
+                if e.kind == StoreErrorKind::AccessDenied {
+                    self.state().repairs_refused = true;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    fn unwritable(&self, entry: &Entry, why: &str) -> KeyWrite {
+        self.stats.event(Event::RepairFailed);
+        tracing::warn!(target: "immukv::repair", sequence = entry.sequence, version_id = %entry.version_id, key = %entry.key, reason = why, "the key object of this log entry cannot be written; the log goes on without it (verifyLog reports it)");
+        KeyWrite::Unwritable
+    }
+
+    /// Repairs a head read from the log before appending after it. Errors
+    /// that retrying cannot cure are reported and passed over; a 403 means
+    /// this client cannot write at all; transient failures fail the call.
+    pub(super) async fn repair_before_append(&self, head: &Entry, deadline: Duration) -> Result<KeyWrite> {
+        match self.write_key_object(head, deadline).await {
+            Ok(KeyWrite::Written(etag)) => {
+                self.stats.event(Event::Repair);
+                tracing::info!(target: "immukv::repair", sequence = head.sequence, key = %head.key, "repaired the orphan log head");
+                Ok(KeyWrite::Written(etag))
+            }
+            Ok(other) => Ok(other),
+            Err(e) if e.code == ErrorCode::AccessDenied || e.transient => Err(e),
+            Err(e) => Ok(self.unwritable(head, &e.message)),
+        }
+    }
+
+    /// The reader side of repair, at most once per interval. Returns the head
+    /// entry if it was an orphan when checked (repaired now, or not: then it
+    /// is kept as `orphan` and served until the next check). Never fails the
+    /// read it serves: a check that fails is tried again at the next read.
+    pub(super) async fn repair_check(&self, deadline: Duration) -> Option<Arc<Entry>> {
+        {
+            let mut st = self.state();
+            let now = self.now();
+            let due = st
+                .last_repair_check
+                .is_none_or(|t| now.saturating_sub(t) >= self.opts.repair_check_interval);
+            if !due {
+                return st.orphan.clone();
+            }
+            st.last_repair_check = Some(now);
+        }
+        let orphan = match self.find_orphan(deadline).await {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                self.state().orphan = None;
+                return None;
+            }
+            Err(_) => {
+                let mut st = self.state();
+                st.last_repair_check = None;
+                return st.orphan.clone();
+            }
+        };
+        let may_repair = !self.opts.read_only && !self.state().repairs_refused;
+        let repaired = may_repair
+            && match self.write_key_object(&orphan, deadline).await {
+                Ok(KeyWrite::Written(_)) => {
+                    self.stats.event(Event::Repair);
+                    true
+                }
+                Ok(KeyWrite::AlreadyWritten) => true,
+                Ok(KeyWrite::Unwritable) => false,
+                Err(e) => {
+                    if e.code != ErrorCode::AccessDenied {
+                        self.state().last_repair_check = None; // 403 made us read-only; others: retry
+                    }
+                    false
+                }
+            };
+        self.state().orphan = if repaired { None } else { Some(orphan.clone()) };
+        Some(orphan)
+    }
+
+    /// The head entry if its key object was never written: the key object
+    /// still has the ETag the entry recorded (or is still absent).
+    async fn find_orphan(&self, deadline: Duration) -> Result<Option<Arc<Entry>>> {
+        let LogHead::Head(Head { entry: head, .. }) = self.read_head(deadline).await? else {
+            return Ok(None);
+        };
+        if self.layout.check_key(&head.key).is_err() {
+            return Ok(None); // no key object can exist for it
+        }
+        let path = self.layout.key_path(&head.key);
+        let now = match retry::idempotent(self, deadline, || self.store.head(&path, None)).await {
+            Ok(meta) => meta.map(|m| m.etag),
+            Err(e) if e.kind == StoreErrorKind::AccessDenied => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok((now == head.previous_key_object_etag).then_some(head))
+    }
+
+    /// Entries this client appended whose key object is not known to be
+    /// written, for keys matching `want`. Each is tried once more (one
+    /// request); the ones still unwritten are returned, to be served.
+    pub(super) async fn own_orphans(&self, want: impl Fn(&str) -> bool, deadline: Duration) -> Vec<Arc<Entry>> {
+        let mine: Vec<Arc<Entry>> = self
+            .state()
+            .own_orphans
+            .values()
+            .filter(|e| want(&e.key))
+            .cloned()
+            .collect();
+        let mut left = Vec::new();
+        for e in mine {
+            let done = !self.opts.read_only
+                && matches!(
+                    self.write_key_object(&e, deadline).await,
+                    Ok(KeyWrite::Written(_) | KeyWrite::AlreadyWritten)
+                );
+            if done {
+                self.forget_own_orphan(&e);
+            } else {
+                left.push(e);
+            }
+        }
+        left
+    }
+
+    pub(super) fn forget_own_orphan(&self, e: &Entry) {
+        let mut st = self.state();
+        if st.own_orphans.get(&e.key).is_some_and(|o| o.version_id == e.version_id) {
+            st.own_orphans.remove(&e.key);
+        }
+    }
+
+    /// Reads must not return an entry whose hash fails or whose key is not
+    /// the one asked for (a forged or misplaced key object).
+    pub(super) fn check_read(&self, entry: &Entry, key: &str, path: &str, version: Option<&str>) -> Result<()> {
+        if entry.key != key {
+            return Err(Error::corrupt(
+                self.bucket(),
+                path,
+                version,
+                &format!("it holds key {:?}, not {key:?}", entry.key),
+            ));
+        }
+        if entry.hash_dialect().is_none() {
+            return Err(Error::corrupt(
+                self.bucket(),
+                path,
+                version,
+                "its hash does not match its content",
+            ));
+        }
+        Ok(())
+    }
+}

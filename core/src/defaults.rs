@@ -1,0 +1,29 @@
+//! Every default, in one place. Bindings and docs take them from here (the
+//! README's config table is checked against [`ALL`] by a test).
+
+use std::time::Duration;
+
+/// Readers look for an orphan log head at most this often.
+pub const REPAIR_CHECK_INTERVAL: Duration = Duration::from_millis(300_000);
+/// Budget of one call, retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(30_000);
+/// One HTTP attempt (a large value must upload within it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(10_000);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(2_000);
+/// Object reads in flight at once in bulk reads.
+pub const READ_CONCURRENCY: usize = 32;
+/// Objects per list request (S3's maximum).
+pub const LIST_PAGE_SIZE: u32 = 1000;
+/// Largest value accepted by `set`, as canonical JSON bytes.
+pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The defaults by their config names, for bindings and docs.
+pub const ALL: [(&str, u64); 7] = [
+    ("repairCheckIntervalMs", REPAIR_CHECK_INTERVAL.as_millis() as u64),
+    ("operationTimeoutMs", OPERATION_TIMEOUT.as_millis() as u64),
+    ("requestTimeoutMs", REQUEST_TIMEOUT.as_millis() as u64),
+    ("connectTimeoutMs", CONNECT_TIMEOUT.as_millis() as u64),
+    ("readConcurrency", READ_CONCURRENCY as u64),
+    ("listPageSize", LIST_PAGE_SIZE as u64),
+    ("maxValueBytes", MAX_VALUE_BYTES as u64),
+];

@@ -1,0 +1,139 @@
+//! Per-client counters a service can export: requests by operation, bytes,
+//! and what the protocol did (retries, conflicts, repairs).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters, shared by a client and its store.
+#[derive(Debug, Default)]
+pub struct Stats {
+    get: AtomicU64,
+    head: AtomicU64,
+    put: AtomicU64,
+    list_versions: AtomicU64,
+    list_paths: AtomicU64,
+    versioning: AtomicU64,
+    request_errors: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    retries: AtomicU64,
+    conflicts: AtomicU64,
+    repairs: AtomicU64,
+    repairs_failed: AtomicU64,
+    commits: AtomicU64,
+    settled: AtomicU64,
+}
+
+/// A request kind, as counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    Get,
+    Head,
+    Put,
+    ListVersions,
+    ListPaths,
+    Versioning,
+}
+
+/// Something the protocol did, as counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A request retried after a transient failure.
+    Retry,
+    /// A log append lost to another writer (412).
+    Conflict,
+    /// A key object written for an entry whose own writer did not.
+    Repair,
+    /// A repair that failed; the log went on without it.
+    RepairFailed,
+    /// A `set` committed.
+    Commit,
+    /// An attempt whose answer was lost, settled by reading the log.
+    Settled,
+}
+
+/// Counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub get: u64,
+    pub head: u64,
+    pub put: u64,
+    pub list_versions: u64,
+    pub list_paths: u64,
+    pub versioning: u64,
+    /// Requests that failed (any reason, retried or not).
+    pub request_errors: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub retries: u64,
+    pub conflicts: u64,
+    pub repairs: u64,
+    pub repairs_failed: u64,
+    pub commits: u64,
+    pub settled: u64,
+}
+
+impl StatsSnapshot {
+    /// Requests of every kind.
+    pub fn requests(&self) -> u64 {
+        self.get + self.head + self.put + self.list_versions + self.list_paths + self.versioning
+    }
+}
+
+impl Stats {
+    pub fn request(&self, r: Request) {
+        let c = match r {
+            Request::Get => &self.get,
+            Request::Head => &self.head,
+            Request::Put => &self.put,
+            Request::ListVersions => &self.list_versions,
+            Request::ListPaths => &self.list_paths,
+            Request::Versioning => &self.versioning,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn request_failed(&self) {
+        self.request_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn sent(&self, bytes: usize) {
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn received(&self, bytes: usize) {
+        self.bytes_received.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn event(&self, e: Event) {
+        let c = match e {
+            Event::Retry => &self.retries,
+            Event::Conflict => &self.conflicts,
+            Event::Repair => &self.repairs,
+            Event::RepairFailed => &self.repairs_failed,
+            Event::Commit => &self.commits,
+            Event::Settled => &self.settled,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            get: l(&self.get),
+            head: l(&self.head),
+            put: l(&self.put),
+            list_versions: l(&self.list_versions),
+            list_paths: l(&self.list_paths),
+            versioning: l(&self.versioning),
+            request_errors: l(&self.request_errors),
+            bytes_sent: l(&self.bytes_sent),
+            bytes_received: l(&self.bytes_received),
+            retries: l(&self.retries),
+            conflicts: l(&self.conflicts),
+            repairs: l(&self.repairs),
+            repairs_failed: l(&self.repairs_failed),
+            commits: l(&self.commits),
+            settled: l(&self.settled),
+        }
+    }
+}

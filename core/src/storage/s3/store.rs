@@ -1,0 +1,269 @@
+//! The operations, on aws-sdk-s3.
+
+use super::credentials::Provider;
+use super::errors::{chain, is_absent, status, store_error};
+use super::redact::Secrets;
+use super::S3Settings;
+use crate::storage::{
+    KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
+    StoreErrorKind, StoreResult, VersionPage,
+};
+use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::sync::Arc;
+
+/// One bucket on S3 or an S3-compatible server.
+#[derive(Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    kms_key_id: Option<String>,
+    secrets: Secrets,
+}
+
+impl S3Store {
+    /// Builds the SDK client; no request is made until the first operation.
+    /// `region` must be resolved (see [`super::resolve_region`]).
+    pub fn new(settings: S3Settings, region: String) -> S3Store {
+        let secrets = Secrets::default();
+        let region = Region::new(region);
+        let mut b = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(region.clone())
+            // Retries are the client's job (client/retry.rs): an SDK-level
+            // retry of a conditional PUT whose answer was lost would turn our
+            // own success into a 412 that we could not tell from a conflict.
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(settings.connect_timeout)
+                    .operation_attempt_timeout(settings.request_timeout)
+                    .build(),
+            )
+            // Plain bodies without checksum trailers: every S3-compatible
+            // server takes them.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .force_path_style(
+                settings
+                    .force_path_style
+                    .unwrap_or(settings.endpoint_url.is_some()),
+            )
+            .credentials_provider(Provider::new(settings.credentials, region, secrets.clone()));
+        if let Some(url) = &settings.endpoint_url {
+            b = b.endpoint_url(url);
+        }
+        S3Store {
+            client: aws_sdk_s3::Client::from_conf(b.build()),
+            bucket: settings.bucket,
+            kms_key_id: settings.kms_key_id,
+            secrets,
+        }
+    }
+
+    fn error<E>(&self, operation: &'static str, path: &str, err: SdkError<E, HttpResponse>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        store_error(&self.secrets, &self.bucket, operation, path, err)
+    }
+}
+
+impl Store for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(path)
+            .set_version_id(version_id.map(str::to_string))
+            .send()
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            Err(e) if is_absent(&e) => return Ok(None),
+            // A version id the server cannot parse: no such version.
+            Err(e) if status(&e) == Some(400) && version_id.is_some() => return Ok(None),
+            Err(e) => return Err(self.error("GetObject", path, e)),
+        };
+        let etag = out.e_tag.clone();
+        let version_id = out.version_id.clone();
+        let body = out.body.collect().await.map_err(|e| StoreError {
+            kind: StoreErrorKind::Transient,
+            operation: "GetObject",
+            bucket: self.bucket.clone(),
+            path: path.to_string(),
+            status: None,
+            detail: self.secrets.redact(&format!("reading the body: {}", chain(&e))),
+            cause: Some(Arc::new(e)),
+            maybe_applied: false,
+        })?;
+        Ok(Some(Object {
+            body: body.into_bytes().to_vec(),
+            etag,
+            version_id,
+        }))
+    }
+
+    async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(path)
+            .set_version_id(version_id.map(str::to_string))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(Meta {
+                etag: out.e_tag.unwrap_or_default(),
+                version_id: out.version_id,
+            })),
+            // A HEAD answer has no body, hence no S3 error code.
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) if status(&e) == Some(400) && version_id.is_some() => Ok(None),
+            Err(e) => Err(self.error("HeadObject", path, e)),
+        }
+    }
+
+    async fn put(&self, path: &str, body: Vec<u8>, condition: Precondition) -> StoreResult<PutOutcome> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(path)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        req = match condition {
+            Precondition::IfMatch(etag) => req.if_match(etag),
+            Precondition::IfNoneMatch => req.if_none_match("*"),
+        };
+        if let Some(key) = &self.kms_key_id {
+            req = req
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(key);
+        }
+        match req.send().await {
+            Ok(out) => Ok(PutOutcome::Written(Meta {
+                etag: out.e_tag.unwrap_or_default(),
+                version_id: out.version_id,
+            })),
+            Err(e) => match (status(&e), e.code()) {
+                (Some(412), _) | (Some(409), _) => Ok(PutOutcome::PreconditionFailed),
+                // AWS: If-Match on a missing object.
+                (Some(404), Some("NoSuchKey")) => Ok(PutOutcome::PreconditionFailed),
+                _ => Err(self.error("PutObject", path, e)),
+            },
+        }
+    }
+
+    async fn list_versions(&self, path: &str, from: &ListFrom, max: u32) -> StoreResult<VersionPage> {
+        let mut req = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(path)
+            .max_keys(max as i32);
+        match from {
+            ListFrom::Newest => {}
+            // Always both markers: moto lists the marker key's own versions
+            // again when only KeyMarker is given.
+            ListFrom::After(v) => req = req.key_marker(path).version_id_marker(v),
+            ListFrom::Cursor(c) => {
+                req = req
+                    .key_marker(&c.key_marker)
+                    .version_id_marker(&c.version_id_marker)
+            }
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| self.error("ListObjectVersions", path, e))?;
+        // The prefix also matches longer names (`_log.json.bak`), and some
+        // servers list those first: keep exactly `path`, never stop early.
+        let version_ids = out
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(path))
+            .filter_map(|v| v.version_id().map(str::to_string))
+            .collect();
+        let latest_delete_marker = out
+            .delete_markers()
+            .iter()
+            .find(|m| m.key() == Some(path) && m.is_latest() == Some(true))
+            .and_then(|m| m.version_id().map(str::to_string));
+        let next = match (out.is_truncated(), out.next_key_marker(), out.next_version_id_marker()) {
+            (Some(true), Some(k), Some(v)) => Some(PageCursor {
+                key_marker: k.to_string(),
+                version_id_marker: v.to_string(),
+            }),
+            _ => None,
+        };
+        Ok(VersionPage {
+            version_ids,
+            latest_delete_marker,
+            next,
+        })
+    }
+
+    async fn list_paths(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        continuation: Option<&str>,
+        max: u32,
+    ) -> StoreResult<KeyPage> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_string))
+            .set_continuation_token(continuation.map(str::to_string))
+            .max_keys(max as i32)
+            .send()
+            .await
+            .map_err(|e| self.error("ListObjectsV2", prefix, e))?;
+        Ok(KeyPage {
+            paths: out
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string))
+                .collect(),
+            continuation: if out.is_truncated() == Some(true) {
+                out.next_continuation_token().map(str::to_string)
+            } else {
+                None
+            },
+        })
+    }
+
+    async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
+        match self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.status() == Some(&BucketVersioningStatus::Enabled))),
+            Err(e) if matches!(status(&e), Some(403) | Some(501)) => Ok(None),
+            // moto answers 200 with a root element the SDK rejects; read the
+            // status from the raw body rather than lose the check.
+            Err(e) if status(&e) == Some(200) => Ok(e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .map(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>"))),
+            Err(e) => Err(self.error("GetBucketVersioning", "", e)),
+        }
+    }
+}

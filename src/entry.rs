@@ -1,0 +1,209 @@
+//! Entries, digests, reports and counters as JavaScript objects.
+
+use immukv_core::client::{Progress, VerifyPhase};
+use immukv_core::{Digest, Entry, Report, StatsSnapshot};
+use napi_derive::napi;
+
+#[napi(object)]
+pub struct NativeEntry {
+    pub key: String,
+    /// The stored value as JSON text; absent on the entry `set` returns (the
+    /// caller has the value).
+    pub value_json: Option<String>,
+    pub timestamp_ms: f64,
+    pub version_id: String,
+    pub sequence: f64,
+    pub previous_version_id: Option<String>,
+    pub hash: String,
+    pub previous_hash: String,
+    pub previous_key_object_etag: Option<String>,
+}
+
+impl NativeEntry {
+    pub fn read(e: Entry) -> Self {
+        let value = Some(e.value.as_str().to_string());
+        NativeEntry::with_value(e, value)
+    }
+
+    pub fn written(e: Entry) -> Self {
+        NativeEntry::with_value(e, None)
+    }
+
+    fn with_value(e: Entry, value_json: Option<String>) -> Self {
+        NativeEntry {
+            value_json,
+            key: e.key,
+            timestamp_ms: e.timestamp_ms as f64,
+            version_id: e.version_id,
+            sequence: e.sequence as f64,
+            previous_version_id: e.previous_version_id,
+            hash: e.hash,
+            previous_hash: e.previous_hash,
+            previous_key_object_etag: e.previous_key_object_etag,
+        }
+    }
+}
+
+/// The fields a hash covers, for `verifyEntry`.
+#[napi(object)]
+pub struct EntryFields {
+    pub key: String,
+    pub timestamp_ms: f64,
+    pub sequence: f64,
+    pub previous_hash: String,
+    pub hash: String,
+}
+
+#[napi(object)]
+pub struct NativeHistory {
+    pub entries: Vec<NativeEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeDigest {
+    pub sequence: f64,
+    pub version_id: String,
+    pub hash: String,
+}
+
+impl From<Digest> for NativeDigest {
+    fn from(d: Digest) -> Self {
+        NativeDigest {
+            sequence: d.sequence as f64,
+            version_id: d.version_id,
+            hash: d.hash,
+        }
+    }
+}
+
+impl NativeDigest {
+    pub fn into_core(self) -> Digest {
+        Digest {
+            sequence: self.sequence as u64,
+            version_id: self.version_id,
+            hash: self.hash,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeFailure {
+    pub sequence: Option<f64>,
+    pub version_id: Option<String>,
+    pub path: Option<String>,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[napi(object)]
+pub struct NativeReport {
+    pub ok: bool,
+    pub checked: u32,
+    pub failures: Vec<NativeFailure>,
+    pub head: Option<NativeDigest>,
+}
+
+impl From<Report> for NativeReport {
+    fn from(r: Report) -> Self {
+        NativeReport {
+            ok: r.ok,
+            checked: r.checked as u32,
+            failures: r
+                .failures
+                .into_iter()
+                .map(|f| NativeFailure {
+                    sequence: f.sequence.map(|s| s as f64),
+                    version_id: f.version_id,
+                    path: f.path,
+                    kind: f.kind.as_str().to_string(),
+                    detail: f.detail,
+                })
+                .collect(),
+            head: r.head.map(Into::into),
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeVerifyOptions {
+    pub limit: Option<f64>,
+    pub trusted: Option<NativeDigest>,
+    pub check_key_objects: Option<bool>,
+}
+
+/// `verifyLog`'s progress, for a progress bar.
+#[napi(object)]
+pub struct NativeProgress {
+    pub phase: String,
+    pub done: f64,
+    pub total: Option<f64>,
+}
+
+impl From<Progress> for NativeProgress {
+    fn from(p: Progress) -> Self {
+        NativeProgress {
+            phase: match p.phase {
+                VerifyPhase::ListingLog => "listing log",
+                VerifyPhase::CheckingLog => "checking log",
+                VerifyPhase::ListingKeys => "listing keys",
+                VerifyPhase::CheckingKeyObjects => "checking key objects",
+            }
+            .to_string(),
+            done: p.done as f64,
+            total: p.total.map(|t| t as f64),
+        }
+    }
+}
+
+/// Counters since the client was made.
+#[napi(object)]
+pub struct NativeStats {
+    pub requests: NativeRequests,
+    pub request_errors: f64,
+    pub bytes_sent: f64,
+    pub bytes_received: f64,
+    pub retries: f64,
+    pub conflicts: f64,
+    pub repairs: f64,
+    pub repairs_failed: f64,
+    pub commits: f64,
+    pub settled: f64,
+}
+
+#[napi(object)]
+pub struct NativeRequests {
+    pub get: f64,
+    pub head: f64,
+    pub put: f64,
+    pub list_versions: f64,
+    pub list_objects: f64,
+    pub get_bucket_versioning: f64,
+    pub total: f64,
+}
+
+impl From<StatsSnapshot> for NativeStats {
+    fn from(s: StatsSnapshot) -> Self {
+        let n = |v: u64| v as f64;
+        NativeStats {
+            requests: NativeRequests {
+                get: n(s.get),
+                head: n(s.head),
+                put: n(s.put),
+                list_versions: n(s.list_versions),
+                list_objects: n(s.list_paths),
+                get_bucket_versioning: n(s.versioning),
+                total: n(s.requests()),
+            },
+            request_errors: n(s.request_errors),
+            bytes_sent: n(s.bytes_sent),
+            bytes_received: n(s.bytes_received),
+            retries: n(s.retries),
+            conflicts: n(s.conflicts),
+            repairs: n(s.repairs),
+            repairs_failed: n(s.repairs_failed),
+            commits: n(s.commits),
+            settled: n(s.settled),
+        }
+    }
+}

@@ -1,0 +1,448 @@
+// ImmuKVClient: the public API over the native client. It owns only what is
+// JavaScript's: argument types, the codec, AbortSignal wiring, error classes.
+
+import type { NativeCancel, NativeClient, NativeEntry, NativeProgress } from '../index'
+import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView } from './codec'
+import { type Config, type StoreOptions, nativeConfig, nativeMemoryConfig } from './config'
+import { ImmuKVError, expect, fromNative, immukvError } from './errors'
+import { native } from './native'
+
+export interface Entry<K extends string = string, V = JSONValue> {
+  key: K
+  value: V
+  timestampMs: number
+  /** S3 version id of the log version holding this entry. */
+  versionId: string
+  sequence: number
+  /** Log version id of the previous entry (log reads only; key objects do not carry it). */
+  previousVersionId?: string
+  hash: string
+  previousHash: string
+  /** ETag of the key object before this entry (log reads only). */
+  previousKeyObjectEtag?: string
+}
+
+/** The log head at some moment. Save it; pass it later as `trusted`. */
+export interface Digest {
+  sequence: number
+  versionId: string
+  hash: string
+}
+
+export type FailureKind =
+  | 'hash_mismatch'
+  | 'broken_link'
+  | 'sequence_gap'
+  | 'wrong_previous_version'
+  | 'bad_genesis'
+  | 'key_object_mismatch'
+  | 'key_object_forged'
+  | 'trusted_mismatch'
+  | 'truncated'
+  | 'unreadable'
+  | 'hidden_head'
+
+export interface VerifyFailure {
+  /** The log entry concerned, when there is one. */
+  sequence?: number
+  /** The version concerned: of the log, or of the object at `path`. */
+  versionId?: string
+  /** The object concerned, when it is not the log entry itself (a key object). */
+  path?: string
+  kind: FailureKind
+  detail: string
+}
+
+export interface VerifyReport {
+  ok: boolean
+  /** Log entries checked. */
+  checked: number
+  failures: VerifyFailure[]
+  /** The head when checked: save it as the next `trusted`. */
+  head?: Digest
+}
+
+/** Lets a call be abandoned. */
+export interface CallOptions {
+  /** Aborting rejects the call at once with an `AbortError` (an ImmuKVError, code `ABORTED`). */
+  signal?: AbortSignal
+}
+
+export interface GetOptions extends CallOptions {
+  /**
+   * Also prove the entry is in the log: reads the log version the key object
+   * names and checks it holds the same entry, intact (one more GET).
+   */
+  verify?: boolean
+  /**
+   * A digest saved earlier: also prove the entry is in the chain that extends
+   * it (implies `verify`; one more GET per entry between the two).
+   */
+  trusted?: Digest
+}
+
+export interface VerifyProgress {
+  phase: 'listing log' | 'checking log' | 'listing keys' | 'checking key objects'
+  done: number
+  total?: number
+}
+
+export interface VerifyOptions extends CallOptions {
+  /** Newest entries to check; all when omitted. */
+  limit?: number
+  /** A digest saved earlier: the log must still contain it, unchanged, and extend it. */
+  trusted?: Digest
+  /**
+   * Check key objects too (default true): every version must be backed, byte
+   * for byte, by the log entry it names, and each key's latest object must
+   * hold the key's latest entry.
+   */
+  checkKeyObjects?: boolean
+  /** Called as the check goes (throttled), e.g. for a progress bar. */
+  onProgress?: (progress: VerifyProgress) => void
+}
+
+/** Counters since the client was made (forks share them). */
+export interface Stats {
+  requests: { get: number; head: number; put: number; listVersions: number; listObjects: number; getBucketVersioning: number; total: number }
+  requestErrors: number
+  bytesSent: number
+  bytesReceived: number
+  retries: number
+  conflicts: number
+  repairs: number
+  repairsFailed: number
+  commits: number
+  settled: number
+}
+
+const FORK = Symbol('immukv.fork')
+type Fork = { [FORK]: Shared }
+
+/** What a client and its `withCodec` forks share. */
+interface Shared {
+  native: NativeClient
+  closed: boolean
+}
+
+// Value JSON exactly as stored, per entry object: lets verify() recompute a
+// hash over the stored text (a Python writer's `1.0` is JavaScript's `1`).
+const storedValue = new WeakMap<object, string>()
+
+const identity = <T>(x: T): T => x
+
+function checkKey(key: unknown, name = 'key'): asserts key is string {
+  expect(typeof key === 'string', 'INVALID_KEY', `${name} must be a string, got ${typeof key}`)
+  // Lone surrogates would silently become U+FFFD on the way to Rust.
+  expect(key.isWellFormed(), 'INVALID_KEY', `${name} contains a lone surrogate (not valid Unicode)`)
+}
+
+function checkLimit(limit: unknown, name = 'limit'): void {
+  expect(limit === undefined || limit === null || typeof limit === 'number', 'INVALID_ARGUMENT', `${name} must be a number, got ${typeof limit}`)
+}
+
+function checkCursor(v: unknown, name: string): void {
+  expect(v === undefined || v === null || typeof v === 'string', 'INVALID_ARGUMENT', `${name} must be a string`)
+}
+
+function checkOptions(o: unknown): void {
+  expect(o === undefined || (typeof o === 'object' && o !== null), 'INVALID_ARGUMENT', 'options must be an object')
+  const signal = (o as CallOptions | undefined)?.signal
+  expect(
+    signal === undefined || (typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'),
+    'INVALID_ARGUMENT',
+    'signal must be an AbortSignal',
+  )
+}
+
+function checkDigest(d: unknown, name: string): asserts d is Digest | undefined {
+  if (d === undefined) return
+  const t = d as Digest
+  expect(
+    typeof d === 'object' && d !== null && Number.isInteger(t.sequence) && t.sequence >= 0 && typeof t.versionId === 'string' && typeof t.hash === 'string',
+    'INVALID_ARGUMENT',
+    `${name} must be a digest: { sequence, versionId, hash }`,
+  )
+}
+
+function aborted(signal: AbortSignal): ImmuKVError {
+  return immukvError({ code: 'ABORTED', message: 'the operation was aborted' }, { cause: signal.reason })
+}
+
+export class ImmuKVClient<K extends string = string, V = JSONValue> {
+  readonly #shared: Shared
+  readonly #decode: Decoder<V>
+  readonly #encode: Encoder<V>
+  readonly #isFork: boolean
+  #closed = false
+  readonly #inFlight = new Set<Promise<unknown>>()
+
+  /**
+   * A client on S3. `decoder` turns stored JSON into your `V` on every read;
+   * `encoder` turns `V` into JSON on every write. Both default to the identity.
+   */
+  constructor(config: Config, decoder?: Decoder<V>, encoder?: Encoder<V>) {
+    expect(decoder === undefined || typeof decoder === 'function', 'INVALID_CONFIG', 'decoder must be a function')
+    expect(encoder === undefined || typeof encoder === 'function', 'INVALID_CONFIG', 'encoder must be a function')
+    const fork = (config as unknown as Partial<Fork> | null)?.[FORK]
+    if (fork) {
+      this.#shared = fork
+      this.#isFork = true
+    } else {
+      const { config: c, provider } = nativeConfig(config)
+      try {
+        this.#shared = { native: new native.NativeClient(c, provider), closed: false }
+      } catch (err) {
+        throw fromNative(err)
+      }
+      this.#isFork = false
+    }
+    this.#decode = decoder ?? (identity as unknown as Decoder<V>)
+    this.#encode = encoder ?? (identity as unknown as Encoder<V>)
+  }
+
+  /**
+   * A client on an in-memory store that behaves like a versioned S3 bucket
+   * (conditional writes, versions, delete markers), with the same protocol
+   * and verification. Clients opened with the same `name` in one process
+   * share one store; without a name the store is private. For tests and
+   * local development only: nothing is persisted.
+   */
+  static inMemory<K extends string = string, V = JSONValue>(name?: string, options?: StoreOptions): ImmuKVClient<K, V> {
+    expect(name === undefined || typeof name === 'string', 'INVALID_CONFIG', 'name must be a string')
+    const opts = nativeMemoryConfig(options)
+    let n: NativeClient
+    try {
+      n = native.NativeClient.inMemory(name, opts)
+    } catch (err) {
+      throw fromNative(err)
+    }
+    return new ImmuKVClient<K, V>({ [FORK]: { native: n, closed: false } } as unknown as Config)
+  }
+
+  /** Forgets the shared in-memory store called `name`: the next `inMemory(name)` starts empty. */
+  static dropInMemory(name: string): boolean {
+    return native.NativeClient.dropInMemory(name)
+  }
+
+  /** Runs one native call: refused once closed, tracked for close(), wired to the signal. */
+  #call<T>(options: CallOptions | undefined, run: (cancel: NativeCancel | undefined) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(immukvError({ code: 'CLIENT_CLOSED', message: 'the client is closed' }))
+    const signal = options?.signal
+    if (signal?.aborted) return Promise.reject(aborted(signal))
+    let cancel: NativeCancel | undefined
+    let onAbort: (() => void) | undefined
+    if (signal) {
+      const c = new native.NativeCancel()
+      cancel = c
+      onAbort = () => c.cancel()
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    const p = run(cancel)
+      .catch((err: unknown) => {
+        throw fromNative(err, { abortReason: signal?.reason })
+      })
+      .finally(() => {
+        if (onAbort) signal?.removeEventListener('abort', onAbort)
+        this.#inFlight.delete(p)
+      })
+    this.#inFlight.add(p)
+    return p
+  }
+
+  #entry(n: NativeEntry, value?: V): Entry<K, V> {
+    const entry: Entry<K, V> = {
+      key: n.key as K,
+      value: value === undefined ? decodeValue(this.#decode, n.valueJson ?? 'null') : value,
+      timestampMs: n.timestampMs,
+      versionId: n.versionId,
+      sequence: n.sequence,
+      hash: n.hash,
+      previousHash: n.previousHash,
+    }
+    if (n.previousVersionId != null) entry.previousVersionId = n.previousVersionId
+    if (n.previousKeyObjectEtag != null) entry.previousKeyObjectEtag = n.previousKeyObjectEtag
+    if (n.valueJson !== undefined) storedValue.set(entry, n.valueJson)
+    return entry
+  }
+
+  /**
+   * Appends `key = value` to the log, then writes the key object. Resolves
+   * once the entry is committed; a failure says in `mayHaveCommitted`
+   * whether the entry may be in the log all the same.
+   */
+  async set(key: K, value: V, options?: CallOptions): Promise<Entry<K, V>> {
+    checkKey(key)
+    checkOptions(options)
+    const json = encodeValue(this.#encode, value)
+    const n = await this.#call(options, (cancel) => this.#shared.native.set(key, json, cancel))
+    // Committed: the caller's value is the answer, whatever a decoder would make of it.
+    return this.#entry(n, value)
+  }
+
+  /**
+   * The latest entry of `key`; rejects with KeyNotFoundError when absent.
+   * Checks the entry's hash and key. With `verify` (or `trusted`), also
+   * proves it is in the log (see GetOptions).
+   */
+  async get(key: K, options?: GetOptions): Promise<Entry<K, V>> {
+    checkKey(key)
+    checkOptions(options)
+    checkDigest(options?.trusted, 'trusted')
+    const n = await this.#call(options, (cancel) => this.#shared.native.get(key, options?.verify === true, options?.trusted, cancel))
+    return this.#entry(n)
+  }
+
+  /** One log entry by its S3 version id (VERSION_NOT_FOUND when absent). */
+  async getLogVersion(versionId: string, options?: CallOptions): Promise<Entry<K, V>> {
+    expect(typeof versionId === 'string', 'INVALID_ARGUMENT', 'versionId must be a string')
+    checkOptions(options)
+    return this.#entry(await this.#call(options, (cancel) => this.#shared.native.getLogVersion(versionId, cancel)))
+  }
+
+  /**
+   * Entries of `key`, newest first. The second item is the cursor of the
+   * next page (pass it as `beforeVersionId`), undefined after the last.
+   */
+  async history(key: K, beforeVersionId?: string, limit?: number, options?: CallOptions): Promise<[Entry<K, V>[], string | undefined]> {
+    checkKey(key)
+    checkCursor(beforeVersionId, 'beforeVersionId')
+    checkLimit(limit)
+    checkOptions(options)
+    const h = await this.#call(options, (cancel) => this.#shared.native.history(key, beforeVersionId, limit, cancel))
+    return [h.entries.map((e) => this.#entry(e)), h.nextCursor ?? undefined]
+  }
+
+  /** Log entries across all keys, newest first; page with the last entry's `versionId`. */
+  async logEntries(beforeVersionId?: string, limit?: number, options?: CallOptions): Promise<Entry<K, V>[]> {
+    checkCursor(beforeVersionId, 'beforeVersionId')
+    checkLimit(limit)
+    checkOptions(options)
+    const entries = await this.#call(options, (cancel) => this.#shared.native.logEntries(beforeVersionId, limit, cancel))
+    return entries.map((e) => this.#entry(e))
+  }
+
+  /** Every log entry, newest first, fetched a page at a time. */
+  async *entries(pageSize = 100, options?: CallOptions): AsyncGenerator<Entry<K, V>, void, undefined> {
+    checkLimit(pageSize, 'pageSize')
+    checkOptions(options)
+    let before: string | undefined
+    for (;;) {
+      const page = await this.logEntries(before, pageSize, options)
+      yield* page
+      if (page.length < pageSize) return
+      before = page[page.length - 1].versionId
+    }
+  }
+
+  /** Keys in S3 order (UTF-8 bytes of `keys/{key}.json`), after `afterKey`. */
+  async listKeys(afterKey?: K, limit?: number, options?: CallOptions): Promise<K[]> {
+    return this.listKeysWithPrefix('', afterKey, limit, options)
+  }
+
+  /** Keys starting with `prefix`, in S3 order, after `afterKey`. */
+  async listKeysWithPrefix(prefix: string, afterKey?: K, limit?: number, options?: CallOptions): Promise<K[]> {
+    expect(typeof prefix === 'string', 'INVALID_ARGUMENT', 'prefix must be a string')
+    if (afterKey !== undefined && afterKey !== null) checkKey(afterKey, 'afterKey')
+    checkLimit(limit)
+    checkOptions(options)
+    return (await this.#call(options, (cancel) => this.#shared.native.listKeys(prefix, afterKey, limit, cancel))) as K[]
+  }
+
+  /**
+   * Recomputes this entry's hash (either writer dialect) from its value as
+   * the encoder writes it, or, while the value still means what was read, from
+   * the stored text. Synchronous; no request.
+   */
+  verify(entry: Entry<K, V>): boolean {
+    if (typeof entry !== 'object' || entry === null) return false
+    const fields = {
+      key: String(entry.key),
+      timestampMs: Number(entry.timestampMs),
+      sequence: Number(entry.sequence),
+      previousHash: String(entry.previousHash),
+      hash: String(entry.hash),
+    }
+    let encoded: JSONValue | undefined
+    try {
+      encoded = this.#encode(entry.value)
+    } catch {
+      return false
+    }
+    const stored = storedValue.get(entry)
+    if (stored !== undefined && jsView(JSON.parse(stored)) === jsView(encoded)) return native.verifyEntry(fields, stored)
+    let text: string
+    try {
+      text = encodeValue(identity, encoded)
+    } catch {
+      return false
+    }
+    return native.verifyEntry(fields, text)
+  }
+
+  /** Hashes and links of the newest `limit` entries (all when omitted). */
+  async verifyLogChain(limit?: number, options?: CallOptions): Promise<boolean> {
+    return (await this.verifyLog({ ...options, limit, checkKeyObjects: false })).ok
+  }
+
+  /** Detailed verification: every failure located by entry, version and object. */
+  async verifyLog(options: VerifyOptions = {}): Promise<VerifyReport> {
+    expect(typeof options === 'object' && options !== null, 'INVALID_ARGUMENT', 'options must be an object')
+    const { limit, trusted, checkKeyObjects, onProgress } = options
+    checkLimit(limit)
+    checkDigest(trusted, 'trusted')
+    checkOptions({ signal: options.signal })
+    expect(onProgress === undefined || typeof onProgress === 'function', 'INVALID_ARGUMENT', 'onProgress must be a function')
+    const progress = onProgress ? (p: NativeProgress) => onProgress({ phase: p.phase as VerifyProgress['phase'], done: p.done, total: p.total ?? undefined }) : undefined
+    const r = await this.#call(options, (cancel) => this.#shared.native.verifyLog({ limit, trusted, checkKeyObjects }, progress, cancel))
+    return {
+      ok: r.ok,
+      checked: r.checked,
+      failures: r.failures.map((f) => {
+        const out: VerifyFailure = { kind: f.kind as FailureKind, detail: f.detail }
+        if (f.sequence != null) out.sequence = f.sequence
+        if (f.versionId != null) out.versionId = f.versionId
+        if (f.path != null) out.path = f.path
+        return out
+      }),
+      head: r.head ?? undefined,
+    }
+  }
+
+  /** The current log head, or undefined for an empty log. */
+  async digest(options?: CallOptions): Promise<Digest | undefined> {
+    checkOptions(options)
+    return (await this.#call(options, (cancel) => this.#shared.native.digest(cancel))) ?? undefined
+  }
+
+  /** Counters since the client was made: requests by operation, bytes, retries, conflicts, repairs. */
+  stats(): Stats {
+    return this.#shared.native.stats()
+  }
+
+  /**
+   * A client on the same connection, append pipeline and caches, with its
+   * own codec. It closes with this client.
+   */
+  withCodec<K2 extends string, V2>(decoder: Decoder<V2>, encoder: Encoder<V2>): ImmuKVClient<K2, V2> {
+    expect(typeof decoder === 'function' && typeof encoder === 'function', 'INVALID_ARGUMENT', 'withCodec needs a decoder and an encoder function')
+    return new ImmuKVClient<K2, V2>({ [FORK]: this.#shared } as unknown as Config, decoder, encoder)
+  }
+
+  /**
+   * Refuses new calls (CLIENT_CLOSED); calls in flight finish, then this
+   * resolves. Closing a client closes its forks; closing a fork leaves the
+   * client open.
+   */
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#isFork) {
+      await Promise.allSettled([...this.#inFlight])
+      return
+    }
+    this.#shared.closed = true
+    await this.#shared.native.close()
+  }
+}
+
+export type { JSONValue, Decoder, Encoder }

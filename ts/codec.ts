@@ -1,0 +1,126 @@
+// Values between the caller's types and JSON text. JSON.stringify would
+// silently change some values (NaN becomes null, a function vanishes); they
+// are refused instead. What JSON.stringify cannot tell (lone surrogates,
+// depth, size) the Rust core refuses, with the same INVALID_VALUE code.
+
+import { ImmuKVError, immukvError } from './errors'
+
+/** Any value JSON can carry. */
+export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue }
+
+export type Decoder<V> = (json: JSONValue) => V
+export type Encoder<V> = (value: V) => JSONValue
+
+const TO_JSON = Symbol('toJSON')
+
+function invalid(message: string, cause?: unknown): ImmuKVError {
+  return immukvError({ code: 'INVALID_VALUE', message }, cause === undefined ? undefined : { cause })
+}
+
+/**
+ * The first thing in `root` that JSON cannot carry, as a message; TO_JSON
+ * when an object has a toJSON method (JSON.stringify then decides what is
+ * written, so the slow path checks what it returns). Iterative: no depth
+ * can overflow the stack here.
+ */
+function problem(root: unknown): string | typeof TO_JSON | undefined {
+  const seen = new Set<object>()
+  const stack: Array<[unknown, string]> = [[root, 'value']]
+  while (stack.length > 0) {
+    const [x, where] = stack.pop() as [unknown, string]
+    switch (typeof x) {
+      case 'number':
+        if (!Number.isFinite(x)) return `${where} is ${x}: JSON cannot carry NaN or Infinity`
+        break
+      case 'bigint':
+        return `${where} is a BigInt: JSON cannot carry it (encode it as a string)`
+      case 'function':
+      case 'symbol':
+        return `${where} is a ${typeof x}: JSON cannot carry it`
+      case 'object': {
+        if (x === null || seen.has(x)) break // a cycle is refused by JSON.stringify itself
+        seen.add(x)
+        if (typeof (x as { toJSON?: unknown }).toJSON === 'function') return TO_JSON
+        if (Array.isArray(x)) {
+          for (let i = x.length - 1; i >= 0; i--) stack.push([x[i], `${where}[${i}]`])
+        } else {
+          const o = x as Record<string, unknown>
+          const keys = Object.keys(o)
+          for (let i = keys.length - 1; i >= 0; i--) {
+            const v = o[keys[i]]
+            if (v !== undefined) stack.push([v, `property ${JSON.stringify(keys[i])}`]) // undefined properties are dropped, as JSON does
+          }
+        }
+        break
+      }
+    }
+  }
+  return undefined
+}
+
+/** JSON.stringify with a replacer: checks what toJSON methods return. */
+function stringifyChecked(value: unknown): string {
+  return JSON.stringify(value, function (this: unknown, k: string, x: unknown) {
+    const where = k === '' ? 'value' : `property ${JSON.stringify(k)}`
+    switch (typeof x) {
+      case 'number':
+        if (!Number.isFinite(x)) throw invalid(`${where} is ${x}: JSON cannot carry NaN or Infinity`)
+        break
+      case 'bigint':
+        throw invalid(`${where} is a BigInt: JSON cannot carry it (encode it as a string)`)
+      case 'function':
+      case 'symbol':
+        throw invalid(`${where} is a ${typeof x}: JSON cannot carry it`)
+    }
+    return x
+  })
+}
+
+/** JSON text of `encoder(value)`, refusing what JSON would silently change. */
+export function encodeValue<V>(encoder: Encoder<V>, value: V): string {
+  let encoded: unknown
+  try {
+    encoded = encoder(value)
+  } catch (err) {
+    throw invalid(`encoder failed: ${err instanceof Error ? err.message : String(err)}`, err)
+  }
+  if (encoded === undefined) throw invalid('value is undefined: JSON cannot carry it')
+  try {
+    const p = problem(encoded)
+    if (p === TO_JSON) return stringifyChecked(encoded)
+    if (p !== undefined) throw invalid(p)
+    return JSON.stringify(encoded)
+  } catch (err) {
+    if (err instanceof ImmuKVError) throw err
+    const why = err instanceof RangeError ? 'it is nested too deeply' : err instanceof Error ? err.message : String(err)
+    throw invalid(`value cannot be stored as JSON: ${why}`, err)
+  }
+}
+
+/** The caller's value from stored JSON text. */
+export function decodeValue<V>(decoder: Decoder<V>, json: string): V {
+  const parsed = JSON.parse(json) as JSONValue
+  try {
+    return decoder(parsed)
+  } catch (err) {
+    throw immukvError(
+      { code: 'DECODER_ERROR', message: `the decoder failed on a stored value: ${err instanceof Error ? err.message : String(err)}` },
+      { cause: err },
+    )
+  }
+}
+
+const NONFINITE = `\u0000immukv-nonfinite-${Math.random().toString(36).slice(2)}:`
+
+/**
+ * What JavaScript makes of a JSON value, as text that tells every value
+ * apart (JSON.stringify alone writes Infinity, from a Python writer's
+ * 10**400, as null).
+ */
+export function jsView(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? NONFINITE + String(x) : x))
+  } catch {
+    return undefined
+  }
+}
