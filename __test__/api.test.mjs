@@ -1,9 +1,10 @@
-// The whole JS API end to end, against SeaweedFS and moto.
+// The whole JS API end to end, against SeaweedFS, moto and the in-memory
+// store (ImmuKVClient.inMemory: same protocol and checks, no server).
 import { describe, test, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { SERVERS, bucket, client, config, ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError, rejection, snapshot } from './support/helpers.mjs'
+import { STORES, bucket, client, config, ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError, rejection, snapshot } from './support/helpers.mjs'
 
-for (const server of SERVERS) {
+for (const server of STORES) {
   describe(`API on ${server.name}`, () => {
     let b
     before(async () => {
@@ -134,7 +135,7 @@ for (const server of SERVERS) {
       assert.equal((await c.get('when')).key, 'when', 'closing the codec client leaves the parent open')
     })
 
-    test('both constructor forms; close rejects later calls', async () => {
+    test('both constructor forms; close rejects later calls', { skip: server.memory && 'the S3 constructor' }, async () => {
       const plain = new ImmuKVClient(config(server, b, { s3Prefix: 'ctor/' }))
       await plain.set('a', 1)
       const coded = new ImmuKVClient(config(server, b, { s3Prefix: 'ctor/' }), (j) => ({ wrapped: j }), (v) => v.wrapped)
@@ -149,13 +150,14 @@ for (const server of SERVERS) {
     test('readOnly config: reads work, set rejects with ReadOnlyError and writes nothing', async () => {
       const w = client(server, b, { s3Prefix: 'ro/' })
       await w.set('a', 1)
-      const before = await snapshot(server, b)
+      const before = server.memory ? w.stats().commits : await snapshot(server, b)
       const ro = client(server, b, { s3Prefix: 'ro/', readOnly: true })
       assert.equal((await ro.get('a')).value, 1)
       const err = await rejection(ro.set('a', 2))
       assert.ok(err instanceof ReadOnlyError)
       assert.equal(err.code, 'READ_ONLY')
-      assert.deepEqual(await snapshot(server, b), before)
+      if (server.memory) assert.equal((await ro.logEntries()).length, 1)
+      else assert.deepEqual(await snapshot(server, b), before)
     })
 
     test('verifyLog report and digest', async () => {
@@ -172,3 +174,35 @@ for (const server of SERVERS) {
     })
   })
 }
+
+describe('the in-memory store', () => {
+  test('clients opened with the same name share one store; unnamed ones are private; dropInMemory starts anew', async () => {
+    const name = `shared-${Date.now()}`
+    const a = ImmuKVClient.inMemory(name)
+    const b = ImmuKVClient.inMemory(name, { s3Prefix: '' })
+    const first = await a.set('k', 1)
+    assert.equal((await b.get('k')).value, 1)
+    assert.equal((await b.set('k', 2)).previousHash, first.hash, 'one chain')
+    const lonely = ImmuKVClient.inMemory()
+    await rejection(lonely.get('k')).then((e) => assert.equal(e.code, 'KEY_NOT_FOUND'))
+    assert.equal(ImmuKVClient.dropInMemory(name), true)
+    const fresh = ImmuKVClient.inMemory(name)
+    assert.equal(await fresh.digest(), undefined)
+    assert.equal((await a.get('k')).value, 2, 'clients already open keep their store')
+  })
+
+  test('same checks as S3: tampering through another client is caught; bad options refused', async () => {
+    const c = ImmuKVClient.inMemory()
+    for (let i = 0; i < 3; i++) await c.set(`k${i}`, i)
+    assert.equal((await c.verifyLog()).ok, true)
+    for (const bad of [{ listPageSize: 0 }, { s3Bucket: 'x' }, { readOnly: 'yes' }, 'opts']) {
+      let err
+      try {
+        ImmuKVClient.inMemory('x', bad)
+      } catch (e) {
+        err = e
+      }
+      assert.equal(err?.code, 'INVALID_CONFIG', JSON.stringify(bad))
+    }
+  })
+})

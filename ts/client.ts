@@ -117,12 +117,14 @@ export interface Stats {
 }
 
 const FORK = Symbol('immukv.fork')
-type Fork = { [FORK]: Shared }
+/** How inMemory() and withCodec() hand a shared native client to the constructor. */
+type Fork = { [FORK]: Shared; root: boolean }
 
 /** What a client and its `withCodec` forks share. */
 interface Shared {
   native: NativeClient
-  closed: boolean
+  /** Calls of the client and its forks in flight (close() waits for them). */
+  inFlight: Set<Promise<unknown>>
 }
 
 // Value JSON exactly as stored, per entry object: lets verify() recompute a
@@ -184,14 +186,14 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   constructor(config: Config, decoder?: Decoder<V>, encoder?: Encoder<V>) {
     expect(decoder === undefined || typeof decoder === 'function', 'INVALID_CONFIG', 'decoder must be a function')
     expect(encoder === undefined || typeof encoder === 'function', 'INVALID_CONFIG', 'encoder must be a function')
-    const fork = (config as unknown as Partial<Fork> | null)?.[FORK]
-    if (fork) {
-      this.#shared = fork
-      this.#isFork = true
+    const fork = config as unknown as Partial<Fork> | null
+    if (fork?.[FORK]) {
+      this.#shared = fork[FORK]
+      this.#isFork = !fork.root
     } else {
       const { config: c, provider } = nativeConfig(config)
       try {
-        this.#shared = { native: new native.NativeClient(c, provider), closed: false }
+        this.#shared = { native: new native.NativeClient(c, provider), inFlight: new Set() }
       } catch (err) {
         throw fromNative(err)
       }
@@ -217,7 +219,8 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     } catch (err) {
       throw fromNative(err)
     }
-    return new ImmuKVClient<K, V>({ [FORK]: { native: n, closed: false } } as unknown as Config)
+    const root: Fork = { [FORK]: { native: n, inFlight: new Set() }, root: true }
+    return new ImmuKVClient<K, V>(root as unknown as Config)
   }
 
   /** Forgets the shared in-memory store called `name`: the next `inMemory(name)` starts empty. */
@@ -245,8 +248,10 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
       .finally(() => {
         if (onAbort) signal?.removeEventListener('abort', onAbort)
         this.#inFlight.delete(p)
+        this.#shared.inFlight.delete(p)
       })
     this.#inFlight.add(p)
+    this.#shared.inFlight.add(p)
     return p
   }
 
@@ -426,7 +431,8 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    */
   withCodec<K2 extends string, V2>(decoder: Decoder<V2>, encoder: Encoder<V2>): ImmuKVClient<K2, V2> {
     expect(typeof decoder === 'function' && typeof encoder === 'function', 'INVALID_ARGUMENT', 'withCodec needs a decoder and an encoder function')
-    return new ImmuKVClient<K2, V2>({ [FORK]: this.#shared } as unknown as Config, decoder, encoder)
+    const fork: Fork = { [FORK]: this.#shared, root: false }
+    return new ImmuKVClient<K2, V2>(fork as unknown as Config, decoder, encoder)
   }
 
   /**
@@ -440,7 +446,9 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
       await Promise.allSettled([...this.#inFlight])
       return
     }
-    this.#shared.closed = true
+    // Calls started before close() finish, forks' too; then the native
+    // client refuses everything and waits for its own work (queued appends).
+    await Promise.allSettled([...this.#shared.inFlight])
     await this.#shared.native.close()
   }
 }

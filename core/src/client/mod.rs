@@ -29,7 +29,7 @@ use crate::stats::{Stats, StatsSnapshot};
 use crate::storage::memory::MemoryStore;
 use crate::storage::metered::Metered;
 use crate::storage::s3::{resolve_region, S3Settings, S3Store};
-use crate::storage::{ListFrom, Store};
+use crate::storage::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -232,27 +232,17 @@ impl<S: Store> Inner<S> {
                 }));
             }
             // Absent: never written, or hidden by a delete marker. Only the
-            // first may start a chain. The newest listed version decides
-            // (other names sharing the prefix may come first).
-            let mut from = ListFrom::Newest;
-            loop {
-                let page = retry::idempotent(self, deadline, || {
-                    self.store.list_versions(self.log_path(), &from, 1)
-                })
-                .await?;
-                if page.latest_delete_marker.is_some() {
-                    return Ok(LogHead::Deleted {
-                        marker: page.latest_delete_marker,
-                    });
-                }
-                if !page.version_ids.is_empty() {
-                    break; // written since the GET: read it again
-                }
-                match page.next {
-                    Some(next) => from = ListFrom::Cursor(next),
-                    None => return Ok(LogHead::Empty),
-                }
+            // first may start a chain.
+            let listed = self.list_all_versions(self.log_path(), None, Some(1), deadline).await?;
+            if listed.latest_delete_marker.is_some() {
+                return Ok(LogHead::Deleted {
+                    marker: listed.latest_delete_marker,
+                });
             }
+            if listed.ids.is_empty() {
+                return Ok(LogHead::Empty);
+            }
+            // Written since the GET: read it again.
             if self.now() >= deadline {
                 return Err(self.timed_out("reading the log head"));
             }

@@ -265,24 +265,37 @@ impl<S: Store> Inner<S> {
             Some(v) => ListFrom::After(v.to_string()),
             None => ListFrom::Newest,
         };
+        // Listing by prefix also returns longer names (`_log.json.bak`).
+        // SeaweedFS counts them against the page size and then loses versions
+        // of the object itself when it continues from its own markers, so:
+        // pages never smaller than MIN_VERSION_PAGE, continue after the last
+        // version of *this* object seen, and a page that holds only other
+        // names is asked for again, larger.
+        let mut floor = MIN_VERSION_PAGE;
         loop {
-            // Ask for one more than needed: other names may fill the page.
-            let max = (want - out.ids.len()).saturating_add(1).min(self.opts.list_page_size as usize) as u32;
+            let wanted = (want - out.ids.len()).saturating_add(1);
+            let max = wanted.clamp(floor, 1000) as u32;
             let page = retry::idempotent(self, deadline, || self.store.list_versions(path, &from, max)).await?;
-            out.latest_delete_marker = out.latest_delete_marker.or(page.latest_delete_marker);
+            out.latest_delete_marker = out.latest_delete_marker.take().or(page.latest_delete_marker);
+            let last_seen = page.version_ids.last().cloned();
             out.ids.extend(page.version_ids);
-            match page.next {
-                Some(next) if out.ids.len() < want => from = ListFrom::Cursor(next),
-                Some(_) => {
-                    out.ids.truncate(want);
-                    return Ok(out);
-                }
-                None => {
-                    out.complete = out.ids.len() <= want;
-                    out.ids.truncate(want);
-                    return Ok(out);
-                }
+            if out.ids.len() >= want {
+                out.complete = out.ids.len() == want && page.next.is_none();
+                out.ids.truncate(want);
+                return Ok(out);
             }
+            let Some(next) = page.next else {
+                out.complete = true;
+                return Ok(out);
+            };
+            from = match last_seen {
+                Some(v) => ListFrom::After(v),
+                None if max < 1000 => {
+                    floor = (max as usize * 4).min(1000);
+                    continue;
+                }
+                None => ListFrom::Cursor(next),
+            };
         }
     }
 
@@ -314,6 +327,9 @@ impl<S: Store> Inner<S> {
             .await
     }
 }
+
+/// Smallest page asked for when listing the versions of one object.
+const MIN_VERSION_PAGE: usize = 64;
 
 /// The versions of one object.
 #[derive(Default)]

@@ -149,8 +149,9 @@ impl<S: Store> Inner<S> {
     }
 
     /// Entries this client appended whose key object is not known to be
-    /// written, for keys matching `want`. Each is tried once more (one
-    /// request); the ones still unwritten are returned, to be served.
+    /// written, for keys matching `want`: each is tried once more (one
+    /// request), and all are returned, to be served: a read that runs
+    /// alongside the repair may not see it yet.
     pub(super) async fn own_orphans(&self, want: impl Fn(&str) -> bool, deadline: Duration) -> Vec<Arc<Entry>> {
         let mine: Vec<Arc<Entry>> = self
             .state()
@@ -159,20 +160,17 @@ impl<S: Store> Inner<S> {
             .filter(|e| want(&e.key))
             .cloned()
             .collect();
-        let mut left = Vec::new();
-        for e in mine {
+        for e in &mine {
             let done = !self.opts.read_only
                 && matches!(
-                    self.write_key_object(&e, deadline).await,
+                    self.write_key_object(e, deadline).await,
                     Ok(KeyWrite::Written(_) | KeyWrite::AlreadyWritten)
                 );
             if done {
-                self.forget_own_orphan(&e);
-            } else {
-                left.push(e);
+                self.forget_own_orphan(e);
             }
         }
-        left
+        mine
     }
 
     pub(super) fn forget_own_orphan(&self, e: &Entry) {

@@ -11,11 +11,11 @@
 //! requests in proportion to the entries appended since the attempt, not to
 //! the length of the log.
 
-use super::{retry, Inner};
+use super::Inner;
 use crate::error::Result;
 use crate::format::Entry;
 use crate::stats::Event;
-use crate::storage::{ListFrom, Store};
+use crate::storage::Store;
 use std::time::Duration;
 
 /// An append whose outcome is not known.
@@ -34,26 +34,24 @@ impl<S: Store> Inner<S> {
         }
         self.stats.event(Event::Settled);
         let need_first = pending.iter().any(|a| a.base_version.is_none());
-        // Newest first, down to the oldest base (or the first entry).
-        let mut ids: Vec<String> = Vec::new();
-        let mut from = ListFrom::Newest;
-        loop {
-            let page = retry::idempotent(self, deadline, || {
-                self.store
-                    .list_versions(self.log_path(), &from, self.opts.list_page_size)
-            })
-            .await?;
-            ids.extend(page.version_ids);
+        // Newest first, down to the oldest base (or the first entry): a page
+        // names a thousand, and fewer than that are appended in between
+        // almost always; list further only when needed.
+        let mut want = 1000usize;
+        let ids = loop {
+            let listed = self
+                .list_all_versions(self.log_path(), None, (!need_first).then_some(want), deadline)
+                .await?;
             let all_bases_seen = pending.iter().all(|a| {
                 a.base_version
                     .as_ref()
-                    .is_none_or(|b| ids.iter().any(|id| id == b))
+                    .is_none_or(|b| listed.ids.iter().any(|id| id == b))
             });
-            match page.next {
-                Some(next) if need_first || !all_bases_seen => from = ListFrom::Cursor(next),
-                _ => break,
+            if need_first || all_bases_seen || listed.complete {
+                break listed.ids;
             }
-        }
+            want *= 10;
+        };
         let mut settled = Vec::new();
         for (i, attempt) in pending.iter().enumerate() {
             let slot = match &attempt.base_version {
