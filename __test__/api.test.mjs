@@ -39,7 +39,7 @@ for (const server of STORES) {
 
     test('values of every JSON type round-trip', async () => {
       const c = client(server, b, { s3Prefix: 'types/' })
-      const values = [null, true, false, 0, -1.5, 1e21, 'x', '', 'ключ 漢字 😀', [], {}, [1, [2, { a: null }]], { '10': 1, '2': 2, b: 3 }]
+      const values = [null, true, false, 0, -1.5, 1e21, 'x', '', 'ключ 漢字 😀', [], {}, [1, [2, { a: null }]], { 10: 1, 2: 2, b: 3 }]
       for (const [i, v] of values.entries()) {
         const e = await c.set(`k${i}`, v)
         assert.deepEqual(e.value, v)
@@ -66,22 +66,40 @@ for (const server of STORES) {
       for (let i = 0; i < 8; i++) await c.set(`key-${String(i).padStart(2, '0')}`, i)
 
       const [all, oldest] = await c.history('even')
-      assert.deepEqual(all.map((e) => e.value), [10, 8, 6, 4, 2, 0])
+      assert.deepEqual(
+        all.map((e) => e.value),
+        [10, 8, 6, 4, 2, 0],
+      )
       assert.ok(oldest)
       const [p1, cursor1] = await c.history('even', undefined, 4)
-      assert.deepEqual(p1.map((e) => e.value), [10, 8, 6, 4])
+      assert.deepEqual(
+        p1.map((e) => e.value),
+        [10, 8, 6, 4],
+      )
       const [p2, cursor2] = await c.history('even', cursor1, 4)
-      assert.deepEqual(p2.map((e) => e.value), [2, 0])
+      assert.deepEqual(
+        p2.map((e) => e.value),
+        [2, 0],
+      )
       assert.equal(cursor2, oldest)
 
       const log = await c.logEntries()
-      assert.deepEqual(log.map((e) => e.sequence), [...Array(19).keys()].reverse())
+      assert.deepEqual(
+        log.map((e) => e.sequence),
+        [...Array(19).keys()].reverse(),
+      )
       const l1 = await c.logEntries(undefined, 5)
       const l2 = await c.logEntries(l1[4].versionId, 5)
-      assert.deepEqual(l2.map((e) => e.sequence), [13, 12, 11, 10, 9])
+      assert.deepEqual(
+        l2.map((e) => e.sequence),
+        [13, 12, 11, 10, 9],
+      )
       const streamed = []
       for await (const e of c.entries(4)) streamed.push(e.sequence)
-      assert.deepEqual(streamed, log.map((e) => e.sequence))
+      assert.deepEqual(
+        streamed,
+        log.map((e) => e.sequence),
+      )
 
       const keys = await c.listKeys()
       assert.deepEqual(keys, ['even', ...[...Array(8).keys()].map((i) => `key-${String(i).padStart(2, '0')}`), 'odd'])
@@ -138,7 +156,11 @@ for (const server of STORES) {
     test('both constructor forms; close rejects later calls', { skip: server.memory && 'the S3 constructor' }, async () => {
       const plain = new ImmuKVClient(config(server, b, { s3Prefix: 'ctor/' }))
       await plain.set('a', 1)
-      const coded = new ImmuKVClient(config(server, b, { s3Prefix: 'ctor/' }), (j) => ({ wrapped: j }), (v) => v.wrapped)
+      const coded = new ImmuKVClient(
+        config(server, b, { s3Prefix: 'ctor/' }),
+        (j) => ({ wrapped: j }),
+        (v) => v.wrapped,
+      )
       assert.deepEqual((await coded.get('a')).value, { wrapped: 1 })
       await coded.set('b', { wrapped: 2 })
       assert.equal((await plain.get('b')).value, 2)

@@ -72,7 +72,13 @@ for (const server of SERVERS) {
     }
 
     test('bad arguments to reads', async () => {
-      for (const call of [() => c.history('existing', undefined, 0), () => c.logEntries(undefined, -1), () => c.listKeys(undefined, 1.5), () => c.getLogVersion(''), () => c.history('existing', '')]) {
+      for (const call of [
+        () => c.history('existing', undefined, 0),
+        () => c.logEntries(undefined, -1),
+        () => c.listKeys(undefined, 1.5),
+        () => c.getLogVersion(''),
+        () => c.history('existing', ''),
+      ]) {
         assert.equal((await rejection(call())).code, 'INVALID_ARGUMENT')
       }
     })

@@ -25,7 +25,11 @@ async function assertSound(b, prefix, acked, total) {
   const c = client(SEAWEED, b, { s3Prefix: prefix })
   const log = await c.logEntries()
   assert.equal(log.length, total)
-  assert.deepEqual(log.map((e) => e.sequence), [...Array(total).keys()].reverse(), 'sequences contiguous')
+  assert.deepEqual(
+    log.map((e) => e.sequence),
+    [...Array(total).keys()].reverse(),
+    'sequences contiguous',
+  )
   const counts = new Map()
   for (const e of log) counts.set(e.hash, (counts.get(e.hash) || 0) + 1)
   for (const a of acked) assert.equal(counts.get(a.hash), 1, `acknowledged entry ${a.hash} exactly once`)
@@ -53,9 +57,7 @@ describe('contention on SeaweedFS', () => {
   test('4 processes x 5 clients x 10 sets', async () => {
     const b = await bucket(SEAWEED)
     const t0 = Date.now()
-    const results = await Promise.all(
-      [0, 1, 2, 3].map((p) => runWriter({ endpoint: SEAWEED.endpoint, bucket: b, clients: 5, sets: 10, tag: `p${p}` })),
-    )
+    const results = await Promise.all([0, 1, 2, 3].map((p) => runWriter({ endpoint: SEAWEED.endpoint, bucket: b, clients: 5, sets: 10, tag: `p${p}` })))
     const secs = (Date.now() - t0) / 1000
     const acked = results.flatMap((r) => r.acked)
     const failed = results.flatMap((r) => r.failed)

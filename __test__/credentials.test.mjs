@@ -26,7 +26,14 @@ describe('credentials on SeaweedFS (signatures checked)', () => {
   test('a provider function is called, and called again when its credentials expire', async () => {
     const b = await bucket(SEAWEED)
     let calls = 0
-    const lasting = client(SEAWEED, b, { overrides: { credentials: async () => (calls++, { ...ADMIN }) } })
+    const lasting = client(SEAWEED, b, {
+      overrides: {
+        credentials: async () => {
+          calls++
+          return { ...ADMIN }
+        },
+      },
+    })
     await lasting.set('a', 1)
     await lasting.get('a')
     await lasting.history('a')
@@ -35,7 +42,12 @@ describe('credentials on SeaweedFS (signatures checked)', () => {
     let shortCalls = 0
     // Expiring within the SDK's refresh buffer: asked for again on each request.
     const short = client(SEAWEED, b, {
-      overrides: { credentials: async () => (shortCalls++, { ...ADMIN, expiration: new Date(Date.now() + 3000) }) },
+      overrides: {
+        credentials: async () => {
+          shortCalls++
+          return { ...ADMIN, expiration: new Date(Date.now() + 3000) }
+        },
+      },
     })
     await short.get('a')
     await short.get('a')
@@ -44,7 +56,6 @@ describe('credentials on SeaweedFS (signatures checked)', () => {
     const readerFn = client(SEAWEED, b, { overrides: { credentials: async () => ({ ...READER }) } })
     assert.equal((await readerFn.get('a')).value, 1)
     assert.equal((await rejection(readerFn.set('a', 2))).code, 'ACCESS_DENIED')
-
   })
 
   test('a credentials function that throws: CREDENTIALS_ERROR, called once, its error as the cause', async () => {
@@ -82,7 +93,10 @@ describe('credentials on SeaweedFS (signatures checked)', () => {
   })
 
   test('a newline in static keys is refused at construction (no panic in the signer)', () => {
-    for (const creds of [{ accessKeyId: 'admin\nkey', secretAccessKey: 'x' }, { accessKeyId: 'a', secretAccessKey: 'se cret' }]) {
+    for (const creds of [
+      { accessKeyId: 'admin\nkey', secretAccessKey: 'x' },
+      { accessKeyId: 'a', secretAccessKey: 'se cret' },
+    ]) {
       let err
       try {
         client(SEAWEED, 'b', { overrides: { credentials: creds } })
@@ -120,7 +134,9 @@ describe('credentials and region from the environment', () => {
   test('credentials and region from AWS_* variables', async () => {
     const b = await bucket(SEAWEED)
     const cfg = { s3Bucket: b, s3Prefix: '', overrides: { endpointUrl: SEAWEED.endpoint } }
-    const out = JSON.parse(await runNode(script(cfg), env({ AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_REGION: 'us-east-1' })))
+    const out = JSON.parse(
+      await runNode(script(cfg), env({ AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_REGION: 'us-east-1' })),
+    )
     assert.equal(out.code, 'KEY_NOT_FOUND', JSON.stringify(out))
   })
 
@@ -128,7 +144,9 @@ describe('credentials and region from the environment', () => {
     const home = mkdtempSync(join(tmpdir(), 'immukv-home-'))
     mkdirSync(join(home, '.aws'))
     writeFileSync(join(home, '.aws', 'config'), '[profile audit]\nregion = eu-west-1\n')
-    const out = JSON.parse(await runNode(script({ ...base, overrides: { ...base.overrides, credentials: ADMIN } }), { ...env({}), HOME: home, AWS_PROFILE: 'audit' }))
+    const out = JSON.parse(
+      await runNode(script({ ...base, overrides: { ...base.overrides, credentials: ADMIN } }), { ...env({}), HOME: home, AWS_PROFILE: 'audit' }),
+    )
     assert.notEqual(out.code, 'INVALID_CONFIG', JSON.stringify(out))
   })
 

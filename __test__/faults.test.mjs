@@ -17,7 +17,11 @@ const FAST = { requestTimeoutMs: 1000, connectTimeoutMs: 500, operationTimeoutMs
 async function assertExactlyOnce(c, hashes) {
   const log = await c.logEntries()
   for (const h of hashes) assert.equal(log.filter((e) => e.hash === h).length, 1, `entry ${h} once`)
-  assert.deepEqual(log.map((e) => e.sequence), [...Array(log.length).keys()].reverse(), 'contiguous')
+  assert.deepEqual(
+    log.map((e) => e.sequence),
+    [...Array(log.length).keys()].reverse(),
+    'contiguous',
+  )
   const report = await c.verifyLog()
   assert.deepEqual(report.failures, [])
   return log
@@ -29,7 +33,9 @@ async function countValue(c, value) {
 
 for (const server of SERVERS) {
   describe(`faults on ${server.name}`, () => {
-    let proxy, b, n = 0
+    let proxy,
+      b,
+      n = 0
     const via = () => ({ endpoint: proxy.endpoint })
     const fresh = (extra = {}) => client(via(), b, { ...FAST, s3Prefix: `f${n++}/`, ...extra })
     before(async () => {
@@ -199,7 +205,7 @@ describe('unreachable and silent endpoints fail fast', () => {
       assert.match(err.message, /timeout|timed out/i)
       assert.ok(Date.now() - t0 < 6000, `${Date.now() - t0} ms`)
     } finally {
-      sockets.forEach((s) => s.destroy())
+      for (const s of sockets) s.destroy()
       silent.close()
     }
   })

@@ -83,7 +83,10 @@ for (const server of SERVERS) {
         proxy.inject({ op: 'PUT', target: 'key', action: 503, times: 1000, pathContains: 'keys/k.json' })
         assert.equal((await c.get('k')).hash, e.hash, 'the writer reads its own write')
         const [h] = await c.history('k')
-        assert.deepEqual(h.map((x) => x.value), ['new', 'old'])
+        assert.deepEqual(
+          h.map((x) => x.value),
+          ['new', 'old'],
+        )
         proxy.clearFaults()
         // The next read repairs what it served.
         assert.equal((await c.get('k')).hash, e.hash)
@@ -91,7 +94,7 @@ for (const server of SERVERS) {
         // A new key whose key object failed: listed and read by its writer.
         proxy.inject({ op: 'PUT', target: 'key', action: 503, times: 1000, pathContains: 'keys/fresh.json' })
         const fresh = await c.set('fresh', 'only in the log')
-        assert.equal((await keyObject(server, b, 'keys/fresh.json')), undefined)
+        assert.equal(await keyObject(server, b, 'keys/fresh.json'), undefined)
         assert.equal((await c.get('fresh')).hash, fresh.hash)
         assert.ok((await c.listKeys()).includes('fresh'))
         proxy.clearFaults()
@@ -118,7 +121,10 @@ for (const server of SERVERS) {
       assert.match(v.message, /not in the log/)
       // An older key-object version replaced by a forged one (the latest stays right).
       const r = await c.verifyLog()
-      assert.ok(r.failures.some((f) => f.kind === 'key_object_forged' && f.path === 'keys/ghost.json'), JSON.stringify(r.failures))
+      assert.ok(
+        r.failures.some((f) => f.kind === 'key_object_forged' && f.path === 'keys/ghost.json'),
+        JSON.stringify(r.failures),
+      )
       const ok = await c.get('a', { verify: true })
       assert.equal(ok.value, 2)
       const d = await c.digest()
@@ -168,9 +174,15 @@ for (const server of SERVERS) {
       await putRaw(server, b, '_log.json.bak', 'not the log')
       await putRaw(server, b, 'keys/report.json.bak', 'not a key object')
       const [h, cursor] = await c.history('report', undefined, 1)
-      assert.deepEqual(h.map((e) => e.value), [3])
+      assert.deepEqual(
+        h.map((e) => e.value),
+        [3],
+      )
       const [h2] = await c.history('report', cursor, 1)
-      assert.deepEqual(h2.map((e) => e.value), [1])
+      assert.deepEqual(
+        h2.map((e) => e.value),
+        [1],
+      )
       assert.equal((await c.logEntries(undefined, 3)).length, 3)
       const all = []
       for await (const e of c.entries(2)) all.push(e.sequence)
@@ -187,10 +199,16 @@ for (const server of SERVERS) {
       const orphan = await writeOrphan(server, b, '', w, 'k', 'new')
       const ro = client(server, b, { readOnly: true })
       const [p1, cursor] = await ro.history('k', undefined, 1)
-      assert.deepEqual(p1.map((e) => e.hash), [orphan.hash])
+      assert.deepEqual(
+        p1.map((e) => e.hash),
+        [orphan.hash],
+      )
       assert.ok(cursor, 'a cursor after the entry served from the log')
       const [p2, cursor2] = await ro.history('k', cursor, 1)
-      assert.deepEqual(p2.map((e) => e.value), ['old'])
+      assert.deepEqual(
+        p2.map((e) => e.value),
+        ['old'],
+      )
       const [p3] = await ro.history('k', cursor2, 1)
       assert.deepEqual(p3, [])
     })
@@ -223,16 +241,26 @@ for (const server of SERVERS) {
     test('close: calls in flight finish, later ones are refused, forks close with their parent', async () => {
       const b = await bucket(server)
       const c = client(server, b)
-      const fork = c.withCodec((j) => j, (v) => v)
+      const fork = c.withCodec(
+        (j) => j,
+        (v) => v,
+      )
       const sets = [c.set('a', 1), c.set('b', 2), fork.set('c', 3)]
       const closed = c.close()
       const done = await Promise.allSettled(sets)
-      assert.deepEqual(done.map((d) => d.status), ['fulfilled', 'fulfilled', 'fulfilled'], 'started before close: finished')
+      assert.deepEqual(
+        done.map((d) => d.status),
+        ['fulfilled', 'fulfilled', 'fulfilled'],
+        'started before close: finished',
+      )
       await closed
       assert.equal((await rejection(c.get('a'))).code, 'CLIENT_CLOSED')
       assert.equal((await rejection(fork.get('a'))).code, 'CLIENT_CLOSED', 'the fork closed with its parent')
       const p = client(server, b)
-      const f = p.withCodec((j) => j, (v) => v)
+      const f = p.withCodec(
+        (j) => j,
+        (v) => v,
+      )
       await f.close()
       assert.equal((await p.get('a')).value, 1, 'closing a fork leaves the parent open')
       assert.equal((await rejection(f.get('a'))).code, 'CLIENT_CLOSED')
@@ -243,7 +271,13 @@ for (const server of SERVERS) {
 /** JSON with keys sorted, as the JS dialect writes simple ASCII objects. */
 function sortedJson(text) {
   const o = JSON.parse(text)
-  return JSON.stringify(Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]])))
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, o[k]]),
+    ),
+  )
 }
 
 describe('an unwritable head does not wedge the writers (SeaweedFS)', () => {
@@ -267,7 +301,7 @@ describe('an unwritable head does not wedge the writers (SeaweedFS)', () => {
 
 describe('a wrong endpoint does not look like an empty store', () => {
   test('a plain HTTP server answering 404 to everything: STORAGE_ERROR that says so, for get and digest', async () => {
-    const srv = http.createServer((req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not Found</html>'))
+    const srv = http.createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not Found</html>'))
     await new Promise((r) => srv.listen(0, '127.0.0.1', r))
     try {
       const c = client({ endpoint: `http://127.0.0.1:${srv.address().port}` }, 'b')
@@ -290,7 +324,10 @@ describe('operationTimeoutMs bounds every call', () => {
     await new Promise((r) => silent.listen(0, '127.0.0.1', r))
     try {
       const c = client({ endpoint: `http://127.0.0.1:${silent.address().port}` }, 'b', { operationTimeoutMs: 1500 })
-      for (const [what, p] of [['get', () => c.get('a')], ['set', () => c.set('a', 1)]]) {
+      for (const [what, p] of [
+        ['get', () => c.get('a')],
+        ['set', () => c.set('a', 1)],
+      ]) {
         const t0 = Date.now()
         const err = await rejection(p())
         const took = Date.now() - t0
@@ -298,9 +335,8 @@ describe('operationTimeoutMs bounds every call', () => {
         assert.ok(took >= 1400 && took < 2500, `${what} took ${took} ms`)
       }
     } finally {
-      sockets.forEach((s) => s.destroy())
+      for (const s of sockets) s.destroy()
       silent.close()
     }
   })
 })
-

@@ -61,8 +61,17 @@ for (const server of SERVERS) {
       assert.equal(ours.previousHash, genesis.python.hash)
       // Python again, on top of ours: floats with .0, a big int, DEL, astral keys.
       const etag = (await raw(server.endpoint).send(new HeadObjectCommand({ Bucket: b, Key: 'keys/cal/7.json' }))).ETag
-      const valueJson = '{"gain":2.0,"offsets":[1.0,2.50,1e16,1e-7],"serial":123456789012345678901234567890,"note":"a\\u007fb","\\uff21":1,"\\ud83d\\ude00":2,"z":3}'
-      const py = pythonLogObject({ key: 'cal/7', value_json: valueJson, sequence: 2, timestamp_ms: 1700000000123, previous_hash: ours.hash, previous_version_id: ours.versionId, previous_key_object_etag: etag })
+      const valueJson =
+        '{"gain":2.0,"offsets":[1.0,2.50,1e16,1e-7],"serial":123456789012345678901234567890,"note":"a\\u007fb","\\uff21":1,"\\ud83d\\ude00":2,"z":3}'
+      const py = pythonLogObject({
+        key: 'cal/7',
+        value_json: valueJson,
+        sequence: 2,
+        timestamp_ms: 1700000000123,
+        previous_hash: ours.hash,
+        previous_version_id: ours.versionId,
+        previous_key_object_etag: etag,
+      })
       assert.match(py, /"gain":2\.0/, 'Python kept its number text')
       const p2 = await putRaw(server, b, '_log.json', py)
       // No key object yet: the next write repairs it in the Python dialect.
@@ -82,7 +91,10 @@ for (const server of SERVERS) {
       const appended = await c.set('cal/7', { gain: 3 })
       assert.equal(appended.previousHash, (await c.logEntries(undefined, 2))[1].hash)
       const [h] = await c.history('cal/7')
-      assert.deepEqual(h.map((e) => e.sequence), [4, 2, 1])
+      assert.deepEqual(
+        h.map((e) => e.sequence),
+        [4, 2, 1],
+      )
       assert.equal(await c.verifyLogChain(), true)
     })
   })

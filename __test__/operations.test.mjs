@@ -14,7 +14,7 @@ async function silentServer() {
   return {
     endpoint: `http://127.0.0.1:${srv.address().port}`,
     close: () => {
-      sockets.forEach((s) => s.destroy())
+      for (const s of sockets) s.destroy()
       srv.close()
     },
   }
@@ -134,7 +134,10 @@ describe('logs and counters', () => {
       `
       const { spawn } = await import('node:child_process')
       const { fileURLToPath } = await import('node:url')
-      const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: fileURLToPath(new URL('.', import.meta.url)), env: { ...process.env, IMMUKV_LOG: 'debug' } })
+      const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+        cwd: fileURLToPath(new URL('.', import.meta.url)),
+        env: { ...process.env, IMMUKV_LOG: 'debug' },
+      })
       let out = ''
       let err = ''
       child.stdout.on('data', (d) => (out += d))
@@ -155,12 +158,15 @@ describe('logs and counters', () => {
   })
 
   test('without IMMUKV_LOG nothing is printed', async () => {
-    const out = await runNode(`
+    const out = await runNode(
+      `
       import { ImmuKVClient } from 'immukv'
       const c = ImmuKVClient.inMemory()
       await c.set('a', 1)
       process.stderr.write('')
-    `, { ...process.env, IMMUKV_LOG: '' })
+    `,
+      { ...process.env, IMMUKV_LOG: '' },
+    )
     assert.equal(out, '')
   })
 
@@ -176,8 +182,22 @@ describe('logs and counters', () => {
     assert.equal(s.commits, 2)
     assert.equal(s.conflicts, 1)
     assert.ok(s.requests.put >= 4 && s.requests.get >= 2 && s.requests.head >= 1, JSON.stringify(s))
-    assert.equal(s.requests.total, s.requests.get + s.requests.head + s.requests.put + s.requests.listVersions + s.requests.listObjects + s.requests.getBucketVersioning)
+    assert.equal(
+      s.requests.total,
+      s.requests.get + s.requests.head + s.requests.put + s.requests.listVersions + s.requests.listObjects + s.requests.getBucketVersioning,
+    )
     assert.ok(s.bytesSent > 2000 && s.bytesReceived > 1000, JSON.stringify(s))
-    assert.deepEqual(Object.keys(s).sort(), ['bytesReceived', 'bytesSent', 'commits', 'conflicts', 'repairs', 'repairsFailed', 'requestErrors', 'requests', 'retries', 'settled'])
+    assert.deepEqual(Object.keys(s).sort(), [
+      'bytesReceived',
+      'bytesSent',
+      'commits',
+      'conflicts',
+      'repairs',
+      'repairsFailed',
+      'requestErrors',
+      'requests',
+      'retries',
+      'settled',
+    ])
   })
 })

@@ -31,7 +31,10 @@ for (const server of SERVERS) {
       const e = await other.set('k', 3)
       assert.equal(e.previousHash, orphan.hash)
       const [h] = await other.history('k')
-      assert.deepEqual(h.map((x) => x.value), [3, 'orphaned', 1])
+      assert.deepEqual(
+        h.map((x) => x.value),
+        [3, 'orphaned', 1],
+      )
       assert.equal((await other.verifyLog()).ok, true)
     })
 
@@ -73,7 +76,10 @@ for (const server of SERVERS) {
       assert.equal(got.hash, orphan.hash)
       assert.equal(got.versionId, orphan.versionId)
       const [h] = await ro.history('k')
-      assert.deepEqual(h.map((e) => e.value), ['new', 'old'])
+      assert.deepEqual(
+        h.map((e) => e.value),
+        ['new', 'old'],
+      )
       assert.deepEqual(await snapshot(server, b), before, 'no write of any kind')
       assert.equal(ro.verify(got), true)
     })

@@ -81,7 +81,15 @@ for (const server of SERVERS) {
       // object. (The head's key object put back is an orphan by definition:
       // the protocol repairs it, so it is not reported.)
       const older = await c.getLogVersion(entries[0].versionId)
-      const body = JSON.stringify({ hash: older.hash, key: 'k0', log_version_id: older.versionId, previous_hash: older.previousHash, sequence: older.sequence, timestamp_ms: older.timestampMs, value: older.value })
+      const body = JSON.stringify({
+        hash: older.hash,
+        key: 'k0',
+        log_version_id: older.versionId,
+        previous_hash: older.previousHash,
+        sequence: older.sequence,
+        timestamp_ms: older.timestampMs,
+        value: older.value,
+      })
       await putRaw(server, b, 'keys/k0.json', body)
       const r = await c.verifyLog()
       assert.deepEqual(kinds(r), ['3:key_object_mismatch'])
@@ -91,7 +99,15 @@ for (const server of SERVERS) {
     test('key object with its value altered', async () => {
       const { b, c } = await store(server)
       const k = await c.get('k2')
-      const body = JSON.stringify({ hash: k.hash, key: 'k2', log_version_id: k.versionId, previous_hash: k.previousHash, sequence: k.sequence, timestamp_ms: k.timestampMs, value: { i: 'altered' } })
+      const body = JSON.stringify({
+        hash: k.hash,
+        key: 'k2',
+        log_version_id: k.versionId,
+        previous_hash: k.previousHash,
+        sequence: k.sequence,
+        timestamp_ms: k.timestampMs,
+        value: { i: 'altered' },
+      })
       await putRaw(server, b, 'keys/k2.json', body)
       const r = await c.verifyLog()
       assert.deepEqual(kinds(r), ['2:key_object_forged'])
@@ -126,7 +142,10 @@ for (const server of SERVERS) {
       await putRaw(server, b, '_log.json', forged.body)
       const r = await c.verifyLog({ checkKeyObjects: false })
       assert.ok(kinds(r).includes('3:broken_link'), kinds(r).join(' '))
-      assert.ok(r.failures.some((f) => f.sequence === 2), 'the altered entry itself is named')
+      assert.ok(
+        r.failures.some((f) => f.sequence === 2),
+        'the altered entry itself is named',
+      )
     })
 
     test('newest entries deleted (truncation): caught with the trusted digest', async () => {
@@ -142,7 +161,10 @@ for (const server of SERVERS) {
       const { b, c } = await store(server)
       const put = await putRaw(server, b, '_log.json', 'not an entry {')
       const r = await c.verifyLog({ checkKeyObjects: false })
-      assert.deepEqual(r.failures.map((f) => [f.versionId, f.kind]), [[put.VersionId, 'unreadable']])
+      assert.deepEqual(
+        r.failures.map((f) => [f.versionId, f.kind]),
+        [[put.VersionId, 'unreadable']],
+      )
       assert.equal(r.checked, 5)
     })
 
@@ -152,7 +174,10 @@ for (const server of SERVERS) {
       const err = await rejection(c.digest())
       assert.equal(err.code, 'LOG_DELETED', 'a reader is not told the log is empty')
       const r = await c.verifyLog({ trusted: digest, checkKeyObjects: false })
-      assert.deepEqual(r.failures.map((f) => f.kind), ['hidden_head'])
+      assert.deepEqual(
+        r.failures.map((f) => f.kind),
+        ['hidden_head'],
+      )
     })
 
     test('whole log deleted and rewritten consistently: caught only with the trusted digest', async () => {

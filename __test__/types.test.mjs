@@ -76,7 +76,18 @@ for (const v of VARIANTS) {
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { strict: true, isolatedModules: true, noEmit: true, target: 'ES2022', module: v.module, moduleResolution: v.moduleResolution, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], lib: ['ES2022', 'DOM'], skipLibCheck: false },
+        compilerOptions: {
+          strict: true,
+          isolatedModules: true,
+          noEmit: true,
+          target: 'ES2022',
+          module: v.module,
+          moduleResolution: v.moduleResolution,
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules', '@types')],
+          lib: ['ES2022', 'DOM'],
+          skipLibCheck: false,
+        },
         files: ['consumer.ts', 'quickstart.ts'],
       }),
     )

@@ -79,7 +79,12 @@ async function scenarios(latencyMs) {
   if (want('cold')) {
     const starts = []
     for (let i = 0; i < (quick ? 2 : 5); i++) starts.push(await coldStart(via.endpoint, b))
-    out['cold start (node -e to first get)'] = { ops: starts.length, ...stats(starts.map((s) => s.ms)), rssMiB: starts[0].rssMiB, moduleRssMiB: starts[0].moduleRssMiB }
+    out['cold start (node -e to first get)'] = {
+      ops: starts.length,
+      ...stats(starts.map((s) => s.ms)),
+      rssMiB: starts[0].rssMiB,
+      moduleRssMiB: starts[0].moduleRssMiB,
+    }
   }
   await proxy.stop()
   return out
@@ -107,7 +112,13 @@ async function contention(proxy, via, out) {
     }),
   )
   const secs = (performance.now() - t0) / 1000
-  out['20 writers x 10 sets'] = { ops: 200, opsPerSec: +(200 / secs).toFixed(1), ...stats(times), requestsPerOp: +(proxy.requests.length / 200).toFixed(2), failed }
+  out['20 writers x 10 sets'] = {
+    ops: 200,
+    opsPerSec: +(200 / secs).toFixed(1),
+    ...stats(times),
+    requestsPerOp: +(proxy.requests.length / 200).toFixed(2),
+    failed,
+  }
 }
 
 /** Cold start: a new node process from start to its first get resolving. */
@@ -139,11 +150,15 @@ function boundary() {
   const native = require('../binding.js')
   const make = (bytes) => {
     const o = { items: [] }
-    while (JSON.stringify(o).length < bytes) o.items.push({ id: o.items.length, name: `item-${o.items.length}`, value: Math.PI * o.items.length, tags: ['a', 'b'], ok: true })
+    while (JSON.stringify(o).length < bytes)
+      o.items.push({ id: o.items.length, name: `item-${o.items.length}`, value: Math.PI * o.items.length, tags: ['a', 'b'], ok: true })
     return o
   }
   const out = {}
-  for (const [label, bytes] of [['1 KB', 1024], ['100 KB', 100 * 1024]]) {
+  for (const [label, bytes] of [
+    ['1 KB', 1024],
+    ['100 KB', 100 * 1024],
+  ]) {
     const v = make(bytes)
     const iters = bytes > 10000 ? 300 : 20000
     const time = (fn) => {
@@ -169,7 +184,9 @@ for (const [l, table] of Object.entries(results.latency)) {
   console.log('| scenario | ops/s | p50 ms | p99 ms | S3 requests/op |')
   console.log('| --- | --- | --- | --- | --- |')
   for (const [name, r] of Object.entries(table)) {
-    console.log(`| ${name} | ${r.opsPerSec ?? ''} | ${r.p50} | ${r.p99} | ${r.requestsPerOp ?? ''}${r.failed ? ` (${r.failed} failed)` : ''}${r.rssMiB ? ` (RSS ${r.rssMiB} MiB, module ${r.moduleRssMiB} MiB)` : ''} |`)
+    console.log(
+      `| ${name} | ${r.opsPerSec ?? ''} | ${r.p50} | ${r.p99} | ${r.requestsPerOp ?? ''}${r.failed ? ` (${r.failed} failed)` : ''}${r.rssMiB ? ` (RSS ${r.rssMiB} MiB, module ${r.moduleRssMiB} MiB)` : ''} |`,
+    )
   }
 }
 console.log('\n## JS <-> Rust value transfer (µs per round trip)\n')

@@ -30,7 +30,10 @@ async function main(): Promise<void> {
   console.log('value read back:', latest.value)
 
   const [history] = await client.history('device-42')
-  console.log('history:', history.map((e) => `#${e.sequence} ${JSON.stringify(e.value)}`))
+  console.log(
+    'history:',
+    history.map((e) => `#${e.sequence} ${JSON.stringify(e.value)}`),
+  )
 
   const report = await client.verifyLog()
   console.log('chain verified:', await client.verifyLogChain(), `(${report.checked} entries, ${report.failures.length} failures)`)

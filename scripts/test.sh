@@ -16,7 +16,13 @@ echo "== cargo test (Rust core, with the deterministic simulation)"
 cargo test --target "$target" -p immukv-core --features sim
 
 echo "== build (native module and TypeScript layer)"
-if [ "${IMMUKV_BUILD:-release}" = debug ]; then npm run build:debug; else npm run build; fi
+if [ -n "${IMMUKV_PREBUILT:-}" ]; then
+  echo "already built (IMMUKV_PREBUILT)"
+elif [ "${IMMUKV_BUILD:-release}" = debug ]; then
+  npm run build:debug
+else
+  npm run build
+fi
 
 echo "== node --test (the package on SeaweedFS, moto and in memory)"
 # Every error the suites see is logged here (helpers.mjs), then searched for

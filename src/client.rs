@@ -51,7 +51,9 @@ impl NativeCancel {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        NativeCancel { inner: Cancel::new() }
+        NativeCancel {
+            inner: Cancel::new(),
+        }
     }
 
     #[napi]
@@ -69,7 +71,11 @@ pub struct NativeClient {
 
 /// Runs `fut` on the runtime; settles the promise on the JavaScript thread
 /// with `out(value)`, or with the error as a JavaScript object.
-fn settle<'env, T, V, F>(env: &'env Env, fut: F, out: impl FnOnce(T) -> V + Send + 'static) -> napi::Result<PromiseRaw<'env, V>>
+fn settle<'env, T, V, F>(
+    env: &'env Env,
+    fut: F,
+    out: impl FnOnce(T) -> V + Send + 'static,
+) -> napi::Result<PromiseRaw<'env, V>>
 where
     T: Send + 'static,
     V: ToNapiValue + 'static,
@@ -112,7 +118,8 @@ impl NativeClient {
         #[napi(ts_arg_type = "() => Promise<string>")] credentials: Option<JsProvider>,
     ) -> napi::Result<Self> {
         crate::logging::init();
-        let client = config::s3(config, credentials).and_then(|(s3, opts)| Client::connect(s3, opts));
+        let client =
+            config::s3(config, credentials).and_then(|(s3, opts)| Client::connect(s3, opts));
         Ok(NativeClient {
             inner: AnyClient::S3(client.map_err(|e| thrown(&env, e))?),
         })
@@ -121,9 +128,14 @@ impl NativeClient {
     /// A client on an in-memory store: the process-wide one called `name`,
     /// or a private one.
     #[napi(factory)]
-    pub fn in_memory(env: Env, name: Option<String>, options: NativeMemoryConfig) -> napi::Result<Self> {
+    pub fn in_memory(
+        env: Env,
+        name: Option<String>,
+        options: NativeMemoryConfig,
+    ) -> napi::Result<Self> {
         crate::logging::init();
-        let client = config::memory(options).and_then(|opts| Client::in_memory(name.as_deref(), opts));
+        let client =
+            config::memory(options).and_then(|opts| Client::in_memory(name.as_deref(), opts));
         Ok(NativeClient {
             inner: AnyClient::Memory(client.map_err(|e| thrown(&env, e))?),
         })
@@ -202,10 +214,14 @@ impl NativeClient {
             let l = limit(page_limit)?;
             abortable(cancel.as_ref(), c.history(&key, before_version_id.as_deref(), l)).await
         });
-        settle(env, fut, |(entries, next): (Vec<immukv_core::Entry>, Option<String>)| NativeHistory {
-            entries: entries.into_iter().map(NativeEntry::read).collect(),
-            next_cursor: next,
-        })
+        settle(
+            env,
+            fut,
+            |(entries, next): (Vec<immukv_core::Entry>, Option<String>)| NativeHistory {
+                entries: entries.into_iter().map(NativeEntry::read).collect(),
+                next_cursor: next,
+            },
+        )
     }
 
     #[napi]
@@ -221,7 +237,9 @@ impl NativeClient {
             let l = limit(page_limit)?;
             abortable(cancel.as_ref(), c.log_entries(before_version_id.as_deref(), l)).await
         });
-        settle(env, fut, |es: Vec<immukv_core::Entry>| es.into_iter().map(NativeEntry::read).collect())
+        settle(env, fut, |es: Vec<immukv_core::Entry>| {
+            es.into_iter().map(NativeEntry::read).collect()
+        })
     }
 
     /// Keys starting with `prefix` (`""`: all), in S3 order, after `afterKey`.

@@ -64,17 +64,30 @@ fn options(p: Protocol) -> Result<Options> {
     let d = Options::default();
     Ok(Options {
         prefix: p.prefix,
-        repair_check_interval: ms("repairCheckIntervalMs", p.repair_check_interval_ms, d.repair_check_interval)?,
+        repair_check_interval: ms(
+            "repairCheckIntervalMs",
+            p.repair_check_interval_ms,
+            d.repair_check_interval,
+        )?,
         read_only: p.read_only.unwrap_or(d.read_only),
-        operation_timeout: ms("operationTimeoutMs", p.operation_timeout_ms, d.operation_timeout)?,
-        read_concurrency: count("readConcurrency", p.read_concurrency)?.map_or(d.read_concurrency, |n| n as usize),
+        operation_timeout: ms(
+            "operationTimeoutMs",
+            p.operation_timeout_ms,
+            d.operation_timeout,
+        )?,
+        read_concurrency: count("readConcurrency", p.read_concurrency)?
+            .map_or(d.read_concurrency, |n| n as usize),
         list_page_size: count("listPageSize", p.list_page_size)?
             .map_or(d.list_page_size, |n| n.min(u64::from(u32::MAX)) as u32),
-        max_value_bytes: count("maxValueBytes", p.max_value_bytes)?.map_or(d.max_value_bytes, |n| n as usize),
+        max_value_bytes: count("maxValueBytes", p.max_value_bytes)?
+            .map_or(d.max_value_bytes, |n| n as usize),
     })
 }
 
-pub fn s3(c: NativeConfig, provider: Option<credentials::JsProvider>) -> Result<(S3Settings, Options)> {
+pub fn s3(
+    c: NativeConfig,
+    provider: Option<credentials::JsProvider>,
+) -> Result<(S3Settings, Options)> {
     let credentials = match (provider, c.access_key_id, c.secret_access_key) {
         (Some(f), _, _) => CredentialSource::Function(credentials::function(f)),
         (None, Some(a), Some(s)) => CredentialSource::Static(KeyPair {

@@ -45,7 +45,8 @@ pub fn function(f: JsProvider) -> CredentialsFn {
     Arc::new(move || {
         let f = f.clone();
         Box::pin(async move {
-            let fail = |message: String| -> ProviderError { Box::new(JsFailure { id: 0, message }) };
+            let fail =
+                |message: String| -> ProviderError { Box::new(JsFailure { id: 0, message }) };
             let text = f
                 .call_async(())
                 .await
@@ -63,7 +64,10 @@ pub fn function(f: JsProvider) -> CredentialsFn {
                 access_key_id: a.access_key_id.unwrap_or_default(),
                 secret_access_key: a.secret_access_key.unwrap_or_default(),
                 session_token: a.session_token,
-                expires_at_ms: a.expiration.filter(|x| x.is_finite() && *x > 0.0).map(|x| x as u64),
+                expires_at_ms: a
+                    .expiration
+                    .filter(|x| x.is_finite() && *x > 0.0)
+                    .map(|x| x as u64),
             })
         })
     })

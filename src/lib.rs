@@ -39,14 +39,18 @@ pub fn config_defaults() -> std::collections::HashMap<String, f64> {
 /// Every error code, as the core defines them.
 #[napi]
 pub fn error_codes() -> Vec<&'static str> {
-    immukv_core::ErrorCode::ALL.iter().map(|c| c.as_str()).collect()
+    immukv_core::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
 }
 
 /// Recomputes an entry's hash from the given value text (either dialect).
 #[napi]
 pub fn verify_entry(entry: entry::EntryFields, value_json: String) -> bool {
     let whole = |n: f64| (n.is_finite() && n >= 0.0 && n.fract() == 0.0).then_some(n as u64);
-    let (Some(sequence), Some(timestamp_ms)) = (whole(entry.sequence), whole(entry.timestamp_ms)) else {
+    let (Some(sequence), Some(timestamp_ms)) = (whole(entry.sequence), whole(entry.timestamp_ms))
+    else {
         return false;
     };
     let e = Entry {
@@ -60,5 +64,6 @@ pub fn verify_entry(entry: entry::EntryFields, value_json: String) -> bool {
         previous_key_object_etag: None,
         version_id: String::new(),
     };
-    e.hash_dialect().is_some_and(|d| matches!(d, Dialect::Js | Dialect::Python))
+    e.hash_dialect()
+        .is_some_and(|d| matches!(d, Dialect::Js | Dialect::Python))
 }

@@ -4,7 +4,7 @@
 import type { NativeCancel, NativeClient, NativeEntry, NativeProgress } from '../index'
 import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView } from './codec'
 import { type Config, type StoreOptions, nativeConfig, nativeMemoryConfig } from './config'
-import { ImmuKVError, expect, fromNative, immukvError } from './errors'
+import { type ImmuKVError, expect, fromNative, immukvError } from './errors'
 import { native } from './native'
 
 export interface Entry<K extends string = string, V = JSONValue> {
@@ -151,7 +151,8 @@ function checkOptions(o: unknown): void {
   expect(o === undefined || (typeof o === 'object' && o !== null), 'INVALID_ARGUMENT', 'options must be an object')
   const signal = (o as CallOptions | undefined)?.signal
   expect(
-    signal === undefined || (typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'),
+    signal === undefined ||
+      (typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'),
     'INVALID_ARGUMENT',
     'signal must be an AbortSignal',
   )
@@ -398,7 +399,9 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     checkDigest(trusted, 'trusted')
     checkOptions({ signal: options.signal })
     expect(onProgress === undefined || typeof onProgress === 'function', 'INVALID_ARGUMENT', 'onProgress must be a function')
-    const progress = onProgress ? (p: NativeProgress) => onProgress({ phase: p.phase as VerifyProgress['phase'], done: p.done, total: p.total ?? undefined }) : undefined
+    const progress = onProgress
+      ? (p: NativeProgress) => onProgress({ phase: p.phase as VerifyProgress['phase'], done: p.done, total: p.total ?? undefined })
+      : undefined
     const r = await this.#call(options, (cancel) => this.#shared.native.verifyLog({ limit, trusted, checkKeyObjects }, progress, cancel))
     return {
       ok: r.ok,

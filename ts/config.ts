@@ -159,4 +159,3 @@ export function nativeMemoryConfig(options: unknown): NativeMemoryConfig {
   checkFields(options, STORE_OPTIONS, '')
   return { ...(options as StoreOptions) }
 }
-

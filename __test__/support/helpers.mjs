@@ -1,6 +1,13 @@
 // Shared by the tests: the local servers (started by scripts/s3.sh), fresh
 // buckets, raw S3 access for setting up cases, and client construction.
-import { S3Client, CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import {
+  S3Client,
+  CreateBucketCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  ListObjectVersionsCommand,
+  ListObjectsV2Command,
+} from '@aws-sdk/client-s3'
 import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -105,7 +112,7 @@ export async function rejection(promise) {
 
 export function logError(err) {
   if (!process.env.IMMUKV_ERROR_LOG) return
-  const text = [err && err.stack, err && err.cause && String(err.cause.stack || err.cause), JSON.stringify({ ...err })].join('\n')
+  const text = [err?.stack, err?.cause && String(err.cause.stack || err.cause), JSON.stringify({ ...err })].join('\n')
   appendFileSync(process.env.IMMUKV_ERROR_LOG, text + '\n---\n')
 }
 

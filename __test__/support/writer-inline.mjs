@@ -7,7 +7,13 @@ export async function writeConcurrently({ endpoint, bucket, prefix = '', clients
   const failed = []
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
-      const client = new ImmuKVClient({ s3Bucket: bucket, s3Region: 'us-east-1', s3Prefix: prefix, ...extra, overrides: { endpointUrl: endpoint, credentials: ADMIN } })
+      const client = new ImmuKVClient({
+        s3Bucket: bucket,
+        s3Region: 'us-east-1',
+        s3Prefix: prefix,
+        ...extra,
+        overrides: { endpointUrl: endpoint, credentials: ADMIN },
+      })
       for (let i = 0; i < sets; i++) {
         const key = keys ? `k${(c * sets + i) % keys}` : `${tag}-c${c}`
         try {

@@ -19,7 +19,10 @@ pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The defaults by their config names, for bindings and docs.
 pub const ALL: [(&str, u64); 7] = [
-    ("repairCheckIntervalMs", REPAIR_CHECK_INTERVAL.as_millis() as u64),
+    (
+        "repairCheckIntervalMs",
+        REPAIR_CHECK_INTERVAL.as_millis() as u64,
+    ),
     ("operationTimeoutMs", OPERATION_TIMEOUT.as_millis() as u64),
     ("requestTimeoutMs", REQUEST_TIMEOUT.as_millis() as u64),
     ("connectTimeoutMs", CONNECT_TIMEOUT.as_millis() as u64),

@@ -176,8 +176,7 @@ impl Error {
     /// Messages of the cause chain, outermost first.
     pub fn causes(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let mut cur: Option<&(dyn std::error::Error + 'static)> =
-            std::error::Error::source(self);
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
         while let Some(e) = cur {
             let text = e.to_string();
             if out.last() != Some(&text) {

@@ -101,7 +101,8 @@ impl Stats {
     }
 
     pub fn received(&self, bytes: usize) {
-        self.bytes_received.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub fn event(&self, e: Event) {

@@ -49,7 +49,10 @@ async fn set_get_and_chain() {
     let b = c.set("b", &j(json!([1.5, "x"]))).await.unwrap();
     assert_eq!((a.sequence, b.sequence), (0, 1));
     assert_eq!(b.previous_hash, a.hash);
-    assert_eq!(b.previous_version_id.as_deref(), Some(a.version_id.as_str()));
+    assert_eq!(
+        b.previous_version_id.as_deref(),
+        Some(a.version_id.as_str())
+    );
     let got = c.get("b").await.unwrap();
     assert_eq!(
         (got.sequence, &got.hash, &got.version_id, got.value.as_str()),
@@ -99,7 +102,11 @@ async fn concurrent_sets_of_one_client_go_through_one_pipeline() {
     for d in &done {
         assert!(d.is_ok(), "{d:?}");
     }
-    assert_eq!(after.conflicts - before.conflicts, 0, "no set raced another");
+    assert_eq!(
+        after.conflicts - before.conflicts,
+        0,
+        "no set raced another"
+    );
     let per_commit = (after.requests() - before.requests()) as f64 / 100.0;
     assert!(per_commit <= 3.0, "{per_commit} requests per commit");
     // In the order they were queued, each exactly once.
@@ -118,7 +125,11 @@ async fn stale_cached_key_etag_is_never_used_after_foreign_appends() {
     a.set("k", &j(json!("a1"))).await.unwrap();
     b.set("k", &j(json!("b1"))).await.unwrap(); // k's object changed behind a's chain
     let e = a.set("k", &j(json!("a2"))).await.unwrap();
-    assert_eq!(a.get("k").await.unwrap().hash, e.hash, "key object holds the latest entry");
+    assert_eq!(
+        a.get("k").await.unwrap().hash,
+        e.hash,
+        "key object holds the latest entry"
+    );
     assert_log_sound(&a).await;
 }
 
@@ -171,7 +182,12 @@ async fn lost_answer_then_another_writer_still_found() {
     });
     let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
     let log = log_entries(&store);
-    assert_eq!(log.iter().filter(|e| e.value.as_str() == "\"mine\"").count(), 1);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.value.as_str() == "\"mine\"")
+            .count(),
+        1
+    );
     assert_eq!(log.len(), 3);
     assert_ne!(mine.sequence, theirs.sequence);
     assert_log_sound(&c).await;
@@ -184,13 +200,17 @@ async fn a_failed_key_object_write_is_read_back_by_its_writer_and_repaired() {
     c.set("k", &j(json!(1))).await.unwrap();
     store.inject(Op::Put, "keys/", FaultPoint::Before, 10);
     let e = c.set("k", &j(json!(2))).await.unwrap(); // phase 2 fails: set still succeeds
-    // Read-your-writes: the writer serves its own entry while its key
-    // object is not written (here the writes keep failing).
+                                                     // Read-your-writes: the writer serves its own entry while its key
+                                                     // object is not written (here the writes keep failing).
     let got = c.get("k").await.unwrap();
     assert_eq!(got.hash, e.hash);
     let (h, _) = c.history("k", None, None).await.unwrap();
     assert_eq!(h[0].hash, e.hash);
-    assert!(c.list_keys("", None, None).await.unwrap().contains(&"k".to_string()));
+    assert!(c
+        .list_keys("", None, None)
+        .await
+        .unwrap()
+        .contains(&"k".to_string()));
     store.clear_faults();
     let other = client(&store);
     other.set("j", &j(json!(2))).await.unwrap(); // pre-flight repair of whatever is left
@@ -225,9 +245,16 @@ async fn readers_repair_and_read_only_readers_serve_the_orphan() {
         },
     )
     .unwrap();
-    assert_eq!(ro.get("k").await.unwrap().hash, e.hash, "read-only serves the orphan from the log");
+    assert_eq!(
+        ro.get("k").await.unwrap().hash,
+        e.hash,
+        "read-only serves the orphan from the log"
+    );
     assert_eq!(ro.history("k", None, None).await.unwrap().0[0].hash, e.hash);
-    assert_eq!(ro.set("k", &j(json!(3))).await.unwrap_err().code, ErrorCode::ReadOnly);
+    assert_eq!(
+        ro.set("k", &j(json!(3))).await.unwrap_err().code,
+        ErrorCode::ReadOnly
+    );
     // Paging through history over the orphan head.
     let (p1, cursor) = ro.history("k", None, Some(1)).await.unwrap();
     assert_eq!(p1[0].hash, e.hash);
@@ -251,7 +278,9 @@ async fn history_and_log_paging() {
     )
     .unwrap();
     for i in 0..10 {
-        c.set(if i % 2 == 0 { "even" } else { "odd" }, &j(json!(i))).await.unwrap();
+        c.set(if i % 2 == 0 { "even" } else { "odd" }, &j(json!(i)))
+            .await
+            .unwrap();
     }
     let values = |es: &[Entry]| es.iter().map(|e| e.value.to_string()).collect::<Vec<_>>();
     let (page1, cursor) = c.history("even", None, Some(3)).await.unwrap();
@@ -262,19 +291,37 @@ async fn history_and_log_paging() {
     assert!(page3.is_empty());
     assert_eq!(none, None);
     let all = c.log_entries(None, None).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.sequence).collect::<Vec<_>>(), (0..10).rev().collect::<Vec<_>>());
-    let older = c.log_entries(Some(&all[4].version_id), Some(2)).await.unwrap();
-    assert_eq!(older.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![4, 3]);
-    assert_eq!(c.list_keys("", None, None).await.unwrap(), vec!["even", "odd"]);
+    assert_eq!(
+        all.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (0..10).rev().collect::<Vec<_>>()
+    );
+    let older = c
+        .log_entries(Some(&all[4].version_id), Some(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        older.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![4, 3]
+    );
+    assert_eq!(
+        c.list_keys("", None, None).await.unwrap(),
+        vec!["even", "odd"]
+    );
     // A cursor that is not a version of the object is refused.
     let foreign = &page1[0].version_id; // a log version id, not a key-object one
     assert_eq!(
-        c.history("even", Some(foreign), None).await.unwrap_err().code,
+        c.history("even", Some(foreign), None)
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidArgument
     );
     let key_version = cursor.unwrap();
     assert_eq!(
-        c.log_entries(Some(&key_version), None).await.unwrap_err().code,
+        c.log_entries(Some(&key_version), None)
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidArgument
     );
 }
@@ -291,7 +338,10 @@ async fn tampering_is_located() {
     let mut forged = head.clone();
     forged.value = j(json!("forged"));
     forged.sequence += 1;
-    store.raw_put("_log.json", forged.log_object(Dialect::Js).unwrap().as_bytes());
+    store.raw_put(
+        "_log.json",
+        forged.log_object(Dialect::Js).unwrap().as_bytes(),
+    );
     let r = c
         .verify_log(&VerifyOptions {
             trusted: Some(digest),
@@ -301,13 +351,19 @@ async fn tampering_is_located() {
         .unwrap();
     assert!(!r.ok);
     assert!(
-        r.failures.iter().any(|f| f.sequence == Some(4) && f.kind == FailureKind::HashMismatch),
+        r.failures
+            .iter()
+            .any(|f| f.sequence == Some(4) && f.kind == FailureKind::HashMismatch),
         "{:?}",
         r.failures
     );
     assert!(r.failures.iter().any(|f| f.kind == FailureKind::BrokenLink));
     let err = c.set("k", &j(json!(9))).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::CorruptEntry, "never extends a tampered head");
+    assert_eq!(
+        err.code,
+        ErrorCode::CorruptEntry,
+        "never extends a tampered head"
+    );
 }
 
 #[tokio::test]
@@ -319,9 +375,13 @@ async fn forged_key_objects_are_refused_by_verified_reads_and_located_by_verify_
     // A self-consistent key object for a key never set, naming a log
     // version that does not exist.
     let (v, _) = Json::canonical_from("\"forged\"", Dialect::Js).unwrap();
-    let mut ghost = Entry::next(Some(a.link()), "ghost".into(), v, 1_700_000_000_000, None).unwrap();
+    let mut ghost =
+        Entry::next(Some(a.link()), "ghost".into(), v, 1_700_000_000_000, None).unwrap();
     ghost.version_id = "v9999999999".into();
-    store.raw_put("keys/ghost.json", ghost.key_object(Dialect::Js).unwrap().as_bytes());
+    store.raw_put(
+        "keys/ghost.json",
+        ghost.key_object(Dialect::Js).unwrap().as_bytes(),
+    );
     // A plain get checks the hash and the key only: it cannot tell.
     assert_eq!(c.get("ghost").await.unwrap().hash, ghost.hash);
     let err = c.get_verified("ghost", None).await.unwrap_err();
@@ -335,13 +395,29 @@ async fn forged_key_objects_are_refused_by_verified_reads_and_located_by_verify_
     let (v, _) = Json::canonical_from("100", Dialect::Js).unwrap();
     let mut rehashed = Entry::next(None, "a".into(), v, a.timestamp_ms, None).unwrap();
     rehashed.version_id = a.version_id.clone();
-    store.raw_put("keys/a.json", rehashed.key_object(Dialect::Js).unwrap().as_bytes());
+    store.raw_put(
+        "keys/a.json",
+        rehashed.key_object(Dialect::Js).unwrap().as_bytes(),
+    );
     let r = c.verify_log(&VerifyOptions::default()).await.unwrap();
-    let kinds: Vec<_> = r.failures.iter().map(|f| (f.kind, f.path.clone())).collect();
-    assert!(kinds.contains(&(FailureKind::KeyObjectForged, Some("keys/ghost.json".into()))), "{kinds:?}");
-    assert!(kinds.contains(&(FailureKind::KeyObjectForged, Some("keys/a.json".into()))), "{kinds:?}");
+    let kinds: Vec<_> = r
+        .failures
+        .iter()
+        .map(|f| (f.kind, f.path.clone()))
+        .collect();
+    assert!(
+        kinds.contains(&(FailureKind::KeyObjectForged, Some("keys/ghost.json".into()))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(FailureKind::KeyObjectForged, Some("keys/a.json".into()))),
+        "{kinds:?}"
+    );
     assert!(c.get_verified("b", None).await.is_ok());
-    assert!(c.get_verified("b", Some(&c.digest().await.unwrap().unwrap())).await.is_ok());
+    assert!(c
+        .get_verified("b", Some(&c.digest().await.unwrap().unwrap()))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -352,7 +428,10 @@ async fn a_read_refuses_an_entry_of_another_key() {
     let body = store.versions("keys/x.json").pop().unwrap();
     store.raw_put("keys/y.json", &body); // y's object holds x's entry
     assert_eq!(c.get("y").await.unwrap_err().code, ErrorCode::CorruptEntry);
-    assert_eq!(c.history("y", None, None).await.unwrap_err().code, ErrorCode::CorruptEntry);
+    assert_eq!(
+        c.history("y", None, None).await.unwrap_err().code,
+        ErrorCode::CorruptEntry
+    );
 }
 
 #[tokio::test]
@@ -381,8 +460,15 @@ async fn deep_values() {
     let e = c.set("deep", &nest(900)).await.unwrap();
     assert_eq!(c.get("deep").await.unwrap().hash, e.hash);
     let before = store.versions("_log.json").len();
-    assert_eq!(c.set("deeper", &nest(901)).await.unwrap_err().code, ErrorCode::InvalidValue);
-    assert_eq!(store.versions("_log.json").len(), before, "refused before any request");
+    assert_eq!(
+        c.set("deeper", &nest(901)).await.unwrap_err().code,
+        ErrorCode::InvalidValue
+    );
+    assert_eq!(
+        store.versions("_log.json").len(),
+        before,
+        "refused before any request"
+    );
     // What the Python client writes (here 1000 deep, JS-dialect bytes are
     // the same for arrays), read, appended after and verified.
     let head = log_entries(&store).pop().unwrap();
@@ -391,10 +477,17 @@ async fn deep_values() {
     let (v, _) = Json::canonical_from(nest(1000).as_str(), Dialect::Python).unwrap();
     let mut py = Entry::next(Some(head_v.link()), "py".into(), v, 1_700_000_000_000, None).unwrap();
     py.hash = immukv_core::format::hash::hash(&py.hashed(), Dialect::Python).unwrap();
-    store.raw_put("_log.json", py.log_object(Dialect::Python).unwrap().as_bytes());
+    store.raw_put(
+        "_log.json",
+        py.log_object(Dialect::Python).unwrap().as_bytes(),
+    );
     let after = c.set("after", &j(json!(1))).await.unwrap();
     assert_eq!(after.previous_hash, py.hash);
-    assert_eq!(c.get("py").await.unwrap().hash, py.hash, "repaired and read back");
+    assert_eq!(
+        c.get("py").await.unwrap().hash,
+        py.hash,
+        "repaired and read back"
+    );
     assert_log_sound(&c).await;
 }
 
@@ -430,18 +523,31 @@ async fn bad_input_touches_nothing() {
     )
     .unwrap();
     for key in ["../_log", "", "a\\b", "a\u{FFFE}", &"k".repeat(250)] {
-        assert_eq!(c.set(key, &j(json!(1))).await.unwrap_err().code, ErrorCode::InvalidKey, "{key:?}");
+        assert_eq!(
+            c.set(key, &j(json!(1))).await.unwrap_err().code,
+            ErrorCode::InvalidKey,
+            "{key:?}"
+        );
     }
     assert_eq!(
-        c.set("k", &j(json!("x".repeat(200)))).await.unwrap_err().code,
+        c.set("k", &j(json!("x".repeat(200))))
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidValue
     );
     assert_eq!(
-        c.set("k", &Json::parse("1e400").unwrap()).await.unwrap_err().code,
+        c.set("k", &Json::parse("1e400").unwrap())
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidValue
     );
     assert_eq!(
-        c.set("k", &Json::parse(r#""\ud800""#).unwrap()).await.unwrap_err().code,
+        c.set("k", &Json::parse(r#""\ud800""#).unwrap())
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidValue,
         "a lone surrogate is not text"
     );
@@ -467,6 +573,10 @@ async fn close_lets_calls_in_flight_finish_and_refuses_new_ones() {
             Err(e) => assert_eq!(e.code, ErrorCode::Closed),
         }
     }
-    assert_eq!(log_entries(&store).len(), ok, "every set that started finished");
+    assert_eq!(
+        log_entries(&store).len(),
+        ok,
+        "every set that started finished"
+    );
     assert_eq!(c.get("k0").await.unwrap_err().code, ErrorCode::Closed);
 }

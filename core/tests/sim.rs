@@ -11,7 +11,10 @@ fn seeds() -> std::ops::Range<u64> {
         let s: u64 = s.parse().expect("IMMUKV_SIM_SEED");
         return s..s + 1;
     }
-    let n: u64 = std::env::var("IMMUKV_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
+    let n: u64 = std::env::var("IMMUKV_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1500);
     0..n
 }
 
@@ -38,7 +41,12 @@ fn run_all(name: &str, cfg: &Config) {
     for (seed, v) in failures.iter().take(5) {
         println!("seed {seed}: {v:#?}");
     }
-    assert!(failures.is_empty(), "{} seeds broke invariants (first: {:?})", failures.len(), failures.first().map(|f| f.0));
+    assert!(
+        failures.is_empty(),
+        "{} seeds broke invariants (first: {:?})",
+        failures.len(),
+        failures.first().map(|f| f.0)
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@ use immukv_core::format::{hash, Dialect, Entry, Json, Link};
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
-    let path = format!("{}/tests/data/canonical-v1.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/canonical-v1.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read vectors at {path}: {e}"));
     let doc: Value = serde_json::from_str(&text).unwrap();
@@ -214,7 +217,8 @@ fn stored_objects_of_any_depth_parse_and_verify() {
         let stored = e.log_object(Dialect::Js).unwrap();
         let parsed = Entry::from_log_object(stored.as_bytes(), "v1").unwrap();
         assert_eq!(parsed.hash_dialect(), Some(Dialect::Js), "depth {depth}");
-        let key_object = Entry::from_key_object(e.key_object(Dialect::Js).unwrap().as_bytes()).unwrap();
+        let key_object =
+            Entry::from_key_object(e.key_object(Dialect::Js).unwrap().as_bytes()).unwrap();
         assert_eq!(key_object.hash, e.hash);
     }
 }

@@ -67,7 +67,11 @@ impl<S: Store> Inner<S> {
 
     /// Verifies the newest `limit` entries (all when omitted); every problem
     /// found is reported with the entry or object it was found at.
-    pub(super) async fn verify_log(&self, opts: &VerifyOptions, progress: Option<ProgressFn<'_>>) -> Result<Report> {
+    pub(super) async fn verify_log(
+        &self,
+        opts: &VerifyOptions,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Result<Report> {
         check_limit(opts.limit)?;
         let deadline = self.deadline();
         let report = |phase, done, total| {
@@ -91,20 +95,26 @@ impl<S: Store> Inner<S> {
         report(VerifyPhase::CheckingLog, 0, Some(total));
         // Every listed version is read; one that is not an entry is reported
         // where it stands instead of failing the whole check.
-        let read: Vec<std::result::Result<Entry, crate::format::ParseError>> = stream::iter(versions.iter().cloned().enumerate())
-            .map(|(i, v)| async move {
-                let obj = retry::idempotent(self, deadline, || self.store.get(self.log_path(), Some(&v))).await?;
-                if i % 64 == 0 {
-                    report(VerifyPhase::CheckingLog, i as u64, Some(total));
-                }
-                Ok::<_, Error>(match obj {
-                    Some(o) => Entry::from_log_object(&o.body, &v),
-                    None => Err(crate::format::ParseError("listed version vanished (deleted while reading?)".into())),
+        let read: Vec<std::result::Result<Entry, crate::format::ParseError>> =
+            stream::iter(versions.iter().cloned().enumerate())
+                .map(|(i, v)| async move {
+                    let obj = retry::idempotent(self, deadline, || {
+                        self.store.get(self.log_path(), Some(&v))
+                    })
+                    .await?;
+                    if i.is_multiple_of(64) {
+                        report(VerifyPhase::CheckingLog, i as u64, Some(total));
+                    }
+                    Ok::<_, Error>(match obj {
+                        Some(o) => Entry::from_log_object(&o.body, &v),
+                        None => Err(crate::format::ParseError(
+                            "listed version vanished (deleted while reading?)".into(),
+                        )),
+                    })
                 })
-            })
-            .buffered(self.opts.read_concurrency)
-            .try_collect()
-            .await?;
+                .buffered(self.opts.read_concurrency)
+                .try_collect()
+                .await?;
         report(VerifyPhase::CheckingLog, total, Some(total));
         let mut failures = Vec::new();
         let mut entries = Vec::with_capacity(read.len());
@@ -145,9 +155,16 @@ impl<S: Store> Inner<S> {
             failures.extend(verify::check_trusted(&entries, t));
         }
         if opts.check_key_objects {
-            failures.extend(self.check_key_objects(&entries, complete, opts.limit.is_none(), &report).await?);
+            failures.extend(
+                self.check_key_objects(&entries, complete, opts.limit.is_none(), &report)
+                    .await?,
+            );
         }
-        failures.sort_by(|a, b| b.sequence.cmp(&a.sequence).then_with(|| a.path.cmp(&b.path)));
+        failures.sort_by(|a, b| {
+            b.sequence
+                .cmp(&a.sequence)
+                .then_with(|| a.path.cmp(&b.path))
+        });
         Ok(Report {
             ok: failures.is_empty(),
             checked: entries.len(),
@@ -181,8 +198,10 @@ impl<S: Store> Inner<S> {
                 keys.push(e.key.clone());
             }
         }
-        let by_version: HashMap<&str, &Entry> =
-            newest_first.iter().map(|e| (e.version_id.as_str(), e)).collect();
+        let by_version: HashMap<&str, &Entry> = newest_first
+            .iter()
+            .map(|e| (e.version_id.as_str(), e))
+            .collect();
         let mut latest: HashMap<&str, &Entry> = HashMap::new();
         for e in newest_first {
             latest.entry(e.key.as_str()).or_insert(e);
@@ -221,7 +240,7 @@ impl<S: Store> Inner<S> {
                     let path = self.layout.key_path(&key);
                     let obj = retry::idempotent(self, deadline, || self.store.get(&path, Some(&version))).await?;
                     let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if n % 64 == 0 {
+                    if n.is_multiple_of(64) {
                         report(VerifyPhase::CheckingKeyObjects, n, Some(total));
                     }
                     let at = |kind, detail: String| Failure {
@@ -302,7 +321,8 @@ impl<S: Store> Inner<S> {
             if listed_keys.contains(key) || self.layout.check_key(key).is_err() {
                 continue;
             }
-            let orphan_head = head.is_some_and(|h| h.version_id == e.version_id) && e.previous_key_object_etag.is_none();
+            let orphan_head = head.is_some_and(|h| h.version_id == e.version_id)
+                && e.previous_key_object_etag.is_none();
             if !orphan_head {
                 failures.push(Failure::at(
                     e,
@@ -354,20 +374,36 @@ impl<S: Store> Inner<S> {
         let entry = self.get(key).await?;
         let deadline = self.deadline();
         let path = self.layout.key_path(key);
-        let fail = |detail: String| Error::corrupt(self.bucket(), &path, None, &format!("verification failed: {detail}"));
+        let fail = |detail: String| {
+            Error::corrupt(
+                self.bucket(),
+                &path,
+                None,
+                &format!("verification failed: {detail}"),
+            )
+        };
         let logged = self
             .read_log_version(&entry.version_id, deadline)
             .await?
-            .ok_or_else(|| fail(format!("it names log version {}, which is not in the log", entry.version_id)))?;
+            .ok_or_else(|| {
+                fail(format!(
+                    "it names log version {}, which is not in the log",
+                    entry.version_id
+                ))
+            })?;
         if logged.hash_dialect().is_none() {
-            return Err(fail(format!("log version {} fails its hash check", logged.version_id)));
+            return Err(fail(format!(
+                "log version {} fails its hash check",
+                logged.version_id
+            )));
         }
         let same = logged.key == entry.key
             && logged.sequence == entry.sequence
             && logged.hash == entry.hash
             && logged.previous_hash == entry.previous_hash
             && logged.timestamp_ms == entry.timestamp_ms
-            && logged.value.canonical(Dialect::Python).ok() == entry.value.canonical(Dialect::Python).ok();
+            && logged.value.canonical(Dialect::Python).ok()
+                == entry.value.canonical(Dialect::Python).ok();
         if !same {
             return Err(fail(format!(
                 "it differs from log version {} (sequence {}) that it names",
@@ -375,10 +411,12 @@ impl<S: Store> Inner<S> {
             )));
         }
         if let Some(t) = trusted {
-            self.prove_link(&logged, t, deadline).await.map_err(|e| match e.code {
-                ErrorCode::CorruptEntry => fail(e.message),
-                _ => e,
-            })?;
+            self.prove_link(&logged, t, deadline)
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::CorruptEntry => fail(e.message),
+                    _ => e,
+                })?;
         }
         Ok(logged_with_value(entry, logged))
     }
@@ -396,21 +434,27 @@ impl<S: Store> Inner<S> {
         let log_path = self.log_path().to_string();
         let (mut ids, _) = self
             .list_versions_checked(&log_path, None, None, deadline)
-            .await
-            .map(|(ids, c)| (ids, c))?;
+            .await?;
         let start = ids.iter().position(|v| *v == newer);
         let Some(start) = start else {
-            return Err(Error::new(ErrorCode::CorruptEntry, format!("log version {newer} is not in the log")));
+            return Err(Error::new(
+                ErrorCode::CorruptEntry,
+                format!("log version {newer} is not in the log"),
+            ));
         };
         ids.drain(..start);
         ids.truncate(span + 1);
-        let run = self.fetch_all(&ids, &log_path, deadline, Entry::from_log_object).await?;
+        let run = self
+            .fetch_all(&ids, &log_path, deadline, Entry::from_log_object)
+            .await?;
         let problems = verify::check_chain(&run, false);
         let ends = run.first().map(|e| e.version_id.as_str()) == Some(newer.as_str())
             && run.last().map(|e| e.version_id.as_str()) == Some(older.as_str());
-        let trusted_ok = run
-            .iter()
-            .any(|e| e.version_id == trusted.version_id && e.hash == trusted.hash && e.sequence == trusted.sequence);
+        let trusted_ok = run.iter().any(|e| {
+            e.version_id == trusted.version_id
+                && e.hash == trusted.hash
+                && e.sequence == trusted.sequence
+        });
         if !problems.is_empty() || !ends || !trusted_ok {
             let detail = problems
                 .first()

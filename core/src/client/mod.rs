@@ -24,12 +24,12 @@ pub use options::{duration_ms, whole_number, Options};
 use crate::env::{Cancel, Env, TokioEnv};
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::{Entry, Json, Layout};
-use crate::verify::{Digest, Report};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::storage::memory::MemoryStore;
 use crate::storage::metered::Metered;
 use crate::storage::s3::{resolve_region, S3Settings, S3Store};
 use crate::storage::Store;
+use crate::verify::{Digest, Report};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +47,9 @@ enum LogHead {
     /// The log has no versions at all.
     Empty,
     /// The latest version is a delete marker over existing entries.
-    Deleted { marker: Option<String> },
+    Deleted {
+        marker: Option<String>,
+    },
     Head(Head),
 }
 
@@ -221,7 +223,8 @@ impl<S: Store> Inner<S> {
     /// The latest log version.
     async fn read_head(&self, deadline: Duration) -> Result<LogHead> {
         loop {
-            let got = retry::idempotent(self, deadline, || self.store.get(self.log_path(), None)).await?;
+            let got =
+                retry::idempotent(self, deadline, || self.store.get(self.log_path(), None)).await?;
             if let Some(obj) = got {
                 let version = obj.version_id.as_deref().unwrap_or("null");
                 let entry = Entry::from_log_object(&obj.body, version)
@@ -233,7 +236,9 @@ impl<S: Store> Inner<S> {
             }
             // Absent: never written, or hidden by a delete marker. Only the
             // first may start a chain.
-            let listed = self.list_all_versions(self.log_path(), None, Some(1), deadline).await?;
+            let listed = self
+                .list_all_versions(self.log_path(), None, Some(1), deadline)
+                .await?;
             if listed.latest_delete_marker.is_some() {
                 return Ok(LogHead::Deleted {
                     marker: listed.latest_delete_marker,
@@ -250,13 +255,18 @@ impl<S: Store> Inner<S> {
     }
 
     /// One log entry by version id; `None` when there is no such version.
-    async fn read_log_version(&self, version_id: &str, deadline: Duration) -> Result<Option<Entry>> {
+    async fn read_log_version(
+        &self,
+        version_id: &str,
+        deadline: Duration,
+    ) -> Result<Option<Entry>> {
         let obj = retry::idempotent(self, deadline, || {
             self.store.get(self.log_path(), Some(version_id))
         })
         .await?;
         obj.map(|o| {
-            Entry::from_log_object(&o.body, version_id).map_err(|e| self.corrupt_log(version_id, &e.0))
+            Entry::from_log_object(&o.body, version_id)
+                .map_err(|e| self.corrupt_log(version_id, &e.0))
         })
         .transpose()
     }
@@ -305,7 +315,12 @@ impl<S: Store> Client<S> {
 
     /// [`Client::set`], ended early by `cancel`: the error then says whether
     /// the entry may have been committed (`may_have_committed`).
-    pub async fn set_with(&self, key: &str, value: &Json, cancel: Option<&Cancel>) -> Result<Entry> {
+    pub async fn set_with(
+        &self,
+        key: &str,
+        value: &Json,
+        cancel: Option<&Cancel>,
+    ) -> Result<Entry> {
         self.inner.set(key, value, cancel).await
     }
 
@@ -327,7 +342,11 @@ impl<S: Store> Client<S> {
     /// One log entry by its S3 version id.
     pub async fn get_log_version(&self, version_id: &str) -> Result<Entry> {
         self.inner
-            .call("getLogVersion", None, self.inner.get_log_version(version_id))
+            .call(
+                "getLogVersion",
+                None,
+                self.inner.get_log_version(version_id),
+            )
             .await
     }
 
@@ -345,14 +364,23 @@ impl<S: Store> Client<S> {
     }
 
     /// Log entries, newest first, from before the log version `before`.
-    pub async fn log_entries(&self, before: Option<&str>, limit: Option<u32>) -> Result<Vec<Entry>> {
+    pub async fn log_entries(
+        &self,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Entry>> {
         self.inner
             .call("logEntries", None, self.inner.log_entries(before, limit))
             .await
     }
 
     /// Keys starting with `prefix` (`""`: all), in S3 order, after `after`.
-    pub async fn list_keys(&self, prefix: &str, after: Option<&str>, limit: Option<u32>) -> Result<Vec<String>> {
+    pub async fn list_keys(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<String>> {
         self.inner
             .call("listKeys", None, self.inner.list_keys(prefix, after, limit))
             .await

@@ -68,7 +68,11 @@ pub(crate) fn check_s3(s: &S3Settings) -> Result<()> {
             "s3Bucket must be a non-empty bucket name",
         ));
     }
-    if s.bucket.contains('/') || s.bucket.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if s.bucket.contains('/')
+        || s.bucket
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Error::invalid_config(format!(
             "s3Bucket {:?} is not a bucket name",
             s.bucket
@@ -85,7 +89,9 @@ pub(crate) fn check_s3(s: &S3Settings) -> Result<()> {
             .or_else(|| url.strip_prefix("https://"));
         let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
         if host.is_none_or(|h| {
-            h.is_empty() || h.contains('@') || h.chars().any(|c| c.is_whitespace() || c.is_control())
+            h.is_empty()
+                || h.contains('@')
+                || h.chars().any(|c| c.is_whitespace() || c.is_control())
         }) {
             return Err(Error::invalid_config(
                 "overrides.endpointUrl must be an http:// or https:// URL with a host and no user info",

@@ -110,7 +110,9 @@ impl<S: Store> Inner<S> {
             .list_versions_checked(&path, from, Some(room), deadline)
             .await?;
         let mut fetched = self
-            .fetch_all(&versions, &path, deadline, |body, _| Entry::from_key_object(body))
+            .fetch_all(&versions, &path, deadline, |body, _| {
+                Entry::from_key_object(body)
+            })
             .await?;
         for (e, v) in fetched.iter().zip(&versions) {
             self.check_read(e, key, &path, Some(v))?;
@@ -133,7 +135,11 @@ impl<S: Store> Inner<S> {
     }
 
     /// Log entries, newest first, from before the log version `before`.
-    pub(super) async fn log_entries(&self, before: Option<&str>, limit: Option<u32>) -> Result<Vec<Entry>> {
+    pub(super) async fn log_entries(
+        &self,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Entry>> {
         check_limit(limit)?;
         check_version_id("beforeVersionId", before)?;
         let deadline = self.deadline();
@@ -147,7 +153,12 @@ impl<S: Store> Inner<S> {
 
     /// Keys under `prefix` in S3 order (UTF-8 bytes of `keys/{key}.json`),
     /// after the key `after`.
-    pub(super) async fn list_keys(&self, prefix: &str, after: Option<&str>, limit: Option<u32>) -> Result<Vec<String>> {
+    pub(super) async fn list_keys(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<String>> {
         check_limit(limit)?;
         if let Some(a) = after {
             self.check_key(a)?;
@@ -197,8 +208,12 @@ impl<S: Store> Inner<S> {
             .chain(own);
         for o in served {
             let path = self.layout.key_path(&o.key);
-            let beyond_page = keys.len() >= want && keys.last().is_some_and(|k| self.layout.key_path(k) < path);
-            if start_after.as_ref().is_none_or(|a| *a < path) && !keys.contains(&o.key) && !beyond_page {
+            let beyond_page =
+                keys.len() >= want && keys.last().is_some_and(|k| self.layout.key_path(k) < path);
+            if start_after.as_ref().is_none_or(|a| *a < path)
+                && !keys.contains(&o.key)
+                && !beyond_page
+            {
                 let at = keys.partition_point(|k| self.layout.key_path(k) < path);
                 keys.insert(at, o.key.clone());
             }
@@ -226,7 +241,8 @@ impl<S: Store> Inner<S> {
                 None => Ok(true),
             }
         };
-        let (known, listed) = tokio::join!(check, self.list_versions(path, before, limit, deadline));
+        let (known, listed) =
+            tokio::join!(check, self.list_versions(path, before, limit, deadline));
         if !known? {
             return Err(Error::invalid_argument(format!(
                 "beforeVersionId {:?} is not a version of s3://{}/{path}",
@@ -246,7 +262,9 @@ impl<S: Store> Inner<S> {
         limit: Option<usize>,
         deadline: Duration,
     ) -> Result<(Vec<String>, bool)> {
-        let listing = self.list_all_versions(path, before, limit, deadline).await?;
+        let listing = self
+            .list_all_versions(path, before, limit, deadline)
+            .await?;
         Ok((listing.ids, listing.complete))
     }
 
@@ -275,8 +293,14 @@ impl<S: Store> Inner<S> {
         loop {
             let wanted = (want - out.ids.len()).saturating_add(1);
             let max = wanted.clamp(floor, 1000) as u32;
-            let page = retry::idempotent(self, deadline, || self.store.list_versions(path, &from, max)).await?;
-            out.latest_delete_marker = out.latest_delete_marker.take().or(page.latest_delete_marker);
+            let page = retry::idempotent(self, deadline, || {
+                self.store.list_versions(path, &from, max)
+            })
+            .await?;
+            out.latest_delete_marker = out
+                .latest_delete_marker
+                .take()
+                .or(page.latest_delete_marker);
             let last_seen = page.version_ids.last().cloned();
             out.ids.extend(page.version_ids);
             if out.ids.len() >= want {
@@ -317,10 +341,13 @@ impl<S: Store> Inner<S> {
         // lifetimes too general for it to be Send.
         stream::iter(versions.to_vec())
             .map(|v: String| async move {
-                let obj = retry::idempotent(self, deadline, || self.store.get(path, Some(&v))).await?;
+                let obj =
+                    retry::idempotent(self, deadline, || self.store.get(path, Some(&v))).await?;
                 let vanished = "listed version vanished (deleted while reading?)";
-                let obj = obj.ok_or_else(|| Error::corrupt(self.bucket(), path, Some(&v), vanished))?;
-                parse(&obj.body, &v).map_err(|e| Error::corrupt(self.bucket(), path, Some(&v), &e.0))
+                let obj =
+                    obj.ok_or_else(|| Error::corrupt(self.bucket(), path, Some(&v), vanished))?;
+                parse(&obj.body, &v)
+                    .map_err(|e| Error::corrupt(self.bucket(), path, Some(&v), &e.0))
             })
             .buffered(self.opts.read_concurrency)
             .try_collect()
@@ -360,4 +387,3 @@ pub(super) fn check_version_id(name: &str, v: Option<&str>) -> Result<()> {
         _ => Ok(()),
     }
 }
-

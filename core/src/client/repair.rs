@@ -33,7 +33,11 @@ impl<S: Store> Inner<S> {
     /// Writes the key object of `entry`, conditional on the ETag the entry
     /// recorded, in the entry's own dialect (a repaired Python entry keeps
     /// its number text and still verifies).
-    pub(super) async fn write_key_object(&self, entry: &Entry, deadline: Duration) -> Result<KeyWrite> {
+    pub(super) async fn write_key_object(
+        &self,
+        entry: &Entry,
+        deadline: Duration,
+    ) -> Result<KeyWrite> {
         if let Err(e) = self.layout.check_key(&entry.key) {
             return Ok(self.unwritable(entry, &e.0));
         }
@@ -45,7 +49,8 @@ impl<S: Store> Inner<S> {
         let path = self.layout.key_path(&entry.key);
         let condition = Precondition::expecting(entry.previous_key_object_etag.as_deref());
         let outcome = retry::idempotent(self, deadline, || {
-            self.store.put(&path, body.clone().into_bytes(), condition.clone())
+            self.store
+                .put(&path, body.clone().into_bytes(), condition.clone())
         })
         .await;
         match outcome {
@@ -69,7 +74,11 @@ impl<S: Store> Inner<S> {
     /// Repairs a head read from the log before appending after it. Errors
     /// that retrying cannot cure are reported and passed over; a 403 means
     /// this client cannot write at all; transient failures fail the call.
-    pub(super) async fn repair_before_append(&self, head: &Entry, deadline: Duration) -> Result<KeyWrite> {
+    pub(super) async fn repair_before_append(
+        &self,
+        head: &Entry,
+        deadline: Duration,
+    ) -> Result<KeyWrite> {
         match self.write_key_object(head, deadline).await {
             Ok(KeyWrite::Written(etag)) => {
                 self.stats.event(Event::Repair);
@@ -152,7 +161,11 @@ impl<S: Store> Inner<S> {
     /// written, for keys matching `want`: each is tried once more (one
     /// request), and all are returned, to be served: a read that runs
     /// alongside the repair may not see it yet.
-    pub(super) async fn own_orphans(&self, want: impl Fn(&str) -> bool, deadline: Duration) -> Vec<Arc<Entry>> {
+    pub(super) async fn own_orphans(
+        &self,
+        want: impl Fn(&str) -> bool,
+        deadline: Duration,
+    ) -> Vec<Arc<Entry>> {
         let mine: Vec<Arc<Entry>> = self
             .state()
             .own_orphans
@@ -175,14 +188,24 @@ impl<S: Store> Inner<S> {
 
     pub(super) fn forget_own_orphan(&self, e: &Entry) {
         let mut st = self.state();
-        if st.own_orphans.get(&e.key).is_some_and(|o| o.version_id == e.version_id) {
+        if st
+            .own_orphans
+            .get(&e.key)
+            .is_some_and(|o| o.version_id == e.version_id)
+        {
             st.own_orphans.remove(&e.key);
         }
     }
 
     /// Reads must not return an entry whose hash fails or whose key is not
     /// the one asked for (a forged or misplaced key object).
-    pub(super) fn check_read(&self, entry: &Entry, key: &str, path: &str, version: Option<&str>) -> Result<()> {
+    pub(super) fn check_read(
+        &self,
+        entry: &Entry,
+        key: &str,
+        path: &str,
+        version: Option<&str>,
+    ) -> Result<()> {
         if entry.key != key {
             return Err(Error::corrupt(
                 self.bucket(),

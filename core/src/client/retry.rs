@@ -44,12 +44,20 @@ pub fn after_conflict(env: &dyn Env, lost: u32, append_rtt: Duration) -> Duratio
 
 fn jitter(env: &dyn Env, lo: Duration, hi: Duration) -> Duration {
     let span = hi.saturating_sub(lo).as_micros() as u64;
-    lo + Duration::from_micros(if span == 0 { 0 } else { env.random() % (span + 1) })
+    lo + Duration::from_micros(if span == 0 {
+        0
+    } else {
+        env.random() % (span + 1)
+    })
 }
 
 /// Runs an idempotent store request, retrying transient failures while the
 /// deadline allows.
-pub(super) async fn idempotent<S, T, F, Fut>(inner: &Inner<S>, deadline: Duration, mut op: F) -> StoreResult<T>
+pub(super) async fn idempotent<S, T, F, Fut>(
+    inner: &Inner<S>,
+    deadline: Duration,
+    mut op: F,
+) -> StoreResult<T>
 where
     S: Store,
     F: FnMut() -> Fut,

@@ -28,7 +28,11 @@ pub(super) struct Attempt {
 impl<S: Store> Inner<S> {
     /// Settles `pending`: returns the attempt that committed (as stored),
     /// if one did; drops those that cannot commit any more.
-    pub(super) async fn settle(&self, pending: &mut Vec<Attempt>, deadline: Duration) -> Result<Option<Entry>> {
+    pub(super) async fn settle(
+        &self,
+        pending: &mut Vec<Attempt>,
+        deadline: Duration,
+    ) -> Result<Option<Entry>> {
         if pending.is_empty() {
             return Ok(None);
         }
@@ -40,7 +44,12 @@ impl<S: Store> Inner<S> {
         let mut want = 1000usize;
         let ids = loop {
             let listed = self
-                .list_all_versions(self.log_path(), None, (!need_first).then_some(want), deadline)
+                .list_all_versions(
+                    self.log_path(),
+                    None,
+                    (!need_first).then_some(want),
+                    deadline,
+                )
                 .await?;
             let all_bases_seen = pending.iter().all(|a| {
                 a.base_version

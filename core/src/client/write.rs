@@ -96,7 +96,12 @@ enum Outcome {
 impl<S: Store> Inner<S> {
     /// Appends `key = value` to the log and writes the key object. `value`
     /// is JSON text; it is stored in canonical form.
-    pub(super) async fn set(self: &Arc<Self>, key: &str, value: &Json, cancel: Option<&Cancel>) -> Result<Entry> {
+    pub(super) async fn set(
+        self: &Arc<Self>,
+        key: &str,
+        value: &Json,
+        cancel: Option<&Cancel>,
+    ) -> Result<Entry> {
         let _guard = self.calls.enter()?;
         self.check_key(key)?;
         let value = self.check_value(value)?;
@@ -119,7 +124,10 @@ impl<S: Store> Inner<S> {
         let stop = async {
             let timeout = self.env.sleep(self.opts.operation_timeout);
             match cancel {
-                Some(c) => matches!(select(timeout, Box::pin(c.cancelled())).await, Either::Right(_)),
+                Some(c) => matches!(
+                    select(timeout, Box::pin(c.cancelled())).await,
+                    Either::Right(_)
+                ),
                 None => {
                     timeout.await;
                     false
@@ -153,8 +161,13 @@ impl<S: Store> Inner<S> {
 
     /// The canonical text of a value, if `set` accepts it.
     fn check_value(&self, value: &Json) -> Result<Json> {
-        let (canonical, depth) = Json::canonical_from(value.as_str(), Dialect::Js)
-            .map_err(|e| Error::new(ErrorCode::InvalidValue, format!("value cannot be stored: {e}")))?;
+        let (canonical, depth) =
+            Json::canonical_from(value.as_str(), Dialect::Js).map_err(|e| {
+                Error::new(
+                    ErrorCode::InvalidValue,
+                    format!("value cannot be stored: {e}"),
+                )
+            })?;
         if depth > MAX_VALUE_DEPTH {
             return Err(Error::new(
                 ErrorCode::InvalidValue,
@@ -327,7 +340,11 @@ impl<S: Store> Inner<S> {
 
     async fn attempt(&self, job: &Job, pending: &mut Vec<Attempt>) -> Result<Outcome> {
         let deadline = job.deadline;
-        let chain = if pending.is_empty() { self.chain_head() } else { None };
+        let chain = if pending.is_empty() {
+            self.chain_head()
+        } else {
+            None
+        };
         let via_chain = chain.is_some();
         let (base, key_etag) = match chain {
             Some(head) => {
@@ -379,7 +396,10 @@ impl<S: Store> Inner<S> {
             return Err(Error::aborted());
         }
         let sent = self.now();
-        let put = self.store.put(self.log_path(), body.into_bytes(), condition).await;
+        let put = self
+            .store
+            .put(self.log_path(), body.into_bytes(), condition)
+            .await;
         match put {
             Ok(PutOutcome::Written(meta)) => {
                 self.note_append_rtt(self.now().saturating_sub(sent));
@@ -476,7 +496,12 @@ impl<S: Store> Inner<S> {
 
     /// The ETag `key`'s object has while the chain stands; repairs our own
     /// head first when its key object is not written yet.
-    async fn chained_etag(&self, head: &Head, key: &str, deadline: Duration) -> Result<Option<String>> {
+    async fn chained_etag(
+        &self,
+        head: &Head,
+        key: &str,
+        deadline: Duration,
+    ) -> Result<Option<String>> {
         let own_orphan = self
             .state()
             .own_orphans
@@ -526,7 +551,12 @@ impl<S: Store> Inner<S> {
 
     /// Steps 2 and 3 for a head read from the log. Returns the ETag of
     /// `key`'s object (`None`: absent).
-    async fn prepare_after(&self, head: &Head, key: &str, deadline: Duration) -> Result<Option<String>> {
+    async fn prepare_after(
+        &self,
+        head: &Head,
+        key: &str,
+        deadline: Duration,
+    ) -> Result<Option<String>> {
         let own = self.state().last_own_etag.as_deref() == Some(head.etag.as_str())
             && !self.state().own_orphans.contains_key(&head.entry.key);
         if own {
@@ -559,9 +589,11 @@ impl<S: Store> Inner<S> {
 
     pub(super) async fn key_etag(&self, key: &str, deadline: Duration) -> Result<Option<String>> {
         let path = self.layout.key_path(key);
-        Ok(retry::idempotent(self, deadline, || self.store.head(&path, None))
-            .await?
-            .map(|m| m.etag))
+        Ok(
+            retry::idempotent(self, deadline, || self.store.head(&path, None))
+                .await?
+                .map(|m| m.etag),
+        )
     }
 
     /// We never extend a log whose head fails its hash check or lives in an

@@ -634,7 +634,10 @@ mod tests {
 
     #[test]
     fn strings_escape_per_dialect() {
-        assert_eq!(js("\"a\u{7f}é😀/\\u0001\""), "\"a\u{7f}\\u00e9\\ud83d\\ude00/\\u0001\"");
+        assert_eq!(
+            js("\"a\u{7f}é😀/\\u0001\""),
+            "\"a\u{7f}\\u00e9\\ud83d\\ude00/\\u0001\""
+        );
         assert_eq!(py("\"a\u{7f}\""), "\"a\\u007f\"");
         // A lone surrogate survives as its escape, but is not text.
         assert_eq!(js(r#""\ud800""#), r#""\ud800""#);
@@ -647,7 +650,11 @@ mod tests {
             (r#""\ud83d\u0041""#, false),
             (r#"{"\ud800":1}"#, false),
         ] {
-            assert_eq!(canonicalize(text, Dialect::Js).unwrap().well_formed, ok, "{text}");
+            assert_eq!(
+                canonicalize(text, Dialect::Js).unwrap().well_formed,
+                ok,
+                "{text}"
+            );
         }
     }
 
@@ -679,14 +686,19 @@ mod tests {
         assert_eq!(c.depth, 100_000);
         assert_eq!(c.text, deep);
         let objects = format!("{}1{}", "{\"a\":".repeat(50_000), "}".repeat(50_000));
-        assert_eq!(canonicalize(&objects, Dialect::Python).unwrap().depth, 50_000);
+        assert_eq!(
+            canonicalize(&objects, Dialect::Python).unwrap().depth,
+            50_000
+        );
         assert_eq!(canonicalize("1", Dialect::Js).unwrap().depth, 0);
         assert_eq!(canonicalize("[[],{}]", Dialect::Js).unwrap().depth, 2);
     }
 
     #[test]
     fn invalid_text_and_out_of_range_numbers_are_refused() {
-        for bad in ["", "[1,]", "{\"a\"}", "01", "1.", "\"\\x\"", "[1] 2", "nul", "1e400"] {
+        for bad in [
+            "", "[1,]", "{\"a\"}", "01", "1.", "\"\\x\"", "[1] 2", "nul", "1e400",
+        ] {
             assert!(canonicalize(bad, Dialect::Js).is_err(), "{bad:?}");
         }
         assert_eq!(py("1e400"), "1e400");

@@ -45,7 +45,9 @@ impl Layout {
         check_characters(prefix).map_err(|why| Refused(format!("s3Prefix {prefix:?} {why}")))?;
         let log_path = format!("{prefix}{LOG_NAME}");
         check_segments(&log_path).map_err(|why| {
-            Refused(format!("s3Prefix {prefix:?}: the log path {log_path:?} {why}"))
+            Refused(format!(
+                "s3Prefix {prefix:?}: the log path {log_path:?} {why}"
+            ))
         })?;
         Ok(Layout {
             keys_prefix: format!("{prefix}keys/"),
@@ -74,7 +76,8 @@ impl Layout {
 
     /// The key whose object is `path`, if `path` is a key object.
     pub fn key_of<'p>(&self, path: &'p str) -> Option<&'p str> {
-        path.strip_prefix(&self.keys_prefix)?.strip_suffix(KEY_SUFFIX)
+        path.strip_prefix(&self.keys_prefix)?
+            .strip_suffix(KEY_SUFFIX)
     }
 
     /// The key rules. Refused: empty keys; control characters (invisible in
@@ -111,7 +114,10 @@ impl Layout {
 /// Characters no key or prefix may hold.
 fn check_characters(s: &str) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| c.is_control()) {
-        return Err(format!("must not contain control characters (found U+{:04X})", c as u32));
+        return Err(format!(
+            "must not contain control characters (found U+{:04X})",
+            c as u32
+        ));
     }
     if let Some(c) = s.chars().find(|c| is_noncharacter(*c)) {
         return Err(format!(
@@ -136,7 +142,11 @@ fn check_segments(path: &str) -> Result<(), String> {
     let mut segments = path.split('/').peekable();
     while let Some(seg) = segments.next() {
         let last = segments.peek().is_none();
-        let limit = if last { MAX_OBJECT_NAME_BYTES } else { MAX_SEGMENT_BYTES };
+        let limit = if last {
+            MAX_OBJECT_NAME_BYTES
+        } else {
+            MAX_SEGMENT_BYTES
+        };
         if seg.len() > limit {
             return Err(format!(
                 "has a segment of {} bytes ({}…); servers that keep objects as files allow {limit}{}",

@@ -79,7 +79,9 @@ impl Json {
         if self.canonical_in == Some(dialect) {
             return Ok(Cow::Borrowed(&self.text));
         }
-        Ok(Cow::Owned(canonical::canonicalize(&self.text, dialect)?.text))
+        Ok(Cow::Owned(
+            canonical::canonicalize(&self.text, dialect)?.text,
+        ))
     }
 
     pub fn is_null(&self) -> bool {

@@ -173,7 +173,11 @@ impl Wake for TaskWaker {
 /// Runs the world's tasks until none can make progress or `limit` of
 /// virtual time has passed. `crash` is asked, before each step, whether to
 /// kill an owner's tasks now.
-pub fn run(world: &World, limit: Duration, mut crash: impl FnMut(&World) -> Option<usize>) -> RunEnd {
+pub fn run(
+    world: &World,
+    limit: Duration,
+    mut crash: impl FnMut(&World) -> Option<usize>,
+) -> RunEnd {
     let mut tasks: HashMap<usize, Task> = HashMap::new();
     loop {
         if let Some(victim) = crash(world) {
@@ -195,7 +199,9 @@ pub fn run(world: &World, limit: Duration, mut crash: impl FnMut(&World) -> Opti
         };
         match next {
             Some(id) => {
-                let Some(task) = tasks.get_mut(&id) else { continue };
+                let Some(task) = tasks.get_mut(&id) else {
+                    continue;
+                };
                 let waker = Waker::from(Arc::new(TaskWaker {
                     id,
                     world: world.clone(),
@@ -208,7 +214,11 @@ pub fn run(world: &World, limit: Duration, mut crash: impl FnMut(&World) -> Opti
             None => {
                 let mut s = world.lock();
                 let Some((&(at, seq), _)) = s.timers.iter().next() else {
-                    return if tasks.is_empty() { RunEnd::Done } else { RunEnd::Stuck };
+                    return if tasks.is_empty() {
+                        RunEnd::Done
+                    } else {
+                        RunEnd::Stuck
+                    };
                 };
                 if at > limit {
                     return RunEnd::TimeLimit;

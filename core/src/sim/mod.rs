@@ -105,8 +105,7 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
     let record = Arc::new(Mutex::new(Record::default()));
     let clients: Vec<Client<SimStore>> = (0..cfg.clients)
         .map(|c| {
-            Client::with_env(store.clone(), opts(), world.env(Some(c), WALL_START))
-                .expect("client")
+            Client::with_env(store.clone(), opts(), world.env(Some(c), WALL_START)).expect("client")
         })
         .collect();
     for (c, client) in clients.iter().enumerate() {
@@ -114,7 +113,10 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
         let world2 = world.clone();
         let record = record.clone();
         let cfg = cfg.clone();
-        world.spawn(Some(c), Box::pin(async move { workload(c, client, world2, record, cfg).await }));
+        world.spawn(
+            Some(c),
+            Box::pin(async move { workload(c, client, world2, record, cfg).await }),
+        );
     }
     if world.chance(cfg.delete_marker_chance) {
         // An operator's `aws s3 rm` of the log, at a random moment once the
@@ -131,7 +133,9 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
             Box::pin(async move {
                 w.sleep(at).await;
                 loop {
-                    if !store2.memory.versions("_log.json").is_empty() && !store2.genesis_in_flight() {
+                    if !store2.memory.versions("_log.json").is_empty()
+                        && !store2.genesis_in_flight()
+                    {
                         w.sleep(Duration::from_millis(200)).await;
                         if !store2.genesis_in_flight() {
                             break;
@@ -143,14 +147,18 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
                     }
                 }
                 store2.memory.raw_delete("_log.json", None);
-                record.lock().unwrap().deleted_log_at = Some(WALL_START + w.now().as_millis() as u64);
+                record.lock().unwrap().deleted_log_at =
+                    Some(WALL_START + w.now().as_millis() as u64);
             }),
         );
     }
     // At most one crash, at a random moment.
-    let crash_at = world
-        .chance(cfg.crash_chance)
-        .then(|| (Duration::from_millis(world.below(300)), world.below(cfg.clients as u64) as usize));
+    let crash_at = world.chance(cfg.crash_chance).then(|| {
+        (
+            Duration::from_millis(world.below(300)),
+            world.below(cfg.clients as u64) as usize,
+        )
+    });
     let mut crashed = false;
     let end = executor::run(&world, Duration::from_secs(600), |w| match crash_at {
         Some((at, victim)) if !crashed && w.now() >= at => {
@@ -192,20 +200,29 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
     out.log_entries = log.len();
     check_log(&log, &rec, &mut out.violations);
 
-    let auditor = Client::with_env(store.clone(), opts(), world.env(None, WALL_START)).expect("auditor");
-    let report = block_on(&world, async move { auditor.verify_log(&VerifyOptions::default()).await });
+    let auditor =
+        Client::with_env(store.clone(), opts(), world.env(None, WALL_START)).expect("auditor");
+    let report = block_on(&world, async move {
+        auditor.verify_log(&VerifyOptions::default()).await
+    });
     match report {
         Some(Ok(r)) if rec.deleted_log_at.is_some() => {
             if r.ok {
-                out.violations.push("verifyLog did not report the deleted log".into());
+                out.violations
+                    .push("verifyLog did not report the deleted log".into());
             }
         }
         Some(Ok(r)) => {
             if !r.ok {
-                out.violations.push(format!("verifyLog failed on an untampered bucket: {:?}", r.failures));
+                out.violations.push(format!(
+                    "verifyLog failed on an untampered bucket: {:?}",
+                    r.failures
+                ));
             }
         }
-        other => out.violations.push(format!("verifyLog did not finish: {other:?}")),
+        other => out
+            .violations
+            .push(format!("verifyLog did not finish: {other:?}")),
     }
     if cfg.tamper && rec.deleted_log_at.is_none() && log.len() >= 3 {
         tamper(&world, &store, &log, &mut out.violations);
@@ -234,7 +251,13 @@ fn block_on<T: Send + 'static>(
 
 /// One client's work: sets (some in concurrent bursts), reads of its own
 /// writes, history and log reads.
-async fn workload(c: usize, client: Client<SimStore>, world: World, record: Arc<Mutex<Record>>, cfg: Config) {
+async fn workload(
+    c: usize,
+    client: Client<SimStore>,
+    world: World,
+    record: Arc<Mutex<Record>>,
+    cfg: Config,
+) {
     let mut i = 0;
     while i < cfg.ops_per_client {
         let dice = world.below(100);
@@ -333,7 +356,10 @@ fn check_log(log: &[Entry], rec: &Record, violations: &mut Vec<String>) {
     }
     for (i, e) in log.iter().enumerate() {
         if e.sequence != i as u64 {
-            violations.push(format!("log version {} has sequence {}, expected {i} (a fork or a gap)", e.version_id, e.sequence));
+            violations.push(format!(
+                "log version {} has sequence {}, expected {i} (a fork or a gap)",
+                e.version_id, e.sequence
+            ));
             break;
         }
         if e.hash_dialect().is_none() {
@@ -341,7 +367,9 @@ fn check_log(log: &[Entry], rec: &Record, violations: &mut Vec<String>) {
         }
         if i > 0 {
             let prev = &log[i - 1];
-            if e.previous_hash != prev.hash || e.previous_version_id.as_deref() != Some(prev.version_id.as_str()) {
+            if e.previous_hash != prev.hash
+                || e.previous_version_id.as_deref() != Some(prev.version_id.as_str())
+            {
                 violations.push(format!("log entry {i} does not link to entry {}", i - 1));
             }
         }
@@ -385,24 +413,56 @@ fn tamper(world: &World, store: &Arc<SimStore>, log: &[Entry], violations: &mut 
             // Delete a log version in the middle.
             let i = 1 + world.below(n as u64 - 2) as usize;
             memory.raw_delete("_log.json", Some(&ids[i]));
-            (format!("deleted log entry {i}"), FailureKind::SequenceGap, Some(i as u64 + 1))
+            (
+                format!("deleted log entry {i}"),
+                FailureKind::SequenceGap,
+                Some(i as u64 + 1),
+            )
         }
         1 => {
             // A forged entry on top, hash recomputed but linked to nothing.
             let head = &log[n - 1];
-            let mut forged = Entry::next(Some(head.link()), head.key.clone(), Json::null(), head.timestamp_ms + 1, None).expect("entry");
+            let mut forged = Entry::next(
+                Some(head.link()),
+                head.key.clone(),
+                Json::null(),
+                head.timestamp_ms + 1,
+                None,
+            )
+            .expect("entry");
             forged.previous_hash = format!("sha256:{}", "0".repeat(64));
             forged.hash = crate::format::hash::hash(&forged.hashed(), Dialect::Js).expect("hash");
-            memory.raw_put("_log.json", forged.log_object(Dialect::Js).expect("bytes").as_bytes());
-            ("forged head".into(), FailureKind::BrokenLink, Some(n as u64))
+            memory.raw_put(
+                "_log.json",
+                forged.log_object(Dialect::Js).expect("bytes").as_bytes(),
+            );
+            (
+                "forged head".into(),
+                FailureKind::BrokenLink,
+                Some(n as u64),
+            )
         }
         2 => {
             // A key object for a key never set, naming a made-up log version.
             let head = &log[n - 1];
-            let mut ghost = Entry::next(Some(head.link()), "ghost".into(), Json::null(), head.timestamp_ms, None).expect("entry");
+            let mut ghost = Entry::next(
+                Some(head.link()),
+                "ghost".into(),
+                Json::null(),
+                head.timestamp_ms,
+                None,
+            )
+            .expect("entry");
             ghost.version_id = "v9999999999".into();
-            memory.raw_put("keys/ghost.json", ghost.key_object(Dialect::Js).expect("bytes").as_bytes());
-            ("forged key object".into(), FailureKind::KeyObjectForged, None)
+            memory.raw_put(
+                "keys/ghost.json",
+                ghost.key_object(Dialect::Js).expect("bytes").as_bytes(),
+            );
+            (
+                "forged key object".into(),
+                FailureKind::KeyObjectForged,
+                None,
+            )
         }
         _ => {
             // A value changed in place: the log version replaced by an altered copy.
@@ -410,12 +470,22 @@ fn tamper(world: &World, store: &Arc<SimStore>, log: &[Entry], violations: &mut 
             let mut altered = log[i].clone();
             altered.value = Json::parse("\"altered\"").expect("json");
             memory.raw_delete("_log.json", Some(&ids[i]));
-            memory.raw_put("_log.json", altered.log_object(Dialect::Js).expect("bytes").as_bytes());
-            (format!("altered log entry {i}"), FailureKind::HashMismatch, Some(i as u64))
+            memory.raw_put(
+                "_log.json",
+                altered.log_object(Dialect::Js).expect("bytes").as_bytes(),
+            );
+            (
+                format!("altered log entry {i}"),
+                FailureKind::HashMismatch,
+                Some(i as u64),
+            )
         }
     };
-    let auditor = Client::with_env(store.clone(), opts(), world.env(None, WALL_START)).expect("auditor");
-    let report = block_on(world, async move { auditor.verify_log(&VerifyOptions::default()).await });
+    let auditor =
+        Client::with_env(store.clone(), opts(), world.env(None, WALL_START)).expect("auditor");
+    let report = block_on(world, async move {
+        auditor.verify_log(&VerifyOptions::default()).await
+    });
     match report {
         Some(Ok(r)) => {
             let found = r
@@ -429,6 +499,8 @@ fn tamper(world: &World, store: &Arc<SimStore>, log: &[Entry], violations: &mut 
                 ));
             }
         }
-        other => violations.push(format!("verifyLog after tampering did not finish: {other:?}")),
+        other => violations.push(format!(
+            "verifyLog after tampering did not finish: {other:?}"
+        )),
     }
 }

@@ -107,7 +107,12 @@ impl SimStore {
     }
 
     /// A read: takes its time, may fail (reads apply nothing).
-    async fn read<T>(&self, operation: &'static str, path: &str, apply: impl FnOnce() -> T) -> StoreResult<T> {
+    async fn read<T>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        apply: impl FnOnce() -> T,
+    ) -> StoreResult<T> {
         let fate = self.fate();
         self.world.sleep(self.latency()).await;
         match fate {
@@ -123,16 +128,25 @@ impl Store for SimStore {
     }
 
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
-        self.read("GetObject", path, || self.memory.apply_get(path, version_id))
-            .await
+        self.read("GetObject", path, || {
+            self.memory.apply_get(path, version_id)
+        })
+        .await
     }
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
-        self.read("HeadObject", path, || self.memory.apply_head(path, version_id))
-            .await
+        self.read("HeadObject", path, || {
+            self.memory.apply_head(path, version_id)
+        })
+        .await
     }
 
-    async fn put(&self, path: &str, body: Vec<u8>, condition: Precondition) -> StoreResult<PutOutcome> {
+    async fn put(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        condition: Precondition,
+    ) -> StoreResult<PutOutcome> {
         let fate = self.fate();
         let latency = self.latency();
         let genesis = path.ends_with("_log.json") && condition == Precondition::IfNoneMatch;
@@ -184,7 +198,12 @@ impl Store for SimStore {
         }
     }
 
-    async fn list_versions(&self, path: &str, from: &ListFrom, max: u32) -> StoreResult<VersionPage> {
+    async fn list_versions(
+        &self,
+        path: &str,
+        from: &ListFrom,
+        max: u32,
+    ) -> StoreResult<VersionPage> {
         self.read("ListObjectVersions", path, || {
             self.memory.apply_list_versions(path, from, max)
         })

@@ -234,7 +234,12 @@ impl MemoryStore {
         })
     }
 
-    pub(crate) fn apply_put(&self, path: &str, body: Vec<u8>, condition: &Precondition) -> PutOutcome {
+    pub(crate) fn apply_put(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        condition: &Precondition,
+    ) -> PutOutcome {
         let mut s = self.state();
         let current = s
             .objects
@@ -263,7 +268,10 @@ impl MemoryStore {
             .unwrap_or_default();
         let start = match from {
             ListFrom::Newest => 0,
-            ListFrom::After(id) => all.iter().position(|v| &v.id == id).map_or(all.len(), |i| i + 1),
+            ListFrom::After(id) => all
+                .iter()
+                .position(|v| &v.id == id)
+                .map_or(all.len(), |i| i + 1),
             ListFrom::Cursor(c) => all
                 .iter()
                 .position(|v| v.id == c.version_id_marker)
@@ -341,11 +349,14 @@ fn apply_put(s: &mut State, path: &str, body: Option<Vec<u8>>) -> Meta {
     s.next_id += 1;
     let id = format!("v{:010}", s.next_id);
     let etag = body.as_deref().map(etag_of).unwrap_or_default();
-    s.objects.entry(path.to_string()).or_default().push(Version {
-        id: id.clone(),
-        body: body.map(Arc::new),
-        etag: etag.clone(),
-    });
+    s.objects
+        .entry(path.to_string())
+        .or_default()
+        .push(Version {
+            id: id.clone(),
+            body: body.map(Arc::new),
+            etag: etag.clone(),
+        });
     Meta {
         etag,
         version_id: Some(id),
@@ -367,7 +378,12 @@ impl Store for MemoryStore {
         Ok(self.apply_head(path, version_id))
     }
 
-    async fn put(&self, path: &str, body: Vec<u8>, condition: Precondition) -> StoreResult<PutOutcome> {
+    async fn put(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        condition: Precondition,
+    ) -> StoreResult<PutOutcome> {
         let fault = self.fault(Op::Put, path);
         if fault == Some(FaultPoint::Before) {
             return Err(self.injected(Op::Put, path));
@@ -379,7 +395,12 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn list_versions(&self, path: &str, from: &ListFrom, max: u32) -> StoreResult<VersionPage> {
+    async fn list_versions(
+        &self,
+        path: &str,
+        from: &ListFrom,
+        max: u32,
+    ) -> StoreResult<VersionPage> {
         self.check_read_fault(Op::ListVersions, path)?;
         Ok(self.apply_list_versions(path, from, max))
     }

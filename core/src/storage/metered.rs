@@ -1,7 +1,9 @@
 //! A store wrapper that counts requests, failures and bytes into a
 //! client's [`Stats`], and traces each request.
 
-use super::{KeyPage, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreResult, VersionPage};
+use super::{
+    KeyPage, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreResult, VersionPage,
+};
 use crate::stats::{Request, Stats};
 use std::sync::Arc;
 
@@ -49,13 +51,23 @@ impl<S: Store> Store for Metered<S> {
         self.counted(Request::Head, path, out)
     }
 
-    async fn put(&self, path: &str, body: Vec<u8>, condition: Precondition) -> StoreResult<PutOutcome> {
+    async fn put(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        condition: Precondition,
+    ) -> StoreResult<PutOutcome> {
         self.stats.sent(body.len());
         let out = self.inner.put(path, body, condition).await;
         self.counted(Request::Put, path, out)
     }
 
-    async fn list_versions(&self, path: &str, from: &ListFrom, max: u32) -> StoreResult<VersionPage> {
+    async fn list_versions(
+        &self,
+        path: &str,
+        from: &ListFrom,
+        max: u32,
+    ) -> StoreResult<VersionPage> {
         let out = self.inner.list_versions(path, from, max).await;
         self.counted(Request::ListVersions, path, out)
     }
@@ -67,7 +79,10 @@ impl<S: Store> Store for Metered<S> {
         continuation: Option<&str>,
         max: u32,
     ) -> StoreResult<KeyPage> {
-        let out = self.inner.list_paths(prefix, start_after, continuation, max).await;
+        let out = self
+            .inner
+            .list_paths(prefix, start_after, continuation, max)
+            .await;
         self.counted(Request::ListPaths, prefix, out)
     }
 

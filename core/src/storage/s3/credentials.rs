@@ -168,7 +168,10 @@ impl Provider {
             Source::Static(pair) => pair.clone(),
             Source::Function(f) => {
                 let mut pair = f().await.map_err(|e| {
-                    CredentialsError::provider_error(FunctionFailed(self.secrets.redact(&e.to_string()), e))
+                    CredentialsError::provider_error(FunctionFailed(
+                        self.secrets.redact(&e.to_string()),
+                        e,
+                    ))
                 })?;
                 if pair.expires_at_ms.is_none() {
                     pair.expires_at_ms = Some(epoch_ms(SystemTime::now() + FUNCTION_REFRESH));
@@ -178,9 +181,10 @@ impl Provider {
             Source::DefaultChain { region, chain } => {
                 let chain = chain
                     .get_or_init(|| {
-                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                            .region(region.clone())
-                            .build()
+                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder(
+                        )
+                        .region(region.clone())
+                        .build()
                     })
                     .await;
                 let c = chain
@@ -213,7 +217,8 @@ impl ProvideCredentials for Provider {
                 pair.access_key_id,
                 pair.secret_access_key,
                 pair.session_token,
-                pair.expires_at_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+                pair.expires_at_ms
+                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
                 "immukv",
             ))
         })
@@ -221,7 +226,8 @@ impl ProvideCredentials for Provider {
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A credentials function threw or rejected; the message is redacted, the

@@ -43,9 +43,9 @@ where
     } else {
         match &err {
             SdkError::ConstructionFailure(_) => (StoreErrorKind::Other, false),
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                (StoreErrorKind::Transient, true)
-            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => (StoreErrorKind::Transient, true),
             _ => match status.unwrap_or(0) {
                 403 => (StoreErrorKind::AccessDenied, false),
                 404 if code == "NoSuchBucket" => (StoreErrorKind::NoSuchBucket, false),

@@ -67,9 +67,7 @@ pub fn resolve_region() -> Option<String> {
     // The profile files are read by aws-config's async loader; run it on a
     // thread of its own so that this works inside or outside a runtime.
     std::thread::spawn(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .ok()?;
+        let rt = tokio::runtime::Builder::new_current_thread().build().ok()?;
         rt.block_on(async {
             use aws_config::meta::region::ProvideRegion;
             aws_config::profile::ProfileFileRegionProvider::builder()

@@ -66,7 +66,12 @@ impl S3Store {
         }
     }
 
-    fn error<E>(&self, operation: &'static str, path: &str, err: SdkError<E, HttpResponse>) -> StoreError
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        err: SdkError<E, HttpResponse>,
+    ) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -103,7 +108,9 @@ impl Store for S3Store {
             bucket: self.bucket.clone(),
             path: path.to_string(),
             status: None,
-            detail: self.secrets.redact(&format!("reading the body: {}", chain(&e))),
+            detail: self
+                .secrets
+                .redact(&format!("reading the body: {}", chain(&e))),
             cause: Some(Arc::new(e)),
             maybe_applied: false,
         })?;
@@ -135,7 +142,12 @@ impl Store for S3Store {
         }
     }
 
-    async fn put(&self, path: &str, body: Vec<u8>, condition: Precondition) -> StoreResult<PutOutcome> {
+    async fn put(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        condition: Precondition,
+    ) -> StoreResult<PutOutcome> {
         let mut req = self
             .client
             .put_object()
@@ -166,7 +178,12 @@ impl Store for S3Store {
         }
     }
 
-    async fn list_versions(&self, path: &str, from: &ListFrom, max: u32) -> StoreResult<VersionPage> {
+    async fn list_versions(
+        &self,
+        path: &str,
+        from: &ListFrom,
+        max: u32,
+    ) -> StoreResult<VersionPage> {
         let mut req = self
             .client
             .list_object_versions()
@@ -201,7 +218,11 @@ impl Store for S3Store {
             .iter()
             .find(|m| m.key() == Some(path) && m.is_latest() == Some(true))
             .and_then(|m| m.version_id().map(str::to_string));
-        let next = match (out.is_truncated(), out.next_key_marker(), out.next_version_id_marker()) {
+        let next = match (
+            out.is_truncated(),
+            out.next_key_marker(),
+            out.next_version_id_marker(),
+        ) {
             (Some(true), Some(k), Some(v)) => Some(PageCursor {
                 key_marker: k.to_string(),
                 version_id_marker: v.to_string(),
