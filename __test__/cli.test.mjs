@@ -171,10 +171,16 @@ describe('immukv command line on SeaweedFS', () => {
     assert.deepEqual(seen, [7, 6, 5, 4, 3])
 
     const j = await runJson(['history', 'note', '--limit', '3'], { env })
-    assert.deepEqual(j.doc.entries.map((e) => e.sequence), [7, 6, 5])
+    assert.deepEqual(
+      j.doc.entries.map((e) => e.sequence),
+      [7, 6, 5],
+    )
     assert.equal(typeof j.doc.nextCursor, 'string')
     const rest = await runJson(['history', 'note', '--before', j.doc.nextCursor], { env })
-    assert.deepEqual(rest.doc.entries.map((e) => e.sequence), [4, 3])
+    assert.deepEqual(
+      rest.doc.entries.map((e) => e.sequence),
+      [4, 3],
+    )
 
     const missing = await run(['history', 'missing'], { env })
     assert.equal(missing.code, 3)
@@ -188,7 +194,10 @@ describe('immukv command line on SeaweedFS', () => {
     const before = nextPage(r.stderr, '--before')
     assert.ok(before, r.stderr)
     const older = await runJson(['log', '--before', before], { env })
-    assert.deepEqual(older.doc.entries.map((e) => e.sequence), [4, 3, 2, 1, 0])
+    assert.deepEqual(
+      older.doc.entries.map((e) => e.sequence),
+      [4, 3, 2, 1, 0],
+    )
     assert.equal(older.doc.entries[4].key, 'greeting')
     assert.equal(older.doc.nextBefore, null)
   })
@@ -277,12 +286,15 @@ describe('immukv command line on SeaweedFS', () => {
     const r = await run(['verify', '--no-key-objects'], { env })
     assert.equal(r.code, 1, r.stdout + r.stderr)
     assert.match(r.stdout, /^TAMPERED: 1 failure, 9 entries checked$/m)
-    assert.match(r.stdout, /^hash_mismatch +sequence 8 +version \S+ +path \S+/m)
+    assert.match(r.stdout, /^hash_mismatch +sequence 8 +version \S+ +path _log\.json +stored hash/m)
 
     const j = await runJson(['verify', '--no-key-objects'], { env })
     assert.equal(j.code, 1)
     assert.equal(j.doc.ok, false)
-    assert.deepEqual(j.doc.failures.map((f) => [f.kind, f.sequence]), [['hash_mismatch', 8]])
+    assert.deepEqual(
+      j.doc.failures.map((f) => [f.kind, f.sequence]),
+      [['hash_mismatch', 8]],
+    )
 
     const trusted = await runJson(['verify', '--trusted', state.digestFile], { env })
     assert.equal(trusted.code, 1)
@@ -291,7 +303,15 @@ describe('immukv command line on SeaweedFS', () => {
 
   test('a key object forged for a key never set: found by verify, get --verify exits 2', async () => {
     const real = (await runJson(['get', 'user/1'], { env })).doc
-    const body = JSON.stringify({ hash: real.hash, key: 'ghost', log_version_id: real.versionId, previous_hash: real.previousHash, sequence: real.sequence, timestamp_ms: real.timestampMs, value: 'boo' })
+    const body = JSON.stringify({
+      hash: real.hash,
+      key: 'ghost',
+      log_version_id: real.versionId,
+      previous_hash: real.previousHash,
+      sequence: real.sequence,
+      timestamp_ms: real.timestampMs,
+      value: 'boo',
+    })
     await putRaw(SEAWEED, b, 'keys/ghost.json', body)
 
     const j = await runJson(['verify'], { env })
@@ -332,6 +352,7 @@ describe('immukv command line: errors and configuration', () => {
       [['verify', '--trusted', join(home, 'no-such-file.json')], /cannot read/],
       [['verify', '--trusted', '-'], /does not hold a digest/],
       [['get', 'k', '--prefix', 'x'], /--s3-prefix/],
+      [['set', 'k', '-5'], /goes after "--"/],
       [[], /Usage: immukv/],
     ]
     for (const [args, message] of cases) {
@@ -339,6 +360,9 @@ describe('immukv command line: errors and configuration', () => {
       assert.equal(r.code, 64, `immukv ${args.join(' ')}: ${r.stderr}`)
       assert.match(r.stderr, message, args.join(' '))
     }
+    const minus = await run(['set', 'minus', '--json', '--', '-5'], { env })
+    assert.equal(JSON.parse(minus.stdout).value, -5, 'a value starting with "-" goes after "--"')
+
     const noBucket = await run(['get', 'k'], { env: cliEnv(b, { IMMUKV_BUCKET: undefined }) })
     assert.equal(noBucket.code, 64)
     assert.match(noBucket.stderr, /^immukv: USAGE: no bucket/m)
@@ -393,7 +417,10 @@ describe('immukv command line: errors and configuration', () => {
     const profileHome = mkdtempSync(join(tmpdir(), 'immukv-cli-profile-'))
     try {
       mkdirSync(join(profileHome, '.aws'))
-      writeFileSync(join(profileHome, '.aws', 'credentials'), `[ops]\naws_access_key_id = ${ADMIN.accessKeyId}\naws_secret_access_key = ${ADMIN.secretAccessKey}\n`)
+      writeFileSync(
+        join(profileHome, '.aws', 'credentials'),
+        `[ops]\naws_access_key_id = ${ADMIN.accessKeyId}\naws_secret_access_key = ${ADMIN.secretAccessKey}\n`,
+      )
       writeFileSync(join(profileHome, '.aws', 'config'), '[profile ops]\nregion = us-east-1\n')
       const noKeys = { HOME: profileHome, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_REGION: undefined }
       let r = await run(['get', 'k'], { env: cliEnv(b, { ...noKeys, AWS_PROFILE: 'ops' }) })

@@ -8,7 +8,17 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Format, type Options as BarOptions, type Params as BarParams, SingleBar } from 'cli-progress'
 import type { JSONValue } from './codec'
-import { type Config, type Digest, type Entry, ImmuKVClient, ImmuKVError, KeyNotFoundError, type VerifyFailure, type VerifyProgress, type VerifyReport } from './index'
+import {
+  type Config,
+  type Digest,
+  type Entry,
+  ImmuKVClient,
+  ImmuKVError,
+  KeyNotFoundError,
+  type VerifyFailure,
+  type VerifyProgress,
+  type VerifyReport,
+} from './index'
 
 /** Exit codes: the contract with scripts, documented in `help` and docs/CLI.md. */
 const EXIT = {
@@ -108,6 +118,8 @@ interface Context {
   values: Values
   json: boolean
   client: ImmuKVClient
+  /** The store's prefix in the bucket, for naming its objects. */
+  s3Prefix: string
 }
 
 interface Command {
@@ -126,7 +138,13 @@ const COMMANDS: Record<string, Command> = {
   set: { options: { string: { type: 'boolean' } }, arity: [1, 2], argNames: ['key', 'value'], writes: true, run: runSet },
   history: { options: { limit: { type: 'string' }, before: { type: 'string' } }, arity: [1, 1], argNames: ['key'], writes: false, run: runHistory },
   log: { options: { limit: { type: 'string' }, before: { type: 'string' } }, arity: [0, 0], argNames: [], writes: false, run: runLog },
-  keys: { options: { prefix: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } }, arity: [0, 0], argNames: [], writes: false, run: runKeys },
+  keys: {
+    options: { prefix: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } },
+    arity: [0, 0],
+    argNames: [],
+    writes: false,
+    run: runKeys,
+  },
   digest: { options: {}, arity: [0, 0], argNames: [], writes: false, run: runDigest },
   verify: {
     options: { trusted: { type: 'string' }, 'no-key-objects': { type: 'boolean' }, limit: { type: 'string' } },
@@ -157,17 +175,18 @@ function peekCommand(argv: string[]): { name?: string; json: boolean } {
 
 /** The strict pass: the command's own options and the global ones, nothing else. */
 function parseCommandLine(argv: string[], name: string, command: Command): { args: string[]; values: Values } {
-  let parsed
   try {
-    parsed = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...command.options }, strict: true, allowPositionals: true })
+    const { positionals, values } = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...command.options }, strict: true, allowPositionals: true })
+    return { args: positionals.slice(1), values } // [0] is the command
   } catch (err) {
     throw new UsageError(explainParseError(err as Error, name))
   }
-  const args = parsed.positionals.slice(1) // [0] is the command
+}
+
+function checkArity(args: string[], name: string, command: Command): void {
   const [min, max] = command.arity
   if (args.length < min) throw new UsageError(`${name}: missing <${command.argNames[args.length]}>`)
   if (args.length > max) throw new UsageError(`${name}: unexpected argument ${JSON.stringify(args[max])}`)
-  return { args, values: parsed.values }
 }
 
 function explainParseError(err: Error, command: string): string {
@@ -175,6 +194,8 @@ function explainParseError(err: Error, command: string): string {
   const message = err.message.split('. ')[0].replace(/\.$/, '')
   // --prefix is the key prefix of `keys`; the store's prefix has a name of its own.
   if (/'--prefix'/.test(message) && command !== 'keys') return `${command}: ${message} (the store's prefix in the bucket is --s3-prefix)`
+  // `immukv set t -5`: a negative number reads as an option.
+  if (/option '-[0-9.]/.test(message)) return `${command}: ${message} (a value starting with "-" goes after "--": immukv ${command} KEY -- -5)`
   return `${command}: ${message}`
 }
 
@@ -267,8 +288,9 @@ function entryBlock(e: Entry): string[] {
   ]
 }
 
-function failureLine(f: VerifyFailure): string {
-  const where = [`sequence ${f.sequence ?? '-'}`, `version ${f.versionId ?? '-'}`, `path ${f.path ?? '-'}`]
+/** A failure without a path is about a log version: its path is the log's, named so that one can look. */
+function failureLine(f: VerifyFailure, logPath: string): string {
+  const where = [`sequence ${f.sequence ?? '-'}`, `version ${f.versionId ?? '-'}`, `path ${f.path ?? logPath}`]
   return `${f.kind}  ${where.join('  ')}  ${f.detail}`
 }
 
@@ -280,8 +302,11 @@ function reportError(err: unknown, json: boolean): number {
   for (let cause = (err as Error)?.cause; cause instanceof Error; cause = cause.cause) {
     if (!message.includes(cause.message)) writeErr(`  cause: ${cause.message}`)
   }
+  // A failed set may have committed all the same (the answer was lost): say so, the retry is the caller's call.
+  const mayHaveCommitted = err instanceof ImmuKVError ? err.mayHaveCommitted : undefined
+  if (mayHaveCommitted === true) writeErr('  the entry may be in the log all the same: look with "immukv get" before retrying')
   if (code === 'USAGE' && !json) writeErr('(immukv help lists the commands and options)')
-  if (json) writeJson({ error: { code, message } })
+  if (json) writeJson({ error: mayHaveCommitted === undefined ? { code, message } : { code, message, mayHaveCommitted } })
   return exit
 }
 
@@ -344,10 +369,16 @@ async function readTrustedDigest(file: string): Promise<Digest> {
   } catch {
     d = undefined
   }
-  const ok = typeof d === 'object' && d !== null && Number.isInteger((d as Digest).sequence) && typeof (d as Digest).versionId === 'string' && typeof (d as Digest).hash === 'string'
-  if (!ok) throw new UsageError(`--trusted: ${file === '-' ? 'stdin' : file} does not hold a digest {sequence, versionId, hash} as printed by "immukv digest"`)
-  const { sequence, versionId, hash } = d as Digest
-  return { sequence, versionId, hash }
+  if (!isDigest(d))
+    throw new UsageError(`--trusted: ${file === '-' ? 'stdin' : file} does not hold a digest {sequence, versionId, hash} as printed by "immukv digest"`)
+  // Only the digest's fields: verifyLog is handed nothing else from the file.
+  return { sequence: d.sequence, versionId: d.versionId, hash: d.hash }
+}
+
+function isDigest(d: unknown): d is Digest {
+  if (typeof d !== 'object' || d === null) return false
+  const { sequence, versionId, hash } = d as Record<string, unknown>
+  return Number.isInteger(sequence) && typeof versionId === 'string' && typeof hash === 'string'
 }
 
 // ---------------------------------------------------------------------------
@@ -419,7 +450,7 @@ async function runDigest({ json, client }: Context): Promise<number> {
   return EXIT.ok
 }
 
-async function runVerify({ values, json, client }: Context): Promise<number> {
+async function runVerify({ values, json, client, s3Prefix }: Context): Promise<number> {
   const limit = parseLimit(values.limit)
   const trustedFile = stringOption(values, 'trusted')
   const trusted = trustedFile === undefined ? undefined : await readTrustedDigest(trustedFile)
@@ -440,18 +471,18 @@ async function runVerify({ values, json, client }: Context): Promise<number> {
     interrupt.dispose()
   }
   if (json) writeJson(report)
-  else writeOut(verdict(report).join('\n'))
+  else writeOut(verdict(report, `${s3Prefix}_log.json`).join('\n'))
   return report.failures.length === 0 ? EXIT.ok : EXIT.tampered
 }
 
-function verdict(report: VerifyReport): string[] {
+function verdict(report: VerifyReport, logPath: string): string[] {
   const checked = `${report.checked} ${report.checked === 1 ? 'entry' : 'entries'} checked`
   if (report.failures.length === 0) {
     const head = report.head ? `head sequence ${report.head.sequence}` : 'the log is empty'
     return [`intact: ${checked}, ${head}`]
   }
   const n = report.failures.length
-  return [`TAMPERED: ${n} ${n === 1 ? 'failure' : 'failures'}, ${checked}`, ...report.failures.map(failureLine)]
+  return [`TAMPERED: ${n} ${n === 1 ? 'failure' : 'failures'}, ${checked}`, ...report.failures.map((f) => failureLine(f, logPath))]
 }
 
 /**
@@ -545,11 +576,12 @@ async function dispatch(argv: string[], name: string | undefined): Promise<numbe
   const { args, values } = parseCommandLine(argv, name, command)
   if (values.help === true) return showHelpOrVersion(['--help'], name)
   if (values.version === true) return showHelpOrVersion(['--version'], name)
+  checkArity(args, name, command)
   const config = connectionConfig(values, process.env, !command.writes)
   selectProfile(stringOption(values, 'profile'))
   const client = new ImmuKVClient(config)
   try {
-    return await command.run({ args, values, json: values.json === true, client })
+    return await command.run({ args, values, json: values.json === true, client, s3Prefix: config.s3Prefix })
   } finally {
     await client.close()
   }

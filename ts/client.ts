@@ -308,7 +308,8 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
 
   /**
    * Entries of `key`, newest first. The second item is the cursor of the
-   * next page (pass it as `beforeVersionId`), undefined after the last.
+   * next page (pass it as `beforeVersionId`): the oldest key-object version
+   * returned; undefined when the page is empty (the end).
    */
   async history(key: K, beforeVersionId?: string, limit?: number, options?: CallOptions): Promise<[Entry<K, V>[], string | undefined]> {
     checkKey(key)
