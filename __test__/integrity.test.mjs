@@ -151,7 +151,7 @@ for (const server of SERVERS) {
       const c = client(server, b)
       await c.set('x', 'one')
       const before = await snapshot(server, b)
-      for (const key of ['\\x', 'a\\b', '..\\x', 'k'.repeat(242), 'ü'.repeat(121), `${'d'.repeat(256)}/x`, 'a\uFFFE', 'a\uFFFF', 'a\uFDD0', 'a\u{10FFFF}']) {
+      for (const key of ['\\x', 'a\\b', '..\\x', 'k'.repeat(242), 'ü'.repeat(121), `${'d'.repeat(256)}/x`, 'a\uFFFE', 'a\uFFFF', 'a\uFDD0', 'a\u{10FFFF}', 'x.json.versions/y']) {
         const err = await rejection(c.set(key, 'two'))
         assert.equal(err.code, 'INVALID_KEY', JSON.stringify(key))
       }
@@ -191,6 +191,18 @@ for (const server of SERVERS) {
       assert.deepEqual((await c.verifyLog()).failures, [])
     })
 
+    test('verifyLog repairs nothing, even on a writing client', async () => {
+      const b = await bucket(server)
+      const w = client(server, b)
+      await w.set('k', 'old')
+      const { writeOrphan } = await import('./support/helpers.mjs')
+      await writeOrphan(server, b, '', w, 'k', 'new')
+      const before = await snapshot(server, b)
+      const r = await client(server, b).verifyLog()
+      assert.deepEqual(r.failures, [], 'an orphan head is the protocol working')
+      assert.deepEqual(await snapshot(server, b), before, 'nothing written')
+    })
+
     test('history pages over an orphan head served to a read-only client', async () => {
       const b = await bucket(server)
       const w = client(server, b)
@@ -222,6 +234,7 @@ for (const server of SERVERS) {
       const [, keyCursor] = await c.history('a', undefined, 1)
       assert.equal((await rejection(c.history('a', log.versionId))).code, 'INVALID_ARGUMENT', 'a log version as a key cursor')
       assert.equal((await rejection(c.logEntries(keyCursor))).code, 'INVALID_ARGUMENT', 'a key-object version as a log cursor')
+      assert.equal((await rejection(c.history('a', 'log:not-a-version'))).code, 'INVALID_ARGUMENT', 'a made-up log cursor')
     })
 
     test('a throwing decoder: set still resolves (it committed); reads reject with DECODER_ERROR and the cause', async () => {

@@ -11,19 +11,16 @@ export type JSONValue = null | boolean | number | string | JSONValue[] | { [key:
 export type Decoder<V> = (json: JSONValue) => V
 export type Encoder<V> = (value: V) => JSONValue
 
-const TO_JSON = Symbol('toJSON')
-
 function invalid(message: string, cause?: unknown): ImmuKVError {
   return immukvError({ code: 'INVALID_VALUE', message }, cause === undefined ? undefined : { cause })
 }
 
 /**
- * The first thing in `root` that JSON cannot carry, as a message; TO_JSON
- * when an object has a toJSON method (JSON.stringify then decides what is
- * written, so the slow path checks what it returns). Iterative: no depth
- * can overflow the stack here.
+ * Where in `root` the first thing JSON cannot carry is, as a message (the
+ * slow path, once `scan` found something). Iterative: no depth can overflow
+ * the stack here.
  */
-function problem(root: unknown): string | typeof TO_JSON | undefined {
+function problem(root: unknown): string | undefined {
   const seen = new Set<object>()
   const stack: Array<[unknown, string]> = [[root, 'value']]
   while (stack.length > 0) {
@@ -38,9 +35,8 @@ function problem(root: unknown): string | typeof TO_JSON | undefined {
       case 'symbol':
         return `${where} is a ${typeof x}: JSON cannot carry it`
       case 'object': {
-        if (x === null || seen.has(x)) break // a cycle is refused by JSON.stringify itself
+        if (x === null || seen.has(x)) break
         seen.add(x)
-        if (typeof (x as { toJSON?: unknown }).toJSON === 'function') return TO_JSON
         if (Array.isArray(x)) {
           for (let i = x.length - 1; i >= 0; i--) stack.push([x[i], `${where}[${i}]`])
         } else {
@@ -76,6 +72,48 @@ function stringifyChecked(value: unknown): string {
   })
 }
 
+const BAD = 1
+const CALLS_TO_JSON = 2
+
+/**
+ * A fast check of a value JSON.stringify has just written: BAD when it held
+ * something JSON.stringify dropped or changed without a word (NaN, Infinity,
+ * a function, a symbol), CALLS_TO_JSON when an object has a toJSON method
+ * (what it returns must be checked instead), 0 when the text is faithful.
+ * No paths and no bookkeeping: megabyte values are common; `problem` says
+ * where, once something is wrong. Cycles cannot occur here: JSON.stringify
+ * refused them already.
+ */
+function scan(root: object): number {
+  const stack: object[] = [root]
+  const check = (e: unknown): number => {
+    switch (typeof e) {
+      case 'object':
+        if (e !== null) stack.push(e)
+        return 0
+      case 'number':
+        return e - e === 0 ? 0 : BAD // NaN and ±Infinity
+      case 'string':
+      case 'boolean':
+      case 'undefined':
+        return 0
+      default:
+        return BAD
+    }
+  }
+  while (stack.length > 0) {
+    const x = stack.pop() as Record<string, unknown>
+    if (typeof x.toJSON === 'function') return CALLS_TO_JSON
+    if (Array.isArray(x)) {
+      for (let i = 0; i < x.length; i++) if (check(x[i]) !== 0) return BAD
+    } else {
+      const keys = Object.keys(x)
+      for (let i = 0; i < keys.length; i++) if (check(x[keys[i]]) !== 0) return BAD
+    }
+  }
+  return 0
+}
+
 /** JSON text of `encoder(value)`, refusing what JSON would silently change. */
 export function encodeValue<V>(encoder: Encoder<V>, value: V): string {
   let encoded: unknown
@@ -86,10 +124,14 @@ export function encodeValue<V>(encoder: Encoder<V>, value: V): string {
   }
   if (encoded === undefined) throw invalid('value is undefined: JSON cannot carry it')
   try {
-    const p = problem(encoded)
-    if (p === TO_JSON) return stringifyChecked(encoded)
-    if (p !== undefined) throw invalid(p)
-    return JSON.stringify(encoded)
+    const text = JSON.stringify(encoded) // refuses cycles and BigInt itself
+    if (typeof encoded === 'number' && !Number.isFinite(encoded)) throw invalid(`value is ${encoded}: JSON cannot carry NaN or Infinity`)
+    if (typeof encoded === 'function' || typeof encoded === 'symbol') throw invalid(`value is a ${typeof encoded}: JSON cannot carry it`)
+    if (typeof encoded !== 'object' || encoded === null) return text
+    const found = scan(encoded)
+    if (found === CALLS_TO_JSON) return stringifyChecked(encoded)
+    if (found === BAD) throw invalid(String(problem(encoded)))
+    return text
   } catch (err) {
     if (err instanceof ImmuKVError) throw err
     const why = err instanceof RangeError ? 'it is nested too deeply' : err instanceof Error ? err.message : String(err)

@@ -580,3 +580,19 @@ async fn close_lets_calls_in_flight_finish_and_refuses_new_ones() {
     );
     assert_eq!(c.get("k0").await.unwrap_err().code, ErrorCode::Closed);
 }
+
+#[tokio::test]
+async fn the_first_entry_reads_the_key_object_it_follows() {
+    // A prefix used before: key objects there, no log (its versions deleted).
+    let store = Arc::new(MemoryStore::default());
+    let old = client(&store);
+    old.set("k", &j(json!("old"))).await.unwrap();
+    for v in store.version_ids("_log.json") {
+        store.raw_delete("_log.json", Some(&v));
+    }
+    let c = client(&store);
+    let e = c.set("k", &j(json!("new"))).await.unwrap();
+    assert_eq!(e.sequence, 0);
+    assert!(e.previous_key_object_etag.is_some(), "the existing key object was seen");
+    assert_eq!(c.get("k").await.unwrap().hash, e.hash, "its key object was written");
+}

@@ -187,8 +187,9 @@ impl<S: Store> Inner<S> {
     ) -> Result<Vec<Failure>> {
         let deadline = self.deadline();
         report(VerifyPhase::ListingKeys, 0, None);
+        // Listed without the reads' side effects: an audit repairs nothing.
         let mut keys: Vec<String> = if all_keys {
-            self.list_keys("", None, None).await?
+            self.list_key_names("", None, usize::MAX, deadline).await?
         } else {
             Vec::new()
         };
@@ -318,7 +319,15 @@ impl<S: Store> Inner<S> {
             .map(|(k, _, _)| k.as_str())
             .collect();
         for (key, e) in &latest {
-            if listed_keys.contains(key) || self.layout.check_key(key).is_err() {
+            if let Err(why) = self.layout.check_key(key) {
+                failures.push(Failure::at(
+                    e,
+                    FailureKind::KeyObjectMismatch,
+                    format!("this entry's key cannot be stored as an object, so it has no key object: {why}"),
+                ));
+                continue;
+            }
+            if listed_keys.contains(key) {
                 continue;
             }
             let orphan_head = head.is_some_and(|h| h.version_id == e.version_id)
@@ -421,49 +430,54 @@ impl<S: Store> Inner<S> {
         Ok(logged_with_value(entry, logged))
     }
 
-    /// The entries between `entry` and the trusted digest link up.
+    /// The entries between `entry` and the trusted digest link up. Reads the
+    /// newer of the two, then the `span` versions listed after it.
     async fn prove_link(&self, entry: &Entry, trusted: &Digest, deadline: Duration) -> Result<()> {
-        let (newer, older) = if entry.sequence >= trusted.sequence {
-            (entry.version_id.clone(), trusted.version_id.clone())
-        } else {
-            (trusted.version_id.clone(), entry.version_id.clone())
+        let broken = |detail: String| {
+            Error::new(
+                ErrorCode::CorruptEntry,
+                format!("the entry is not in the chain that extends the trusted digest: {detail}"),
+            )
         };
         let span = entry.sequence.abs_diff(trusted.sequence) as usize;
-        // From the newer one down to the older one: the listing names them,
-        // then they are read in parallel.
-        let log_path = self.log_path().to_string();
-        let (mut ids, _) = self
-            .list_versions_checked(&log_path, None, None, deadline)
-            .await?;
-        let start = ids.iter().position(|v| *v == newer);
-        let Some(start) = start else {
-            return Err(Error::new(
-                ErrorCode::CorruptEntry,
-                format!("log version {newer} is not in the log"),
-            ));
+        let (newer, older) = if entry.sequence >= trusted.sequence {
+            (entry.clone(), trusted.version_id.clone())
+        } else {
+            let t = self
+                .read_log_version(&trusted.version_id, deadline)
+                .await?
+                .ok_or_else(|| {
+                    broken(format!(
+                        "trusted log version {} is not in the log",
+                        trusted.version_id
+                    ))
+                })?;
+            (t, entry.version_id.clone())
         };
-        ids.drain(..start);
-        ids.truncate(span + 1);
-        let run = self
-            .fetch_all(&ids, &log_path, deadline, Entry::from_log_object)
+        let log_path = self.log_path().to_string();
+        let (ids, _) = self
+            .list_versions(&log_path, Some(&newer.version_id), Some(span), deadline)
             .await?;
-        let problems = verify::check_chain(&run, false);
-        let ends = run.first().map(|e| e.version_id.as_str()) == Some(newer.as_str())
-            && run.last().map(|e| e.version_id.as_str()) == Some(older.as_str());
+        let mut run = vec![newer];
+        run.extend(
+            self.fetch_all(&ids, &log_path, deadline, Entry::from_log_object)
+                .await?,
+        );
+        if let Some(f) = verify::check_chain(&run, false).first() {
+            return Err(broken(f.detail.clone()));
+        }
+        if run.last().map(|e| e.version_id.as_str()) != Some(older.as_str()) {
+            return Err(broken(format!(
+                "log version {older} is not {span} entries before the newer one"
+            )));
+        }
         let trusted_ok = run.iter().any(|e| {
             e.version_id == trusted.version_id
                 && e.hash == trusted.hash
                 && e.sequence == trusted.sequence
         });
-        if !problems.is_empty() || !ends || !trusted_ok {
-            let detail = problems
-                .first()
-                .map(|f| f.detail.clone())
-                .unwrap_or_else(|| format!("log version {older} does not lead to {newer} in {span} links, or the trusted entry differs"));
-            return Err(Error::new(
-                ErrorCode::CorruptEntry,
-                format!("the entry is not in the chain that extends the trusted digest: {detail}"),
-            ));
+        if !trusted_ok {
+            return Err(broken("the trusted entry differs from the log's".into()));
         }
         Ok(())
     }

@@ -33,8 +33,7 @@ impl<S: Store> Inner<S> {
             Some(o) => {
                 let e = Entry::from_key_object(&o.body)
                     .map_err(|e| Error::corrupt(self.bucket(), &path, None, &e.0))?;
-                self.check_read(&e, key, &path, None)?;
-                Some(e)
+                Some(self.checked(e, key, &path, None, deadline).await?)
             }
             None => None,
         };
@@ -88,7 +87,18 @@ impl<S: Store> Inner<S> {
         // After a page that ended with an entry served from the log, the next
         // page starts at the newest key-object version, minus that entry.
         let (from, skip_log_version) = match before.and_then(|b| b.strip_prefix(LOG_CURSOR)) {
-            Some(v) => (None, Some(v.to_string())),
+            Some(v) => {
+                let known =
+                    retry::idempotent(self, deadline, || self.store.head(self.log_path(), Some(v)))
+                        .await?;
+                if known.is_none() {
+                    return Err(Error::invalid_argument(format!(
+                        "beforeVersionId {:?} names no log version",
+                        before.unwrap_or_default()
+                    )));
+                }
+                (None, Some(v.to_string()))
+            }
             None => (before, None),
         };
         let (orphan, own) = if before.is_none() {
@@ -109,13 +119,14 @@ impl<S: Store> Inner<S> {
         let (versions, _) = self
             .list_versions_checked(&path, from, Some(room), deadline)
             .await?;
-        let mut fetched = self
+        let read = self
             .fetch_all(&versions, &path, deadline, |body, _| {
                 Entry::from_key_object(body)
             })
             .await?;
-        for (e, v) in fetched.iter().zip(&versions) {
-            self.check_read(e, key, &path, Some(v))?;
+        let mut fetched = Vec::with_capacity(read.len());
+        for (e, v) in read.into_iter().zip(&versions) {
+            fetched.push(self.checked(e, key, &path, Some(v), deadline).await?);
         }
         if let Some(skip) = &skip_log_version {
             fetched.retain(|e| &e.version_id != skip);
@@ -168,10 +179,42 @@ impl<S: Store> Inner<S> {
             self.repair_check(deadline),
             self.own_orphans(|k| k.starts_with(prefix), deadline)
         );
-        let keys_prefix = self.layout.keys_prefix().to_string();
-        let list_prefix = format!("{keys_prefix}{prefix}");
         let start_after = after.map(|k| self.layout.key_path(k));
         let want = limit.map(|l| l as usize).unwrap_or(usize::MAX);
+        let mut keys = self.list_key_names(prefix, after, want, deadline).await?;
+        // Entries served from memory may have no key object yet: list their
+        // keys too, in S3 order, within the page.
+        let served = orphan
+            .filter(|o| o.key.starts_with(prefix))
+            .into_iter()
+            .chain(own);
+        for o in served {
+            let path = self.layout.key_path(&o.key);
+            let beyond_page =
+                keys.len() >= want && keys.last().is_some_and(|k| self.layout.key_path(k) < path);
+            if start_after.as_ref().is_none_or(|a| *a < path)
+                && !keys.contains(&o.key)
+                && !beyond_page
+            {
+                let at = keys.partition_point(|k| self.layout.key_path(k) < path);
+                keys.insert(at, o.key.clone());
+            }
+        }
+        keys.truncate(want);
+        Ok(keys)
+    }
+
+    /// Keys under `prefix` in S3 order, after the key `after`, at most
+    /// `want`: a listing, nothing else (no repair, nothing served).
+    pub(super) async fn list_key_names(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        want: usize,
+        deadline: Duration,
+    ) -> Result<Vec<String>> {
+        let list_prefix = format!("{}{prefix}", self.layout.keys_prefix());
+        let start_after = after.map(|k| self.layout.key_path(k));
         let mut keys = Vec::new();
         let mut continuation: Option<String> = None;
         loop {
@@ -197,29 +240,9 @@ impl<S: Store> Inner<S> {
             );
             continuation = page.continuation;
             if continuation.is_none() || keys.len() >= want {
-                break;
+                return Ok(keys);
             }
         }
-        // Entries served from memory may have no key object yet: list their
-        // keys too, in S3 order, within the page.
-        let served = orphan
-            .filter(|o| o.key.starts_with(prefix))
-            .into_iter()
-            .chain(own);
-        for o in served {
-            let path = self.layout.key_path(&o.key);
-            let beyond_page =
-                keys.len() >= want && keys.last().is_some_and(|k| self.layout.key_path(k) < path);
-            if start_after.as_ref().is_none_or(|a| *a < path)
-                && !keys.contains(&o.key)
-                && !beyond_page
-            {
-                let at = keys.partition_point(|k| self.layout.key_path(k) < path);
-                keys.insert(at, o.key.clone());
-            }
-        }
-        keys.truncate(want);
-        Ok(keys)
     }
 
     /// Version ids of exactly `path`, newest first, after `before`, at most

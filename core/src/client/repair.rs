@@ -67,7 +67,7 @@ impl<S: Store> Inner<S> {
 
     fn unwritable(&self, entry: &Entry, why: &str) -> KeyWrite {
         self.stats.event(Event::RepairFailed);
-        tracing::warn!(target: "immukv::repair", sequence = entry.sequence, version_id = %entry.version_id, key = %entry.key, reason = why, "the key object of this log entry cannot be written; the log goes on without it (verifyLog reports it)");
+        tracing::warn!(target: "immukv::repair", sequence = entry.sequence, version_id = %entry.version_id, key = %entry.key, reason = why, "the key object of this log entry cannot be written; the log goes on without it (verifyLog reports it as key_object_mismatch)");
         KeyWrite::Unwritable
     }
 
@@ -113,9 +113,13 @@ impl<S: Store> Inner<S> {
                 self.state().orphan = None;
                 return None;
             }
-            Err(_) => {
+            Err(e) => {
+                // Only a failure that may pass is tried again at the next
+                // read; anything else waits for the next interval.
                 let mut st = self.state();
-                st.last_repair_check = None;
+                if e.transient {
+                    st.last_repair_check = None;
+                }
                 return st.orphan.clone();
             }
         };
@@ -129,8 +133,8 @@ impl<S: Store> Inner<S> {
                 Ok(KeyWrite::AlreadyWritten) => true,
                 Ok(KeyWrite::Unwritable) => false,
                 Err(e) => {
-                    if e.code != ErrorCode::AccessDenied {
-                        self.state().last_repair_check = None; // 403 made us read-only; others: retry
+                    if e.transient {
+                        self.state().last_repair_check = None; // may pass: retry at the next read
                     }
                     false
                 }
@@ -145,8 +149,8 @@ impl<S: Store> Inner<S> {
         let LogHead::Head(Head { entry: head, .. }) = self.read_head(deadline).await? else {
             return Ok(None);
         };
-        if self.layout.check_key(&head.key).is_err() {
-            return Ok(None); // no key object can exist for it
+        if self.layout.check_key(&head.key).is_err() || head.hash_dialect().is_none() {
+            return Ok(None); // no key object can exist for it, or it is not intact
         }
         let path = self.layout.key_path(&head.key);
         let now = match retry::idempotent(self, deadline, || self.store.head(&path, None)).await {
@@ -173,8 +177,9 @@ impl<S: Store> Inner<S> {
             .filter(|e| want(&e.key))
             .cloned()
             .collect();
+        let may_repair = !self.opts.read_only && !self.state().repairs_refused;
         for e in &mine {
-            let done = !self.opts.read_only
+            let done = may_repair
                 && matches!(
                     self.write_key_object(e, deadline).await,
                     Ok(KeyWrite::Written(_) | KeyWrite::AlreadyWritten)
@@ -197,31 +202,43 @@ impl<S: Store> Inner<S> {
         }
     }
 
-    /// Reads must not return an entry whose hash fails or whose key is not
-    /// the one asked for (a forged or misplaced key object).
-    pub(super) fn check_read(
+    /// A key object's entry, if a read may return it: its key must be the
+    /// one asked for (not a forged or misplaced object) and its hash must
+    /// hold. One exception: a Python writer's entry whose key object an
+    /// earlier TypeScript client repaired holds the same values in JS number
+    /// text (`1` for `1.0`), which its hash cannot cover; such an object is
+    /// checked against the log version it names (one more request, for
+    /// these objects only), and the log's entry is returned.
+    pub(super) async fn checked(
         &self,
-        entry: &Entry,
+        entry: Entry,
         key: &str,
         path: &str,
         version: Option<&str>,
-    ) -> Result<()> {
+        deadline: Duration,
+    ) -> Result<Entry> {
+        let corrupt = |why: &str| Error::corrupt(self.bucket(), path, version, why);
         if entry.key != key {
-            return Err(Error::corrupt(
-                self.bucket(),
-                path,
-                version,
-                &format!("it holds key {:?}, not {key:?}", entry.key),
-            ));
+            return Err(corrupt(&format!(
+                "it holds key {:?}, not {key:?}",
+                entry.key
+            )));
         }
-        if entry.hash_dialect().is_none() {
-            return Err(Error::corrupt(
-                self.bucket(),
-                path,
-                version,
-                "its hash does not match its content",
-            ));
+        if entry.hash_dialect().is_some() {
+            return Ok(entry);
         }
-        Ok(())
+        let logged = self.read_log_version(&entry.version_id, deadline).await?;
+        let same_in_js = |a: &Entry, b: &Entry| {
+            a.key == b.key
+                && a.sequence == b.sequence
+                && a.hash == b.hash
+                && a.previous_hash == b.previous_hash
+                && a.timestamp_ms == b.timestamp_ms
+                && a.value.canonical(Dialect::Js).ok() == b.value.canonical(Dialect::Js).ok()
+        };
+        match logged {
+            Some(l) if l.hash_dialect() == Some(Dialect::Python) && same_in_js(&l, &entry) => Ok(l),
+            _ => Err(corrupt("its hash does not match its content")),
+        }
     }
 }

@@ -239,10 +239,19 @@ impl<S: Store> Inner<S> {
     /// Starts HEADs for queued keys whose key-object ETag the chain will
     /// need and does not know.
     fn prefetch(self: &Arc<Self>) {
+        // Keys this client has an own orphan of are left out: the orphan's
+        // repair (ours or a reader's) may change the key object after the HEAD.
         let (epoch, known) = {
             let st = self.state();
             match (&st.chain, st.fast_path_off) {
-                (Some(c), false) => (c.epoch, c.key_etags.keys().cloned().collect::<Vec<_>>()),
+                (Some(c), false) => (
+                    c.epoch,
+                    c.key_etags
+                        .keys()
+                        .chain(st.own_orphans.keys())
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                ),
                 _ => return,
             }
         };
@@ -354,13 +363,16 @@ impl<S: Store> Inner<S> {
             None => match self.read_head(deadline).await? {
                 LogHead::Deleted { marker } => return Err(self.log_deleted(marker.as_deref())),
                 LogHead::Empty => {
-                    if !pending.is_empty() {
-                        // An earlier attempt at the first entry did not land
-                        // (the log is still empty); it may later, and then
-                        // our next attempt's If-None-Match fails.
-                    }
-                    self.ensure_versioning(deadline).await?;
-                    (None, None)
+                    // (An ambiguous earlier attempt at the first entry has not
+                    // landed; if it lands later, this one's If-None-Match fails.)
+                    // Key objects may exist under an empty log (a prefix used
+                    // before): the key's ETag is read, not assumed absent.
+                    let (versioning, etag) = tokio::join!(
+                        self.ensure_versioning(deadline),
+                        self.key_etag(&job.key, deadline)
+                    );
+                    versioning?;
+                    (None, etag?)
                 }
                 LogHead::Head(h) => {
                     self.note_head(&h);
@@ -404,7 +416,8 @@ impl<S: Store> Inner<S> {
             Ok(PutOutcome::Written(meta)) => {
                 self.note_append_rtt(self.now().saturating_sub(sent));
                 let Some(version) = meta.version_id.filter(|v| v != "null") else {
-                    return Err(self.versioning_disabled());
+                    // Written, as an unversioned object: it is in the bucket.
+                    return Err(self.versioning_disabled().with_commit_state(true));
                 };
                 entry.version_id = version;
                 job.in_doubt.store(false, Ordering::SeqCst);
@@ -522,6 +535,8 @@ impl<S: Store> Inner<S> {
                     if let Some(c) = self.state().chain.as_mut() {
                         c.key_etags.remove(&head.entry.key);
                     }
+                    // Its object changed without our knowing the new ETag.
+                    self.queue().prefetched.remove(&head.entry.key);
                 }
             }
         }

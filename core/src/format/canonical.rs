@@ -49,20 +49,24 @@ pub fn canonicalize(text: &str, dialect: Dialect) -> Result<Canonical, NotRepres
     Canonicalizer {
         src: text.as_bytes(),
         pos: 0,
-        out: String::with_capacity(text.len() + text.len() / 8),
+        out: Vec::with_capacity(text.len() + text.len() / 8),
         dialect,
         well_formed: true,
+        members: Vec::new(),
+        scratch: Vec::new(),
     }
     .run()
 }
 
 /// Canonical text of a string (quotes included), appended to `out`.
 pub fn write_string(out: &mut String, s: &str, dialect: Dialect) {
-    out.push('"');
+    let mut bytes = Vec::with_capacity(s.len() + 2);
+    bytes.push(b'"');
     for c in s.chars() {
-        push_char(out, c, dialect);
+        push_char(&mut bytes, c, dialect);
     }
-    out.push('"');
+    bytes.push(b'"');
+    out.push_str(&String::from_utf8(bytes).expect("escapes are ASCII"));
 }
 
 /// One member of an object written field by field (hash input, stored
@@ -109,7 +113,7 @@ pub fn object(fields: &mut [(&str, Field<'_>)], dialect: Dialect) -> String {
     out
 }
 
-fn push_char(out: &mut String, c: char, dialect: Dialect) {
+fn push_char(out: &mut Vec<u8>, c: char, dialect: Dialect) {
     let mut units = [0u16; 2];
     for unit in c.encode_utf16(&mut units) {
         emit_unit(out, *unit, dialect);
@@ -119,27 +123,27 @@ fn push_char(out: &mut String, c: char, dialect: Dialect) {
 /// One UTF-16 code unit of a string, escaped as both dialects do: quotes,
 /// backslashes and controls escaped, every unit above 0x7F as `\uXXXX`
 /// (a lone surrogate too), and DEL escaped by the Python writer only.
-fn emit_unit(out: &mut String, unit: u16, dialect: Dialect) {
+fn emit_unit(out: &mut Vec<u8>, unit: u16, dialect: Dialect) {
     match unit {
-        0x22 => out.push_str("\\\""),
-        0x5c => out.push_str("\\\\"),
-        0x08 => out.push_str("\\b"),
-        0x0c => out.push_str("\\f"),
-        0x0a => out.push_str("\\n"),
-        0x0d => out.push_str("\\r"),
-        0x09 => out.push_str("\\t"),
+        0x22 => out.extend_from_slice(b"\\\""),
+        0x5c => out.extend_from_slice(b"\\\\"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        0x0a => out.extend_from_slice(b"\\n"),
+        0x0d => out.extend_from_slice(b"\\r"),
+        0x09 => out.extend_from_slice(b"\\t"),
         0x00..=0x1f => push_unit(out, unit),
         0x7f if dialect == Dialect::Python => push_unit(out, unit),
-        0x20..=0x7f => out.push(unit as u8 as char),
+        0x20..=0x7f => out.push(unit as u8),
         _ => push_unit(out, unit),
     }
 }
 
-fn push_unit(out: &mut String, unit: u16) {
+fn push_unit(out: &mut Vec<u8>, unit: u16) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push_str("\\u");
+    out.extend_from_slice(b"\\u");
     for shift in [12, 8, 4, 0] {
-        out.push(HEX[((unit >> shift) & 15) as usize] as char);
+        out.push(HEX[((unit >> shift) & 15) as usize]);
     }
 }
 
@@ -156,6 +160,47 @@ fn compare_keys(a: &[u16], b: &[u16], dialect: Dialect) -> Ordering {
             (None, None) => a.cmp(b),
         },
     }
+}
+
+/// Member order by key: bytes for plain ASCII keys (the same order as their
+/// UTF-16 units and code points), UTF-16 units otherwise.
+fn member_order(out: &[u8], a: &Member, b: &Member, dialect: Dialect) -> Ordering {
+    let text = |m: &Member| &out[m.key.0..m.key.1];
+    match (&a.units, &b.units) {
+        (None, None) => {
+            let (x, y) = (text(a), text(b));
+            match dialect {
+                Dialect::Python => x.cmp(y),
+                Dialect::Js => match (array_index_ascii(x), array_index_ascii(y)) {
+                    (Some(i), Some(j)) => i.cmp(&j),
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (None, None) => x.cmp(y),
+                },
+            }
+        }
+        _ => {
+            let units = |m: &Member| -> Vec<u16> {
+                match &m.units {
+                    Some(u) => u.to_vec(),
+                    None => text(m).iter().map(|&b| u16::from(b)).collect(),
+                }
+            };
+            compare_keys(&units(a), &units(b), dialect)
+        }
+    }
+}
+
+fn array_index_ascii(key: &[u8]) -> Option<u32> {
+    if key.is_empty()
+        || key.len() > 10
+        || !key.iter().all(u8::is_ascii_digit)
+        || (key[0] == b'0' && key.len() > 1)
+    {
+        return None;
+    }
+    let n: u64 = key.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0'));
+    (n <= 4_294_967_294).then_some(n as u32)
 }
 
 /// Code points of UTF-16 text; a lone surrogate stands for itself, as in
@@ -180,13 +225,22 @@ fn array_index(key: &[u16]) -> Option<u32> {
     (n <= 4_294_967_294).then_some(n as u32)
 }
 
-/// An object being rewritten: where it starts in the output, and each
-/// member's decoded key and span (the span excludes the separating comma).
+/// An object being rewritten: where it starts in the output, and where its
+/// members start in the canonicalizer's member list.
 struct ObjectFrame {
     start: usize,
-    members: Vec<(Vec<u16>, usize, usize)>,
-    /// Key of the member whose value is being written.
-    pending_key: Option<(Vec<u16>, usize)>,
+    members_from: usize,
+}
+
+/// One member of an object being rewritten.
+struct Member {
+    /// The key's canonical text in the output, quotes excluded.
+    key: (usize, usize),
+    /// The key's UTF-16 units when its canonical text is not the key itself
+    /// (escapes, non-ASCII); `None` for plain printable ASCII, the common case.
+    units: Option<Box<[u16]>>,
+    /// The member's span in the output (without the separating comma).
+    span: (usize, usize),
 }
 
 enum Frame {
@@ -197,9 +251,14 @@ enum Frame {
 struct Canonicalizer<'a> {
     src: &'a [u8],
     pos: usize,
-    out: String,
+    /// Canonical output: ASCII only (both dialects escape the rest).
+    out: Vec<u8>,
     dialect: Dialect,
     well_formed: bool,
+    /// Members of every open object, innermost last.
+    members: Vec<Member>,
+    /// Reused when an object's members are put in order.
+    scratch: Vec<u8>,
 }
 
 impl Canonicalizer<'_> {
@@ -214,18 +273,17 @@ impl Canonicalizer<'_> {
                 Some(b'{') => {
                     self.pos += 1;
                     let start = self.out.len();
-                    self.out.push('{');
-                    let mut frame = ObjectFrame {
+                    self.out.push(b'{');
+                    let frame = ObjectFrame {
                         start,
-                        members: Vec::new(),
-                        pending_key: None,
+                        members_from: self.members.len(),
                     };
                     self.skip_ws();
                     if self.peek() == Some(b'}') {
                         self.pos += 1;
-                        self.out.push('}');
+                        self.out.push(b'}');
                     } else {
-                        self.member_key(&mut frame)?;
+                        self.member_key()?;
                         stack.push(Frame::Object(frame));
                         depth = depth.max(stack.len());
                         continue;
@@ -234,11 +292,11 @@ impl Canonicalizer<'_> {
                 }
                 Some(b'[') => {
                     self.pos += 1;
-                    self.out.push('[');
+                    self.out.push(b'[');
                     self.skip_ws();
                     if self.peek() == Some(b']') {
                         self.pos += 1;
-                        self.out.push(']');
+                        self.out.push(b']');
                         depth = depth.max(stack.len() + 1);
                     } else {
                         stack.push(Frame::Array);
@@ -261,7 +319,7 @@ impl Canonicalizer<'_> {
                         return Err(self.error("unexpected text after the value"));
                     }
                     return Ok(Canonical {
-                        text: self.out,
+                        text: String::from_utf8(self.out).expect("canonical JSON is ASCII"),
                         depth,
                         well_formed: self.well_formed,
                     });
@@ -270,22 +328,22 @@ impl Canonicalizer<'_> {
                 match frame {
                     Frame::Array => match self.next_byte() {
                         Some(b',') => {
-                            self.out.push(',');
+                            self.out.push(b',');
                             break;
                         }
                         Some(b']') => {
-                            self.out.push(']');
+                            self.out.push(b']');
                             stack.pop();
                         }
                         _ => return Err(self.error("expected ',' or ']'")),
                     },
-                    Frame::Object(obj) => {
-                        let (key, start) = obj.pending_key.take().expect("member key");
-                        obj.members.push((key, start, self.out.len()));
+                    Frame::Object(_) => {
+                        let end = self.out.len();
+                        self.members.last_mut().expect("member").span.1 = end;
                         match self.next_byte() {
                             Some(b',') => {
-                                self.out.push(',');
-                                self.member_key(obj)?;
+                                self.out.push(b',');
+                                self.member_key()?;
                                 break;
                             }
                             Some(b'}') => {
@@ -302,74 +360,112 @@ impl Canonicalizer<'_> {
     }
 
     /// Reads `"key":` and writes its canonical form; the value follows.
-    fn member_key(&mut self, frame: &mut ObjectFrame) -> Result<(), NotRepresentable> {
+    fn member_key(&mut self) -> Result<(), NotRepresentable> {
         self.skip_ws();
         if self.peek() != Some(b'"') {
             return Err(self.error("expected an object key"));
         }
         let start = self.out.len();
-        let key = self.string()?;
-        if char::decode_utf16(key.iter().copied()).any(|r| r.is_err()) {
-            self.well_formed = false;
+        // Plain printable ASCII (no quote, backslash or DEL) is its own
+        // canonical text in both dialects: copied, compared as bytes.
+        let from = self.pos + 1;
+        let mut end = from;
+        while let Some(&b) = self.src.get(end) {
+            if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
+                break;
+            }
+            end += 1;
         }
-        self.write_units(&key);
+        let units = if self.src.get(end) == Some(&b'"') {
+            self.out.push(b'"');
+            self.out.extend_from_slice(&self.src[from..end]);
+            self.out.push(b'"');
+            self.pos = end + 1;
+            None
+        } else {
+            let key = self.string()?;
+            if char::decode_utf16(key.iter().copied()).any(|r| r.is_err()) {
+                self.well_formed = false;
+            }
+            self.write_units(&key);
+            Some(key.into_boxed_slice())
+        };
+        let key = (start + 1, self.out.len() - 1);
         self.skip_ws();
         if self.next_byte() != Some(b':') {
             return Err(self.error("expected ':'"));
         }
-        self.out.push(':');
-        frame.pending_key = Some((key, start));
+        self.out.push(b':');
+        self.members.push(Member {
+            key,
+            units,
+            span: (start, start),
+        });
         Ok(())
     }
 
     /// Puts the members of a finished object in canonical order. A key that
     /// appears twice keeps its last value, as `JSON.parse` and Python do.
-    fn close_object(&mut self, mut obj: ObjectFrame) {
+    fn close_object(&mut self, obj: ObjectFrame) {
         let dialect = self.dialect;
-        let in_order = obj
-            .members
+        let mut members = std::mem::take(&mut self.members);
+        let mine = &mut members[obj.members_from..];
+        let out = self.out.as_slice();
+        let order = |a: &Member, b: &Member| member_order(out, a, b, dialect);
+        if !mine
             .windows(2)
-            .all(|w| compare_keys(&w[0].0, &w[1].0, dialect) == Ordering::Less);
-        if in_order {
-            self.out.push('}');
-            return;
-        }
-        // Stable sort, then keep the last of equal keys.
-        obj.members
-            .sort_by(|a, b| compare_keys(&a.0, &b.0, dialect));
-        let mut kept: Vec<&(Vec<u16>, usize, usize)> = Vec::with_capacity(obj.members.len());
-        for m in &obj.members {
-            match kept.last_mut() {
-                Some(last) if last.0 == m.0 => *last = m,
-                _ => kept.push(m),
+            .all(|w| order(&w[0], &w[1]) == Ordering::Less)
+        {
+            // Stable sort, then keep the last of equal keys. Objects are small
+            // as a rule: insertion sort allocates nothing.
+            if mine.len() <= 24 {
+                for i in 1..mine.len() {
+                    let mut j = i;
+                    while j > 0 && order(&mine[j - 1], &mine[j]) == Ordering::Greater {
+                        mine.swap(j - 1, j);
+                        j -= 1;
+                    }
+                }
+            } else {
+                mine.sort_by(order);
             }
-        }
-        let mut rebuilt = String::with_capacity(self.out.len() - obj.start + 1);
-        rebuilt.push('{');
-        for (i, (_, s, e)) in kept.iter().enumerate() {
-            if i > 0 {
-                rebuilt.push(',');
+            self.scratch.clear();
+            self.scratch.push(b'{');
+            let mut first = true;
+            for (i, m) in mine.iter().enumerate() {
+                if mine
+                    .get(i + 1)
+                    .is_some_and(|next| order(m, next) == Ordering::Equal)
+                {
+                    continue;
+                }
+                if !first {
+                    self.scratch.push(b',');
+                }
+                first = false;
+                self.scratch.extend_from_slice(&out[m.span.0..m.span.1]);
             }
-            rebuilt.push_str(&self.out[*s..*e]);
+            self.out.truncate(obj.start);
+            self.out.extend_from_slice(&self.scratch);
         }
-        rebuilt.push('}');
-        self.out.truncate(obj.start);
-        self.out.push_str(&rebuilt);
+        self.out.push(b'}');
+        members.truncate(obj.members_from);
+        self.members = members;
     }
 
     fn write_units(&mut self, units: &[u16]) {
-        self.out.push('"');
+        self.out.push(b'"');
         for &unit in units {
             emit_unit(&mut self.out, unit, self.dialect);
         }
-        self.out.push('"');
+        self.out.push(b'"');
     }
 
     /// A string value at `pos`, written canonically as it is read: runs of
     /// plain ASCII are copied at once (values can be megabytes).
     fn string_value(&mut self) -> Result<(), NotRepresentable> {
         self.pos += 1; // opening quote
-        self.out.push('"');
+        self.out.push(b'"');
         // A high surrogate escape waiting for its low half.
         let mut high = false;
         loop {
@@ -380,8 +476,7 @@ impl Canonicalizer<'_> {
                 }
                 self.pos += 1;
             }
-            self.out
-                .push_str(std::str::from_utf8(&self.src[run..self.pos]).expect("ASCII"));
+            self.out.extend_from_slice(&self.src[run..self.pos]);
             // A high surrogate must be followed at once by a low one's escape.
             if high && (self.pos > run || self.peek() != Some(b'\\')) {
                 self.well_formed = false;
@@ -390,7 +485,7 @@ impl Canonicalizer<'_> {
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
-                    self.out.push('"');
+                    self.out.push(b'"');
                     return Ok(());
                 }
                 Some(b'\\') => {
@@ -496,7 +591,7 @@ impl Canonicalizer<'_> {
     fn literal(&mut self, word: &str) -> Result<(), NotRepresentable> {
         if self.src[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
-            self.out.push_str(word);
+            self.out.extend_from_slice(word.as_bytes());
             Ok(())
         } else {
             Err(self.error("expected a JSON value"))
@@ -544,11 +639,11 @@ impl Canonicalizer<'_> {
         }
         let token = std::str::from_utf8(&self.src[start..self.pos]).expect("ASCII");
         match self.dialect {
-            Dialect::Python => self.out.push_str(token),
+            Dialect::Python => self.out.extend_from_slice(token.as_bytes()),
             Dialect::Js => {
                 // Integers below 2^53 print as themselves (but -0 prints 0).
                 if integer && token.len() <= 15 && token != "-0" {
-                    self.out.push_str(token);
+                    self.out.extend_from_slice(token.as_bytes());
                 } else {
                     write_js_number(&mut self.out, token)?;
                 }
@@ -581,7 +676,7 @@ impl Canonicalizer<'_> {
 }
 
 /// ECMAScript `Number::toString` of the double `token` denotes.
-fn write_js_number(out: &mut String, token: &str) -> Result<(), NotRepresentable> {
+fn write_js_number(out: &mut Vec<u8>, token: &str) -> Result<(), NotRepresentable> {
     let f: f64 = token
         .parse()
         .map_err(|_| NotRepresentable(format!("number {token} is not valid JSON")))?;
@@ -591,9 +686,9 @@ fn write_js_number(out: &mut String, token: &str) -> Result<(), NotRepresentable
         )));
     }
     if f == 0.0 {
-        out.push('0'); // -0 prints as 0 in ECMAScript
+        out.push(b'0'); // -0 prints as 0 in ECMAScript
     } else {
-        out.push_str(ryu_js::Buffer::new().format_finite(f));
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes());
     }
     Ok(())
 }

@@ -60,10 +60,27 @@ pub fn hash(h: &Hashed<'_>, dialect: Dialect) -> Result<String, NotRepresentable
 
 /// The dialect whose hash equals `stored`, if any. An entry is intact when
 /// one matches; a log may mix dialects.
+///
+/// The value's text is first hashed as it is: a canonical writer stored the
+/// very text it hashed, so one SHA-256 settles it without re-writing a
+/// value of megabytes. Only text that is not canonical (a writer that added
+/// whitespace, say) is canonicalized.
 pub fn matching_dialect(h: &Hashed<'_>, stored: &str) -> Option<Dialect> {
+    let raw = |d: Dialect| {
+        let mut sha = Sha256::new();
+        sha.update(head(h, d).as_bytes());
+        sha.update(h.value.as_str().as_bytes());
+        sha.update(b"}");
+        tag(&sha.finalize()) == stored
+    };
     [Dialect::Js, Dialect::Python]
         .into_iter()
-        .find(|d| hash(h, *d).is_ok_and(|computed| computed == stored))
+        .find(|d| raw(*d))
+        .or_else(|| {
+            [Dialect::Js, Dialect::Python]
+                .into_iter()
+                .find(|d| hash(h, *d).is_ok_and(|computed| computed == stored))
+        })
 }
 
 fn tag(digest: &[u8]) -> String {

@@ -43,6 +43,17 @@ impl Layout {
     /// The prefix is used verbatim (`""` allowed, normally ending in `/`).
     pub fn new(prefix: &str) -> Result<Layout, Refused> {
         check_characters(prefix).map_err(|why| Refused(format!("s3Prefix {prefix:?} {why}")))?;
+        // Its last segment is empty when it ends in '/', as it normally does.
+        let mut segments: Vec<&str> = prefix.split('/').collect();
+        segments.pop();
+        if segments
+            .iter()
+            .any(|seg| seg.is_empty() || *seg == "." || *seg == "..")
+        {
+            return Err(Refused(format!(
+                "s3Prefix {prefix:?} must not have empty, '.' or '..' path segments (no leading or double '/')"
+            )));
+        }
         let log_path = format!("{prefix}{LOG_NAME}");
         check_segments(&log_path).map_err(|why| {
             Refused(format!(
@@ -102,6 +113,14 @@ impl Layout {
                 "keys must not have empty, '.' or '..' path segments (no leading, trailing or double '/')"
                     .into(),
             );
+        }
+        // SeaweedFS keeps the versions of `x.json` in a directory named
+        // `x.json.versions`: a key with such a directory would be read inside
+        // another key's versions.
+        let mut segments: Vec<&str> = key.split('/').collect();
+        segments.pop();
+        if segments.iter().any(|seg| seg.ends_with(".json.versions")) {
+            return bad("a path segment must not end in \".json.versions\" (some servers keep versions there)".into());
         }
         let path = self.key_path(key);
         if let Err(why) = check_segments(&path) {
@@ -209,6 +228,7 @@ mod tests {
             "a\u{FFFF}",
             "a\u{FDD0}",
             "a\u{10FFFF}",
+            "a.json.versions/b",
             name_over.as_str(),
             dir_over.as_str(),
             too_long.as_str(),
@@ -219,6 +239,12 @@ mod tests {
         let p = Layout::new("tenant/").unwrap();
         assert!(p.check_key(&name_max).is_ok());
         assert!(Layout::new("x\\y/").is_err());
+        for bad in ["/", "a//", "./", "a/../", "/a/"] {
+            assert!(Layout::new(bad).is_err(), "{bad:?}");
+        }
+        for good in ["", "a/", "a/b/", "a", "a/b"] {
+            assert!(Layout::new(good).is_ok(), "{good:?}");
+        }
         assert!(Layout::new(&"p".repeat(240)).is_err());
         assert!(Layout::new(&format!("{}/", "p".repeat(240))).is_ok());
     }
