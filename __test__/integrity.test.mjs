@@ -151,7 +151,19 @@ for (const server of SERVERS) {
       const c = client(server, b)
       await c.set('x', 'one')
       const before = await snapshot(server, b)
-      for (const key of ['\\x', 'a\\b', '..\\x', 'k'.repeat(242), 'ü'.repeat(121), `${'d'.repeat(256)}/x`, 'a\uFFFE', 'a\uFFFF', 'a\uFDD0', 'a\u{10FFFF}', 'x.json.versions/y']) {
+      for (const key of [
+        '\\x',
+        'a\\b',
+        '..\\x',
+        'k'.repeat(242),
+        'ü'.repeat(121),
+        `${'d'.repeat(256)}/x`,
+        'a\uFFFE',
+        'a\uFFFF',
+        'a\uFDD0',
+        'a\u{10FFFF}',
+        'x.json.versions/y',
+      ]) {
         const err = await rejection(c.set(key, 'two'))
         assert.equal(err.code, 'INVALID_KEY', JSON.stringify(key))
       }

@@ -1,14 +1,17 @@
-// ImmuKV benchmark: operations per second, p50/p99 latency and S3 requests
-// per operation (counted at a loopback proxy that also adds latency), per
-// scenario, against the project's local SeaweedFS.
-//   npm run bench -- --latency-ms 0,20 [--quick]
-// Prints a table and writes bench/results/<date>.json. Not a test.
+// ImmuKV benchmark: each scenario beside its floor, the raw
+// @aws-sdk/client-s3 doing the minimal requests for the same operation,
+// interleaved round by round, medians reported, and the ratio to the floor.
+// Runs against the project's local SeaweedFS through a loopback proxy that
+// adds latency and counts requests.
+//   npm run bench -- [--latency-ms 0,20] [--rounds 3] [--only NAME] [--quick]
+// Prints tables and writes bench/results/<date>.json. Not a test.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { ADMIN, bucket, client, SEAWEED } from '../__test__/support/helpers.mjs'
 import { S3Proxy } from '../__test__/support/proxy.mjs'
-import { bucket, client, SEAWEED, ADMIN } from '../__test__/support/helpers.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
@@ -18,92 +21,88 @@ const arg = (name, dflt) => {
 }
 const latencies = arg('latency-ms', '0,20').split(',').map(Number)
 const quick = args.includes('--quick')
-// --only writers: run just the scenarios whose name contains it
+const rounds = Number(arg('rounds', quick ? 1 : 3))
 const only = arg('only', '')
 const want = (name) => name.includes(only)
-const N = quick ? 20 : 100
 
 execFileSync('bash', [`${root}/scripts/s3.sh`, 'start', 'weed'], { stdio: 'inherit' })
 
-function stats(samples) {
-  const s = [...samples].sort((a, b) => a - b)
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))]
-  return { p50: +q(0.5).toFixed(2), p99: +q(0.99).toFixed(2) }
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : Number.NaN
+}
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN
+}
+const r2 = (x) => +x.toFixed(2)
+
+/** A value of about `bytes` of JSON: small objects, as service payloads are. */
+function payload(bytes) {
+  const items = []
+  let size = 12
+  while (size < bytes) {
+    const item = { id: items.length, name: `item-${items.length}`, value: Math.PI * items.length, tags: ['a', 'b'], ok: true }
+    size += JSON.stringify(item).length + 1
+    items.push(item)
+  }
+  return { items }
 }
 
-/** Runs `op` `n` times one after another; per-op latency and requests. */
-async function sequential(proxy, n, op) {
-  const times = []
-  proxy.requests = []
+function sdk(endpoint) {
+  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: ADMIN, maxAttempts: 1 })
+}
+
+/** The floor of appends: one conditional log PUT per commit, one after another. */
+async function floorAppends(s3, b, n, body) {
+  const Key = `floor-${Date.now()}-${Math.random()}/_log.json`
+  let etag = (await s3.send(new PutObjectCommand({ Bucket: b, Key, Body: body, IfNoneMatch: '*' }))).ETag
   const t0 = performance.now()
+  for (let i = 0; i < n; i++) etag = (await s3.send(new PutObjectCommand({ Bucket: b, Key, Body: body, IfMatch: etag }))).ETag
+  return n / ((performance.now() - t0) / 1000)
+}
+
+/** The floor of one set: the value to JSON, then the two conditional PUTs the protocol needs. */
+async function floorSet(s3, b, prefix, value, state) {
+  const body = JSON.stringify(value)
+  const log = await s3.send(
+    new PutObjectCommand({ Bucket: b, Key: `${prefix}_log.json`, Body: body, ...(state.log ? { IfMatch: state.log } : { IfNoneMatch: '*' }) }),
+  )
+  state.log = log.ETag
+  const key = await s3.send(
+    new PutObjectCommand({ Bucket: b, Key: `${prefix}keys/k.json`, Body: body, ...(state.key ? { IfMatch: state.key } : { IfNoneMatch: '*' }) }),
+  )
+  state.key = key.ETag
+}
+
+/** The floor of one get: one GET, then JSON.parse. */
+async function floorGet(s3, b, key) {
+  const r = await s3.send(new GetObjectCommand({ Bucket: b, Key: key }))
+  return JSON.parse(await r.Body.transformToString())
+}
+
+async function timeEach(n, op) {
+  const times = []
   for (let i = 0; i < n; i++) {
     const s = performance.now()
     await op(i)
     times.push(performance.now() - s)
   }
-  const secs = (performance.now() - t0) / 1000
-  return { ops: n, opsPerSec: +(n / secs).toFixed(1), ...stats(times), requestsPerOp: +(proxy.requests.length / n).toFixed(2) }
+  return times
 }
 
-async function scenarios(latencyMs) {
-  const proxy = await new S3Proxy(SEAWEED.endpoint, { latencyMs }).start()
-  const via = { endpoint: proxy.endpoint }
-  const b = await bucket(SEAWEED)
-  const out = {}
-  const c = client(via, b, { s3Prefix: 'main/' })
-
-  if (want('set') || want('get') || want('cold')) {
-    out['set distinct keys'] = await sequential(proxy, N, (i) => c.set(`distinct-${i}`, { i, payload: 'x'.repeat(100) }))
-    out['set overwriting keys'] = await sequential(proxy, N, (i) => c.set(`hot-${i % 10}`, { i }))
-    out.get = await sequential(proxy, N, (i) => c.get(`distinct-${i % N}`))
-  }
-
-  if (want('200')) {
-    const h = client(via, b, { s3Prefix: 'hist/' })
-    for (let i = 0; i < 200; i++) await h.set('k', { i })
-    out['history 200 versions'] = await sequential(proxy, 3, async () => {
-      const [e] = await h.history('k')
-      if (e.length !== 200) throw new Error(`history returned ${e.length}`)
-    })
-    out['logEntries 200'] = await sequential(proxy, 3, async () => {
-      if ((await h.logEntries()).length !== 200) throw new Error('logEntries')
-    })
-    out['verifyLogChain 200'] = await sequential(proxy, 3, async () => {
-      if (!(await h.verifyLogChain())) throw new Error('chain')
-    })
-    const serial = client(via, b, { s3Prefix: 'hist/', readConcurrency: 1 })
-    out['logEntries 200, one at a time'] = await sequential(proxy, 1, () => serial.logEntries())
-  }
-
-  if (want('writers')) await contention(proxy, via, out)
-  if (want('cold')) {
-    const starts = []
-    for (let i = 0; i < (quick ? 2 : 5); i++) starts.push(await coldStart(via.endpoint, b))
-    out['cold start (node -e to first get)'] = {
-      ops: starts.length,
-      ...stats(starts.map((s) => s.ms)),
-      rssMiB: starts[0].rssMiB,
-      moduleRssMiB: starts[0].moduleRssMiB,
-    }
-  }
-  await proxy.stop()
-  return out
-}
-
-/** 20 writers x 10 sets, each its own client. */
-async function contention(proxy, via, out) {
-  proxy.requests = []
-  const cb = await bucket(SEAWEED)
-  const writers = Array.from({ length: 20 }, () => client(via, cb))
+/** Writers on separate clients, each doing `sets` one after another. */
+async function writers(via, b, clients, sets, prefix) {
+  const cs = Array.from({ length: clients }, () => client(via, b, { s3Prefix: prefix, operationTimeoutMs: 120000 }))
   const times = []
   let failed = 0
   const t0 = performance.now()
   await Promise.all(
-    writers.map(async (w, k) => {
-      for (let i = 0; i < 10; i++) {
+    cs.map(async (c, k) => {
+      for (let i = 0; i < sets; i++) {
         const s = performance.now()
         try {
-          await w.set(`w${k}`, { i })
+          await c.set(`w${k}`, { i })
         } catch {
           failed++
         }
@@ -112,85 +111,222 @@ async function contention(proxy, via, out) {
     }),
   )
   const secs = (performance.now() - t0) / 1000
-  out['20 writers x 10 sets'] = {
-    ops: 200,
-    opsPerSec: +(200 / secs).toFixed(1),
-    ...stats(times),
-    requestsPerOp: +(proxy.requests.length / 200).toFixed(2),
-    failed,
-  }
+  return { commitsPerSec: (clients * sets - failed) / secs, times, failed }
 }
 
-/** Cold start: a new node process from start to its first get resolving. */
-function coldStart(endpoint, b) {
-  const src = `
-    const t0 = Date.now()
-    const rss0 = process.memoryUsage().rss
-    const { ImmuKVClient } = require(${JSON.stringify(root)})
-    const rss1 = process.memoryUsage().rss
-    const c = new ImmuKVClient({ s3Bucket: ${JSON.stringify(b)}, s3Region: 'us-east-1', s3Prefix: 'main/', overrides: { endpointUrl: ${JSON.stringify(endpoint)}, credentials: ${JSON.stringify(ADMIN)} } })
-    c.get('distinct-0').then(() => console.log(JSON.stringify({ rss: process.memoryUsage().rss, moduleRss: rss1 - rss0 })))
-  `
+async function scenarios(latencyMs) {
+  const proxy = await new S3Proxy(SEAWEED.endpoint, { latencyMs }).start()
+  const via = { endpoint: proxy.endpoint }
+  const s3 = sdk(proxy.endpoint)
+  const b = await bucket(SEAWEED)
+  const out = {}
+  const counted = async (fn) => {
+    proxy.requests = []
+    const r = await fn()
+    return { r, requests: proxy.requests.length }
+  }
+  let n = 0
+  const prefix = () => `p${n++}/`
+
+  if (want('concurrent')) {
+    const sets = quick ? 40 : 100
+    const ours = []
+    const floor = []
+    const perCommit = []
+    for (let round = 0; round < rounds; round++) {
+      const c = client(via, b, { s3Prefix: prefix() })
+      await c.set('warm', 0)
+      const { r: secs, requests } = await counted(async () => {
+        const t0 = performance.now()
+        const done = await Promise.allSettled(Array.from({ length: sets }, (_, i) => c.set(`k${i}`, { i, payload: 'x'.repeat(100) })))
+        if (done.some((d) => d.status === 'rejected')) throw new Error('a set failed')
+        return (performance.now() - t0) / 1000
+      })
+      ours.push(sets / secs)
+      perCommit.push(requests / sets)
+      floor.push(await floorAppends(s3, b, sets, JSON.stringify({ i: 1, payload: 'x'.repeat(100) })))
+    }
+    out[`1 client x ${sets} concurrent sets`] = {
+      unit: 'commits/s',
+      ours: r2(median(ours)),
+      floor: r2(median(floor)),
+      ratio: r2(median(ours) / median(floor)),
+      requestsPerCommit: r2(median(perCommit)),
+    }
+  }
+
+  for (const [clients, sets] of [
+    [10, quick ? 5 : 20],
+    [20, quick ? 5 : 10],
+  ]) {
+    const name = `${clients} clients x ${sets} sets`
+    if (!want('clients') && !want(name)) continue
+    const ours = []
+    const floor = []
+    const p99 = []
+    const mean = []
+    const perCommit = []
+    let failed = 0
+    for (let round = 0; round < rounds; round++) {
+      const { r, requests } = await counted(() => writers(via, b, clients, sets, prefix()))
+      ours.push(r.commitsPerSec)
+      p99.push(pct(r.times, 0.99))
+      mean.push(r.times.reduce((a, x) => a + x, 0) / r.times.length)
+      perCommit.push(requests / (clients * sets))
+      failed += r.failed
+      floor.push(await floorAppends(s3, b, clients * sets, JSON.stringify({ i: 1 })))
+    }
+    const appendMs = 1000 / median(floor)
+    out[name] = {
+      unit: 'commits/s',
+      ours: r2(median(ours)),
+      floor: r2(median(floor)),
+      ratio: r2(median(ours) / median(floor)),
+      requestsPerCommit: r2(median(perCommit)),
+      meanMs: r2(median(mean)),
+      p99Ms: r2(median(p99)),
+      p99OverMean: r2(median(p99) / median(mean)),
+      p99InLogRoundTrips: r2(median(p99) / appendMs),
+      failed,
+    }
+  }
+
+  for (const [label, bytes] of [
+    ['1 KiB', 1024],
+    ['100 KiB', 100 * 1024],
+    ['1 MiB', 1024 * 1024],
+    ['4 MiB', 4 * 1024 * 1024 - 4096],
+  ]) {
+    if (!want('values') && !want(label)) continue
+    const value = payload(bytes)
+    const reps = bytes >= 1 << 20 ? (quick ? 3 : 8) : quick ? 10 : 30
+    const set = { ours: [], floor: [] }
+    const get = { ours: [], floor: [] }
+    for (let round = 0; round < rounds; round++) {
+      const p = prefix()
+      const c = client(via, b, { s3Prefix: p })
+      await c.set('k', value) // warm: the chain and the connection
+      set.ours.push(...(await timeEach(reps, () => c.set('k', value))))
+      const fp = prefix()
+      const state = {}
+      await floorSet(s3, b, fp, value, state)
+      set.floor.push(...(await timeEach(reps, () => floorSet(s3, b, fp, value, state))))
+      get.ours.push(...(await timeEach(reps, () => c.get('k'))))
+      get.floor.push(...(await timeEach(reps, () => floorGet(s3, b, `${fp}keys/k.json`))))
+    }
+    for (const [op, t] of [
+      ['set', set],
+      ['get', get],
+    ]) {
+      out[`${op} ${label}`] = {
+        unit: 'ms p50',
+        ours: r2(median(t.ours)),
+        floor: r2(median(t.floor)),
+        ratio: r2(median(t.ours) / median(t.floor)),
+        p99: r2(pct(t.ours, 0.99)),
+      }
+    }
+  }
+
+  if (want('new key')) {
+    const ours = []
+    const floor = []
+    for (let round = 0; round < rounds; round++) {
+      const c = client(via, b, { s3Prefix: prefix() })
+      await c.set('warm', 0)
+      ours.push(...(await timeEach(quick ? 10 : 30, (i) => c.set(`new-${round}-${i}`, { i }))))
+      const fp = prefix()
+      const state = {}
+      floor.push(...(await timeEach(quick ? 10 : 30, () => floorSet(s3, b, fp, { i: 1 }, state))))
+    }
+    out['set of a new key, one at a time'] = {
+      unit: 'ms p50',
+      ours: r2(median(ours)),
+      floor: r2(median(floor)),
+      ratio: r2(median(ours) / median(floor)),
+      p99: r2(pct(ours, 0.99)),
+    }
+  }
+
+  if (want('cold')) {
+    const ours = []
+    const floor = []
+    const rss = []
+    const c = client(via, b, { s3Prefix: 'cold/' })
+    await c.set('k', 1)
+    for (let i = 0; i < (quick ? 2 : 5); i++) {
+      const r = await coldStart(proxy.endpoint, b, 'immukv')
+      ours.push(r.ms)
+      rss.push(r.rssMiB)
+      floor.push((await coldStart(proxy.endpoint, b, 'sdk')).ms)
+    }
+    out['cold start (new process to first get)'] = {
+      unit: 'ms',
+      ours: r2(median(ours)),
+      floor: r2(median(floor)),
+      ratio: r2(median(ours) / median(floor)),
+      rssMiB: r2(median(rss)),
+    }
+  }
+  await proxy.stop()
+  return out
+}
+
+/** A new node process, from start to its first get resolving. */
+function coldStart(endpoint, b, which) {
+  const src =
+    which === 'immukv'
+      ? `const { ImmuKVClient } = require(${JSON.stringify(root)})
+         const c = new ImmuKVClient({ s3Bucket: ${JSON.stringify(b)}, s3Region: 'us-east-1', s3Prefix: 'cold/', overrides: { endpointUrl: ${JSON.stringify(endpoint)}, credentials: ${JSON.stringify(ADMIN)} } })
+         c.get('k').then(() => console.log(process.memoryUsage().rss))`
+      : `const { S3Client, GetObjectCommand } = require(${JSON.stringify(`${root}node_modules/@aws-sdk/client-s3`)})
+         const s3 = new S3Client({ endpoint: ${JSON.stringify(endpoint)}, region: 'us-east-1', forcePathStyle: true, credentials: ${JSON.stringify(ADMIN)} })
+         s3.send(new GetObjectCommand({ Bucket: ${JSON.stringify(b)}, Key: 'cold/keys/k.json' })).then(async (r) => { JSON.parse(await r.Body.transformToString()); console.log(process.memoryUsage().rss) })`
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
     const p = spawn(process.execPath, ['-e', src])
     let out = ''
     p.stdout.on('data', (d) => (out += d))
     p.on('exit', (code) => {
-      if (code !== 0) return reject(new Error('cold start failed'))
-      const r = JSON.parse(out)
-      resolve({ ms: performance.now() - t0, rssMiB: +(r.rss / 2 ** 20).toFixed(1), moduleRssMiB: +(r.moduleRss / 2 ** 20).toFixed(1) })
+      if (code !== 0) return reject(new Error(`cold start (${which}) failed`))
+      resolve({ ms: performance.now() - t0, rssMiB: Number(out) / 2 ** 20 })
     })
   })
 }
 
-/** JS <-> Rust value transfer: JSON text versus property-by-property conversion. */
-function boundary() {
-  const require = createRequire(import.meta.url)
-  const native = require('../binding.js')
-  const make = (bytes) => {
-    const o = { items: [] }
-    while (JSON.stringify(o).length < bytes)
-      o.items.push({ id: o.items.length, name: `item-${o.items.length}`, value: Math.PI * o.items.length, tags: ['a', 'b'], ok: true })
-    return o
-  }
-  const out = {}
-  for (const [label, bytes] of [
-    ['1 KB', 1024],
-    ['100 KB', 100 * 1024],
-  ]) {
-    const v = make(bytes)
-    const iters = bytes > 10000 ? 300 : 20000
-    const time = (fn) => {
-      for (let i = 0; i < iters / 10; i++) fn()
-      const t0 = performance.now()
-      for (let i = 0; i < iters; i++) fn()
-      return +(((performance.now() - t0) * 1000) / iters).toFixed(2)
-    }
-    out[`${label} JSON text (µs round trip)`] = time(() => JSON.parse(native.benchEchoJson(JSON.stringify(v))))
-    out[`${label} object conversion (µs round trip)`] = time(() => native.benchEchoObject(v))
-  }
-  return out
+function nativeSize() {
+  const f = readdirSync(root).find((x) => x.endsWith('.node'))
+  return f ? { file: f, mib: r2(statSync(`${root}${f}`).size / 2 ** 20) } : undefined
 }
 
-const results = { date: new Date().toISOString(), node: process.version, server: 'SeaweedFS 4.48 (local)', n: N, boundary: boundary(), latency: {} }
+const results = {
+  date: new Date().toISOString(),
+  machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`,
+  node: process.version,
+  server: 'SeaweedFS 4.48 (local), through a latency-adding proxy',
+  rounds,
+  native: nativeSize(),
+  latency: {},
+}
 for (const l of latencies) {
   console.error(`running scenarios at ${l} ms added latency...`)
   results.latency[l] = await scenarios(l)
 }
 
+console.log(`\n${results.machine}; Node ${results.node}; ${results.server}; medians of ${rounds} rounds`)
+if (results.native) console.log(`native module ${results.native.file}: ${results.native.mib} MiB`)
 for (const [l, table] of Object.entries(results.latency)) {
   console.log(`\n## added latency ${l} ms per request\n`)
-  console.log('| scenario | ops/s | p50 ms | p99 ms | S3 requests/op |')
+  console.log('| scenario | immukv | floor | ratio | details |')
   console.log('| --- | --- | --- | --- | --- |')
   for (const [name, r] of Object.entries(table)) {
-    console.log(
-      `| ${name} | ${r.opsPerSec ?? ''} | ${r.p50} | ${r.p99} | ${r.requestsPerOp ?? ''}${r.failed ? ` (${r.failed} failed)` : ''}${r.rssMiB ? ` (RSS ${r.rssMiB} MiB, module ${r.moduleRssMiB} MiB)` : ''} |`,
-    )
+    const { unit, ours, floor, ratio, ...rest } = r
+    const details = Object.entries(rest)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')
+    console.log(`| ${name} (${unit}) | ${ours} | ${floor} | ${ratio}x | ${details} |`)
   }
 }
-console.log('\n## JS <-> Rust value transfer (µs per round trip)\n')
-for (const [k, v] of Object.entries(results.boundary)) console.log(`- ${k}: ${v}`)
 mkdirSync(`${root}/bench/results`, { recursive: true })
 const file = `${root}/bench/results/${results.date.replace(/[:.]/g, '-')}.json`
 writeFileSync(file, JSON.stringify(results, null, 2))

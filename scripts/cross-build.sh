@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the napi module for Linux targets from this x86_64 Linux machine:
-#   scripts/cross-build.sh [--out-dir DIR] [--debug] TARGET...
+#   scripts/cross-build.sh [--out-dir DIR] [--debug] [--host] TARGET...
 #   TARGET: x86_64-unknown-linux-gnu  aarch64-unknown-linux-gnu
 #           x86_64-unknown-linux-musl aarch64-unknown-linux-musl   (or: all)
 #
@@ -12,7 +12,10 @@
 # or, with --out-dir DIR, flat in DIR (the layout `napi artifacts -d DIR` reads).
 # Nothing else is written to the repo: the JS loader and .d.ts that napi
 # generates go to a temp dir and are thrown away (the project's own build,
-# `npm run build`, owns those files).
+# `npm run build`, owns those files), unless --host is given: then the module
+# is also copied to the repo root and the generated index.js and index.d.ts
+# replace the committed ones (CI builds its host module this way, and checks
+# that they did not change).
 #
 # Tools are installed on first use, from PyPI into $TOOLS_DIR (default .tools/,
 # git-ignored by its own .gitignore): zig (`ziglang`) and cargo-zigbuild. Rust
@@ -37,6 +40,7 @@ zigbuild_version=${CARGO_ZIGBUILD_VERSION:-0.24.1}
 usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 out_dir=""
+host=""
 profile=(--release)
 targets=()
 while [ $# -gt 0 ]; do
@@ -44,6 +48,7 @@ while [ $# -gt 0 ]; do
     --out-dir) out_dir=$2; shift 2 ;;
     --out-dir=*) out_dir=${1#*=}; shift ;;
     --debug) profile=(); shift ;;
+    --host) host=1; shift ;;
     -h|--help) usage 0 ;;
     all) targets+=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu
                    x86_64-unknown-linux-musl aarch64-unknown-linux-musl); shift ;;
@@ -120,7 +125,7 @@ for t in "${targets[@]}"; do
   echo "== $napi_target -> $dest"
   start=$(date +%s)
   "${lock[@]}" "$napi" build --platform "${profile[@]}" -x --target "$napi_target" \
-    --output-dir "$tmp" --no-js --dts types.d.ts
+    --output-dir "$tmp" --js index.js --dts index.d.ts --no-const-enum
   secs=$(( $(date +%s) - start ))
   shopt -s nullglob
   built=("$tmp"/*."$platform".node)
@@ -128,6 +133,10 @@ for t in "${targets[@]}"; do
   [ ${#built[@]} -eq 1 ] || { echo "expected one *.$platform.node in $tmp, found: $(ls "$tmp")" >&2; exit 1; }
   name=$(basename "${built[0]}")
   cp "${built[0]}" "$dest/$name"
+  if [ -n "$host" ]; then
+    cp "${built[0]}" "$root/$name"
+    cp "$tmp/index.js" "$tmp/index.d.ts" "$root/"
+  fi
   if [ -z "$out_dir" ] && [ ! -f "$dest/package.json" ]; then
     echo "note: $dest has no package.json: add $t to napi.targets in package.json and run 'npx napi create-npm-dirs' to publish it"
   fi

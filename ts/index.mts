@@ -1,4 +1,5 @@
-// The ESM entry: the same classes as the CommonJS one (one module instance).
+// The ESM entry: the same classes as the CommonJS entry (one module instance,
+// one native binding).
 import cjs from './index.js'
 
 export const { ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError, AbortedError, ERROR_CODES } = cjs

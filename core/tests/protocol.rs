@@ -593,6 +593,13 @@ async fn the_first_entry_reads_the_key_object_it_follows() {
     let c = client(&store);
     let e = c.set("k", &j(json!("new"))).await.unwrap();
     assert_eq!(e.sequence, 0);
-    assert!(e.previous_key_object_etag.is_some(), "the existing key object was seen");
-    assert_eq!(c.get("k").await.unwrap().hash, e.hash, "its key object was written");
+    assert!(
+        e.previous_key_object_etag.is_some(),
+        "the existing key object was seen"
+    );
+    assert_eq!(
+        c.get("k").await.unwrap().hash,
+        e.hash,
+        "its key object was written"
+    );
 }
