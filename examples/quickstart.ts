@@ -29,6 +29,12 @@ async function main(): Promise<void> {
   const latest = await client.get('device-42')
   console.log('value read back:', latest.value)
 
+  // Save the digest where the writers cannot change it; later, prove the log
+  // still holds it and extends it.
+  const digest = await client.digest()
+  const proven = await client.get('device-42', { trusted: digest })
+  console.log('verified read:', proven.sequence, proven.hash)
+
   const [history] = await client.history('device-42')
   console.log(
     'history:',

@@ -16,7 +16,7 @@ import * as immukv from 'immukv'
 
 // The package as users import it (its exports map, its ESM entry).
 export { immukv }
-export const { ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError, AbortedError } = immukv
+export const { ImmuKVClient, ImmuKVError, KeyNotFoundError, ReadOnlyError, AbortedError, ERROR_CODES } = immukv
 
 export const ADMIN = { accessKeyId: 'adminkey', secretAccessKey: 'adminsecret' }
 export const READER = { accessKeyId: 'readerkey', secretAccessKey: 'readersecret' }

@@ -84,6 +84,9 @@ struct State {
     last_own_etag: Option<String>,
     /// The chain missed (another writer appended): read the log first.
     fast_path_off: bool,
+    /// Until when other clients are taken to be contending for the log (a
+    /// race was lost recently): new sets yield before their first try.
+    contended_until: Duration,
 }
 
 pub(crate) struct Inner<S: Store> {

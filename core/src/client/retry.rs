@@ -4,10 +4,12 @@
 //!   request: a few attempts with exponential backoff and full jitter, so
 //!   that an unreachable endpoint fails in seconds instead of hanging.
 //! - Lost races for the log (412): retried until the call's deadline, with a
-//!   delay that *shrinks* as a writer keeps losing. Writers that have waited
-//!   longest retry first, so the oldest waiter tends to win the next slot:
-//!   no writer starves while others commit (exponential backoff would do the
-//!   opposite, and let a newcomer overtake a writer that lost ten times).
+//!   delay that *shrinks* as a writer's `set` ages ([`before_retry`]).
+//!   Writers that have waited longest retry first, so the oldest waiter tends
+//!   to win the next slot and no writer starves while others commit. A client
+//!   that is losing races also yields before the first try of its next set,
+//!   so that a writer that just won (and knows the head) does not win again
+//!   and again.
 
 use super::Inner;
 use crate::env::Env;
@@ -29,17 +31,25 @@ pub fn backoff(env: &dyn Env, retry: u32) -> Duration {
     jitter(env, d / 2, d)
 }
 
-/// Losses after which a writer retries at once.
-const PATIENCE: u32 = 6;
+/// How many rounds of waiting halve a writer's yield.
+const HALF_LIFE_ROUNDS: f64 = 4.0;
 
-/// Delay after a writer's `lost`-th lost race for the log: uniform in
-/// [0, r * (1 - lost / PATIENCE)] where r is the time of one append. A
-/// newcomer waits up to a round trip; a writer that lost PATIENCE times
-/// retries at once, ahead of everyone who lost fewer times.
-pub fn after_conflict(env: &dyn Env, lost: u32, append_rtt: Duration) -> Duration {
+/// Delay before a writer's next try at the log, given how long its `set` has
+/// waited (`age`) and how long one append takes. One round of the base
+/// protocol (read the head, the HEADs, the append) is about three appends. A
+/// writer that has just arrived yields about a round; the yield shrinks as it
+/// ages (halved after four rounds, a tenth after 36), so an older writer always
+/// tries before a younger one: after each commit the writers that have waited
+/// longest read the new head first and tend to win the next slot. Close to
+/// first come, first served, with no coordination. (Exponential backoff does
+/// the opposite: a newcomer overtakes a writer that lost ten times.) A little
+/// jitter keeps equals apart.
+pub fn before_retry(env: &dyn Env, age: Duration, append_rtt: Duration) -> Duration {
     let r = append_rtt.clamp(Duration::from_millis(1), Duration::from_millis(500));
-    let left = PATIENCE.saturating_sub(lost);
-    jitter(env, Duration::ZERO, r * left / PATIENCE)
+    let round = r * 3;
+    let rounds_waited = age.as_secs_f64() / round.as_secs_f64();
+    let yield_for = round.mul_f64(HALF_LIFE_ROUNDS / (HALF_LIFE_ROUNDS + rounds_waited));
+    yield_for + jitter(env, Duration::ZERO, yield_for / 10 + r / 20)
 }
 
 fn jitter(env: &dyn Env, lo: Duration, hi: Duration) -> Duration {
@@ -97,13 +107,25 @@ mod tests {
     }
 
     #[test]
-    fn losers_retry_sooner() {
+    fn the_longest_waiter_retries_first() {
         let env = TokioEnv::default();
         let rtt = Duration::from_millis(30);
+        let round = rtt * 3;
         for _ in 0..100 {
-            assert!(after_conflict(&env, 1, rtt) <= rtt);
-            assert!(after_conflict(&env, 3, rtt) <= rtt / 2);
-            assert_eq!(after_conflict(&env, PATIENCE, rtt), Duration::ZERO);
+            let newcomer = before_retry(&env, Duration::ZERO, rtt);
+            let waited = before_retry(&env, round * 4, rtt);
+            let old = before_retry(&env, round * 36, rtt);
+            let older = before_retry(&env, round * 72, rtt);
+            assert!(
+                newcomer >= round && newcomer <= round * 11 / 10 + rtt / 20,
+                "{newcomer:?}"
+            );
+            assert!(waited >= round / 2 && waited < newcomer, "{waited:?}");
+            assert!(
+                old < waited && old <= round / 10 + round / 100 + rtt / 20,
+                "{old:?}"
+            );
+            assert!(older < old, "{older:?} < {old:?}");
         }
     }
 }

@@ -87,6 +87,14 @@ impl Job {
     }
 }
 
+/// How a log append ended.
+enum Appended {
+    /// The store answered (or the slot after the base showed the answer).
+    Answered(PutOutcome),
+    /// Unanswered while the log moved on past the slot: settled later.
+    Overtaken,
+}
+
 enum Outcome {
     Committed(Entry),
     /// Another writer appended first.
@@ -286,6 +294,18 @@ impl<S: Store> Inner<S> {
         let mut pending: Vec<Attempt> = Vec::new();
         let mut lost = 0u32;
         let mut transient = 0u32;
+        let started = job.deadline.saturating_sub(self.opts.operation_timeout);
+        // Other clients are contending: yield like a newcomer before the
+        // first try, instead of racing ahead of writers that waited longer.
+        if self.now() < self.state().contended_until {
+            self.env
+                .sleep(retry::before_retry(
+                    self.env.as_ref(),
+                    self.now().saturating_sub(started),
+                    self.append_rtt(),
+                ))
+                .await;
+        }
         loop {
             if job.cancelled.load(Ordering::SeqCst) && pending.is_empty() {
                 return Err(Error::aborted().with_commit_state(false));
@@ -298,6 +318,9 @@ impl<S: Store> Inner<S> {
                 Ok(Outcome::Lost) => {
                     lost += 1;
                     self.stats.event(Event::Conflict);
+                    let mut st = self.state();
+                    let rounds = st.append_rtt.unwrap_or(Duration::from_millis(20)) * 3 * 8;
+                    st.contended_until = self.env.monotonic() + rounds;
                     None
                 }
                 Err(e) if e.transient && transient + 1 < retry::TRANSIENT_ATTEMPTS => {
@@ -308,7 +331,11 @@ impl<S: Store> Inner<S> {
                 Err(e) => return self.give_up(e, job, &mut pending).await,
             };
             let delay = match &failure {
-                None => retry::after_conflict(self.env.as_ref(), lost, self.append_rtt()),
+                None => retry::before_retry(
+                    self.env.as_ref(),
+                    self.now().saturating_sub(started),
+                    self.append_rtt(),
+                ),
                 Some(_) => retry::backoff(self.env.as_ref(), transient),
             };
             if self.now() + delay >= job.deadline || job.cancelled.load(Ordering::SeqCst) {
@@ -409,11 +436,16 @@ impl<S: Store> Inner<S> {
         }
         let sent = self.now();
         let put = self
-            .store
-            .put(self.log_path(), body.into_bytes(), condition)
+            .append(
+                body.into_bytes(),
+                condition,
+                base.as_ref(),
+                &entry,
+                deadline,
+            )
             .await;
         match put {
-            Ok(PutOutcome::Written(meta)) => {
+            Ok(Appended::Answered(PutOutcome::Written(meta))) => {
                 self.note_append_rtt(self.now().saturating_sub(sent));
                 let Some(version) = meta.version_id.filter(|v| v != "null") else {
                     // Written, as an unversioned object: it is in the bucket.
@@ -424,8 +456,20 @@ impl<S: Store> Inner<S> {
                 self.after_append(&entry, Some(meta.etag), deadline).await;
                 Ok(Outcome::Committed(entry))
             }
-            Ok(PutOutcome::PreconditionFailed) => {
+            Ok(Appended::Answered(PutOutcome::PreconditionFailed)) => {
                 job.in_doubt.store(!pending.is_empty(), Ordering::SeqCst);
+                self.end_chain(via_chain);
+                Ok(Outcome::Lost)
+            }
+            Ok(Appended::Overtaken) => {
+                // The log moved on past its slot: lost, or (if it took the
+                // slot and others followed) committed; settled by the next
+                // attempt. Not a failure, so no retry budget is spent on it.
+                pending.push(Attempt {
+                    base_version: base.as_ref().map(|h| h.entry.version_id.clone()),
+                    entry,
+                });
+                job.in_doubt.store(true, Ordering::SeqCst);
                 self.end_chain(via_chain);
                 Ok(Outcome::Lost)
             }
@@ -439,6 +483,61 @@ impl<S: Store> Inner<S> {
                 job.in_doubt.store(!pending.is_empty(), Ordering::SeqCst);
                 self.end_chain(via_chain);
                 Err(e.into())
+            }
+        }
+    }
+
+    /// The conditional log PUT of `entry` after `base`. While it is unanswered
+    /// for longer than a few appends take, the head is read. Once the slot
+    /// after `base` is taken, the PUT's condition can never hold again (ETags
+    /// are digests of entries, which never repeat), so it is not waited for:
+    /// the slot tells the outcome (ours: committed; another entry: lost), and
+    /// when the head has moved further, the attempt is settled as one whose
+    /// answer was lost. Some servers hold a losing conditional PUT for a
+    /// second or more while another write to the object is in progress
+    /// (SeaweedFS does); S3 answers at once, and this never triggers.
+    async fn append(
+        &self,
+        body: Vec<u8>,
+        condition: Precondition,
+        base: Option<&Head>,
+        entry: &Entry,
+        deadline: Duration,
+    ) -> crate::storage::StoreResult<Appended> {
+        use futures_util::future::{select, Either};
+        let put = self.store.put(self.log_path(), body, condition);
+        let mut put = Box::pin(put);
+        let base_version = base.map(|h| h.entry.version_id.as_str());
+        let mut wait = (self.append_rtt() * 3).max(Duration::from_millis(25));
+        loop {
+            match select(put.as_mut(), self.env.sleep(wait)).await {
+                Either::Left((out, _)) => return out.map(Appended::Answered),
+                Either::Right(_) => {
+                    let Ok(LogHead::Head(now)) = self.read_head(deadline).await else {
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                        continue;
+                    };
+                    if Some(now.etag.as_str()) == base.map(|h| h.etag.as_str()) {
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                        continue; // nothing appended yet: ours may still land
+                    }
+                    if now.entry.previous_version_id.as_deref() == base_version {
+                        // The slot after the base is decided.
+                        if now.entry.hash == entry.hash && now.entry.sequence == entry.sequence {
+                            return Ok(Appended::Answered(PutOutcome::Written(
+                                crate::storage::Meta {
+                                    etag: now.etag,
+                                    version_id: Some(now.entry.version_id.clone()),
+                                },
+                            )));
+                        }
+                        tracing::debug!(target: "immukv::write", "a log append lost its slot; not waiting for its answer");
+                        return Ok(Appended::Answered(PutOutcome::PreconditionFailed));
+                    }
+                    // Further appends since: which one took the slot is for
+                    // settling to find out (it may be ours).
+                    return Ok(Appended::Overtaken);
+                }
             }
         }
     }
@@ -578,15 +677,23 @@ impl<S: Store> Inner<S> {
             return self.key_etag(key, deadline).await; // our own head, key object written
         }
         if head.entry.key != key {
-            // Blind conditional repair: one request whether or not the head
-            // is an orphan (412 when it is not). It runs alongside the HEAD:
-            // only the head's key object can change while the head stands,
-            // so `key`'s ETag does not depend on the repair.
-            let (repair, etag) = tokio::join!(
-                self.repair_before_append(&head.entry, deadline),
+            // Is the head an orphan? Its key object still has the ETag the
+            // entry recorded. That HEAD runs alongside the one `key` needs:
+            // only the head's key object can change while the head stands, so
+            // `key`'s ETag does not depend on the repair. A HEAD, not a blind
+            // conditional PUT: no upload of a large value, and no 412 (which
+            // some servers hold for a second under contention).
+            if self.layout.check_key(&head.entry.key).is_err() {
+                self.repair_before_append(&head.entry, deadline).await?; // counted, passed over
+                return self.key_etag(key, deadline).await;
+            }
+            let (head_etag, etag) = tokio::join!(
+                self.key_etag(&head.entry.key, deadline),
                 self.key_etag(key, deadline)
             );
-            repair?;
+            if head_etag? == head.entry.previous_key_object_etag {
+                self.repair_before_append(&head.entry, deadline).await?;
+            }
             return etag;
         }
         // Same key: the HEAD we need anyway tells whether the head is an
