@@ -3,7 +3,7 @@
 // in-memory store, and an esbuild bundle with the package kept external.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,11 +17,12 @@ const bin = (p) => join(root, 'node_modules', p)
  * package's files in node_modules (a link would make test runners treat it
  * as the project's own source).
  */
-function project(type = 'commonjs') {
+function project(type = 'commonjs', { binary = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'immukv-example-'))
   const pkg = join(dir, 'node_modules', 'immukv')
   mkdirSync(pkg, { recursive: true })
-  for (const f of ['package.json', 'index.js', 'index.d.ts', 'dist', ...readdirSync(root).filter((f) => f.endsWith('.node'))]) {
+  const binaries = binary ? readdirSync(root).filter((f) => f.endsWith('.node')) : []
+  for (const f of ['package.json', 'index.js', 'index.d.ts', 'dist', ...binaries]) {
     cpSync(join(root, f), join(pkg, f), { recursive: true })
   }
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'example', private: true, type }))
@@ -70,4 +71,23 @@ test('esbuild: bundled with the package external (the one-line fix) the app runs
   execFileSync(esbuild, ['app.mjs', '--bundle', '--platform=node', '--format=esm', '--external:immukv', '--outfile=bundle.mjs'], { cwd: dir, stdio: 'pipe' })
   const out = run(['bundle.mjs'], dir)
   assert.deepEqual(JSON.parse(out), { ok: true })
+})
+
+test('without its platform package, loading immukv says which package is missing and how to install it', () => {
+  const dir = project('commonjs', { binary: false })
+  const expected = `immukv-${process.platform}-${process.arch}${process.platform === 'linux' ? '-gnu' : ''}`
+  const check = (message) => {
+    assert.match(message, /no native binary for this platform/)
+    assert.ok(message.includes(`npm install ${expected}`), message)
+    assert.match(message, /--omit=optional/)
+  }
+  writeFileSync(join(dir, 'main.js'), "try { require('immukv') } catch (e) { console.log(JSON.stringify({ message: e.message, cause: !!e.cause })) }\n")
+  const out = JSON.parse(run(['main.js'], dir))
+  check(out.message)
+  assert.equal(out.cause, true, 'the loader error is kept as cause')
+  // ESM: the import fails the program with the same message.
+  writeFileSync(join(dir, 'main.mjs'), "import { ImmuKVClient } from 'immukv'\nconsole.log(typeof ImmuKVClient)\n")
+  const esm = spawnSync(process.execPath, ['main.mjs'], { cwd: dir, encoding: 'utf8' })
+  assert.notEqual(esm.status, 0)
+  check(esm.stderr)
 })

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { SERVERS, SEAWEED, bucket, client, keyObject, rejection, runNode, sleep } from './support/helpers.mjs'
+import { GetObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3'
+import { SERVERS, SEAWEED, bucket, client, keyObject, raw, rejection, runNode, sleep } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 const FAST = { requestTimeoutMs: 1000, connectTimeoutMs: 500, operationTimeoutMs: 20000 }
@@ -151,6 +152,88 @@ for (const server of SERVERS) {
     })
   })
 }
+
+describe("one client's append pipeline under faults (SeaweedFS)", () => {
+  test('50 concurrent sets with lost answers, resets and failing key objects: each exactly once, in call order', async () => {
+    const proxy = await new S3Proxy(SEAWEED.endpoint).start()
+    try {
+      const b = await bucket(SEAWEED)
+      const forever = 1e9
+      proxy.inject({ op: 'PUT', target: 'log', action: 500, when: 'after', times: forever, probability: 0.15 })
+      proxy.inject({ op: 'PUT', target: 'log', action: 'reset', when: 'before', times: forever, probability: 0.1 })
+      proxy.inject({ op: 'PUT', target: 'key', action: 503, when: 'before', times: forever, probability: 0.15 })
+      const { writeConcurrently } = await import('./support/writer-inline.mjs')
+      const { acked, failed } = await writeConcurrently({ endpoint: proxy.endpoint, bucket: b, sets: 50, keys: 7, concurrent: true, requestTimeoutMs: 2000 })
+      proxy.clearFaults()
+      assert.deepEqual(failed, [])
+      assert.equal(acked.length, 50)
+      const c = client(SEAWEED, b)
+      const log = await c.logEntries()
+      assert.equal(log.length, 50, 'nothing appended twice')
+      for (const a of acked) assert.equal(log.filter((e) => e.hash === a.hash).length, 1)
+      // One client's sets are committed in the order they were made.
+      assert.deepEqual(
+        [...log].reverse().map((e) => e.value.i),
+        [...Array(50).keys()],
+      )
+      await c.set('repair', 1) // the last entry's key object may have failed: repaired first
+      assert.deepEqual((await c.verifyLog()).failures, [])
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  test('the crash invariant: kill -9 mid-pipeline leaves at most the head an orphan, and the next writer repairs it', async () => {
+    const proxy = await new S3Proxy(SEAWEED.endpoint).start()
+    try {
+      const b = await bucket(SEAWEED)
+      // The 12th key-object write never answers: the pipeline holds there,
+      // with the 12th entry committed and the sets after it queued.
+      let keyPuts = 0
+      const hangAt = 12
+      const writer = spawn(process.execPath, [
+        fileURLToPath(new URL('./support/writer.mjs', import.meta.url)),
+        JSON.stringify({ endpoint: proxy.endpoint, bucket: b, clients: 1, sets: 30, keys: 9, concurrent: true, tag: 'crash', requestTimeoutMs: 60000 }),
+      ])
+      const deadline = Date.now() + 30000
+      while (Date.now() < deadline) {
+        keyPuts = proxy.requests.filter((r) => r.method === 'PUT' && r.target === 'key').length
+        if (keyPuts >= hangAt - 1) break
+        await sleep(2)
+      }
+      proxy.inject({ op: 'PUT', target: 'key', action: 'hang', times: 1000 })
+      const hung = () => proxy.rules.reduce((n, r) => n + r.hits, 0)
+      while (hung() === 0 && Date.now() < deadline) await sleep(10)
+      assert.ok(hung() > 0, 'a key-object write is hanging')
+      await sleep(300) // the pipeline is waiting for it: no further log append goes out
+      const logPutsBefore = proxy.count('PUT', 'log')
+      await sleep(300)
+      assert.equal(proxy.count('PUT', 'log'), logPutsBefore, 'no log append while the previous key object is unanswered')
+      writer.kill('SIGKILL')
+      await new Promise((r) => writer.on('exit', r))
+      proxy.clearFaults()
+      const c = client(SEAWEED, b)
+      const log = await c.logEntries()
+      const [head, ...older] = log
+      // Every entry but the head has its key-object version.
+      const s3 = raw(SEAWEED.endpoint)
+      for (const e of older) {
+        const versions = (await s3.send(new ListObjectVersionsCommand({ Bucket: b, Prefix: `keys/${e.key}.json` }))).Versions || []
+        const bodies = await Promise.all(
+          versions.filter((v) => v.Key === `keys/${e.key}.json`).map(async (v) => JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: v.Key, VersionId: v.VersionId }))).Body.transformToString())),
+        )
+        assert.ok(bodies.some((k) => k.log_version_id === e.versionId), `entry ${e.sequence} has its key object`)
+      }
+      const headObject = await keyObject(SEAWEED, b, `keys/${head.key}.json`)
+      assert.notEqual(headObject?.log_version_id, head.versionId, 'the head is the orphan')
+      await client(SEAWEED, b).set('after', 1) // the next writer
+      assert.equal((await keyObject(SEAWEED, b, `keys/${head.key}.json`)).log_version_id, head.versionId, 'repaired')
+      assert.deepEqual((await c.verifyLog()).failures, [])
+    } finally {
+      await proxy.stop()
+    }
+  })
+})
 
 describe('crash between the two phases (SeaweedFS)', () => {
   test('kill -9 of a writer after its log append leaves an orphan that the next writer repairs', async () => {

@@ -74,6 +74,20 @@ describe('requests per operation (SeaweedFS)', () => {
     assert.deepEqual((await c.verifyLog()).failures, [])
   })
 
+  test('settling a lost append answer costs one listing page and a GET, however long the log', async () => {
+    const c = fresh()
+    await Promise.all(Array.from({ length: 300 }, (_, i) => c.set(`k${i % 7}`, i)))
+    proxy.inject({ op: 'PUT', target: 'log', action: 500, when: 'after' }) // applied, answer lost
+    const reqs = await counted(() => c.set('lost', 'answer'))
+    const count = (what) => reqs.filter((r) => r === what).length
+    assert.equal(count('PUT log'), 1, `settled, not appended again: ${reqs.join(', ')}`)
+    assert.equal(count('LIST log'), 1, reqs.join(', '))
+    assert.ok(count('GET log') <= 2, reqs.join(', '))
+    const [head] = await c.logEntries(undefined, 1)
+    assert.equal(head.sequence, 300)
+    assert.equal(head.value, 'answer')
+  })
+
   test('reads: get 1 request (3 when the repair check is due); history and logEntries 1 list + N gets', async () => {
     const c = fresh({ repairCheckIntervalMs: 60000 })
     for (let i = 0; i < 5; i++) await c.set('k', i)

@@ -157,7 +157,13 @@ impl NativeClient {
     ) -> napi::Result<PromiseRaw<'env, NativeEntry>> {
         let cancel = cancel_of(cancel);
         let value = Json::from_js(value_json);
-        let fut = each!(self.inner.clone(), c => async move { c.set_with(&key, &value, cancel.as_ref()).await });
+        // Queued now, on the JavaScript thread: one client's sets commit in
+        // the order they were called.
+        // Enqueueing may start the pipeline task, which needs the runtime.
+        let fut = napi::bindgen_prelude::within_runtime_if_available(|| match &self.inner {
+            AnyClient::S3(c) => c.set_with(&key, &value, cancel.as_ref()).boxed(),
+            AnyClient::Memory(c) => c.set_with(&key, &value, cancel.as_ref()).boxed(),
+        });
         settle(env, fut, NativeEntry::written)
     }
 

@@ -1,8 +1,9 @@
-// N clients, each doing M sets concurrently; what was acknowledged and what
-// failed. Used in-process by the contention tests and by writer.mjs.
+// N clients, each doing M sets (one after another, or all at once with
+// `concurrent`); what was acknowledged and what failed. Used in-process by the
+// contention tests and by writer.mjs.
 import { ImmuKVClient, ADMIN } from './helpers.mjs'
 
-export async function writeConcurrently({ endpoint, bucket, prefix = '', clients = 1, sets = 1, tag = 'w', keys = 0, ...extra }) {
+export async function writeConcurrently({ endpoint, bucket, prefix = '', clients = 1, sets = 1, tag = 'w', keys = 0, concurrent = false, ...extra }) {
   const acked = []
   const failed = []
   await Promise.all(
@@ -14,15 +15,18 @@ export async function writeConcurrently({ endpoint, bucket, prefix = '', clients
         ...extra,
         overrides: { endpointUrl: endpoint, credentials: ADMIN },
       })
-      for (let i = 0; i < sets; i++) {
+      const one = async (i) => {
         const key = keys ? `k${(c * sets + i) % keys}` : `${tag}-c${c}`
         try {
           const e = await client.set(key, { tag, c, i })
-          acked.push({ hash: e.hash, sequence: e.sequence, key })
+          acked.push({ hash: e.hash, sequence: e.sequence, key, i })
+          if (concurrent) process.stdout.write?.('')
         } catch (err) {
-          failed.push({ code: err.code, message: err.message })
+          failed.push({ code: err.code, message: err.message, mayHaveCommitted: err.mayHaveCommitted, i })
         }
       }
+      if (concurrent) await Promise.all(Array.from({ length: sets }, (_, i) => one(i)))
+      else for (let i = 0; i < sets; i++) await one(i)
     }),
   )
   return { acked, failed }

@@ -22,13 +22,27 @@ pub(super) struct CallGuard<'a>(&'a Calls);
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
+        self.0.leave();
+    }
+}
+
+/// A [`CallGuard`] that owns its client, for a future that outlives the
+/// call that made it (a `set` is queued when called, awaited later).
+pub(super) struct OwnedCallGuard<S: Store>(pub(super) std::sync::Arc<Inner<S>>);
+
+impl<S: Store> Drop for OwnedCallGuard<S> {
+    fn drop(&mut self) {
+        self.0.calls.leave();
     }
 }
 
 impl Calls {
+    fn leave(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
     pub(super) fn enter(&self) -> Result<CallGuard<'_>> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = CallGuard(self);
@@ -60,6 +74,13 @@ impl Calls {
 }
 
 impl<S: Store> Inner<S> {
+    /// [`Calls::enter`], owning the client.
+    pub(super) fn enter_owned(self: &std::sync::Arc<Self>) -> Result<OwnedCallGuard<S>> {
+        let guard = self.calls.enter()?;
+        std::mem::forget(guard); // handed over to the owned guard
+        Ok(OwnedCallGuard(self.clone()))
+    }
+
     /// Runs one call: refused once closed, bounded by `operation_timeout`,
     /// ended early by `cancel`. `what` names the call in the timeout error.
     pub(super) async fn call<T, F>(&self, what: &str, cancel: Option<&Cancel>, fut: F) -> Result<T>

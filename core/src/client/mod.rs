@@ -311,20 +311,26 @@ impl<S: Store> Inner<S> {
 /// that a cancelled append can say whether it may have committed.
 impl<S: Store> Client<S> {
     /// Appends `key = value` to the log and writes the key object. `value` is
-    /// JSON text; it is stored as canonical JSON.
-    pub async fn set(&self, key: &str, value: &Json) -> Result<Entry> {
-        self.inner.set(key, value, None).await
+    /// JSON text; it is stored as canonical JSON. The set is queued when this
+    /// is called (a client's sets commit in the order they were made); the
+    /// future waits for the commit.
+    pub fn set(
+        &self,
+        key: &str,
+        value: &Json,
+    ) -> impl std::future::Future<Output = Result<Entry>> + Send + 'static {
+        self.inner.set(key, value, None)
     }
 
     /// [`Client::set`], ended early by `cancel`: the error then says whether
     /// the entry may have been committed (`may_have_committed`).
-    pub async fn set_with(
+    pub fn set_with(
         &self,
         key: &str,
         value: &Json,
         cancel: Option<&Cancel>,
-    ) -> Result<Entry> {
-        self.inner.set(key, value, cancel).await
+    ) -> impl std::future::Future<Output = Result<Entry>> + Send + 'static {
+        self.inner.set(key, value, cancel)
     }
 
     /// The latest entry of `key`: one GET of its key object, whose hash and

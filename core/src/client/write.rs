@@ -69,7 +69,7 @@ pub(super) struct Queue {
 /// One `set` waiting for, or in, the pipeline.
 struct Job {
     key: String,
-    /// Canonical JS text.
+    /// As given; checked and made canonical by the pipeline.
     value: Json,
     deadline: Duration,
     /// The caller gave up (cancelled or timed out): do not start an attempt.
@@ -104,15 +104,37 @@ enum Outcome {
 impl<S: Store> Inner<S> {
     /// Appends `key = value` to the log and writes the key object. `value`
     /// is JSON text; it is stored in canonical form.
-    pub(super) async fn set(
+    /// Queues `key = value` at once, in call order, and returns the future
+    /// that waits for its commit. The value is checked (and made canonical)
+    /// by the pipeline, before any request for it.
+    pub(super) fn set(
         self: &Arc<Self>,
         key: &str,
         value: &Json,
         cancel: Option<&Cancel>,
-    ) -> Result<Entry> {
-        let _guard = self.calls.enter()?;
+    ) -> impl std::future::Future<Output = Result<Entry>> + Send + 'static {
+        let queued = self.enqueue_set(key, value);
+        let me = self.clone();
+        let cancel = cancel.cloned();
+        let key = key.to_string();
+        async move {
+            let (job, rx, _guard) = queued?;
+            me.wait_for(&job, rx, cancel.as_ref(), &key).await
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn enqueue_set(
+        self: &Arc<Self>,
+        key: &str,
+        value: &Json,
+    ) -> Result<(
+        Arc<Job>,
+        oneshot::Receiver<Result<Entry>>,
+        super::calls::OwnedCallGuard<S>,
+    )> {
+        let guard = self.enter_owned()?;
         self.check_key(key)?;
-        let value = self.check_value(value)?;
         if self.opts.read_only {
             return Err(Error::new(
                 ErrorCode::ReadOnly,
@@ -122,13 +144,23 @@ impl<S: Store> Inner<S> {
         let (tx, rx) = oneshot::channel();
         let job = Arc::new(Job {
             key: key.to_string(),
-            value,
+            value: value.clone(),
             deadline: self.deadline(),
             cancelled: AtomicBool::new(false),
             in_doubt: AtomicBool::new(false),
             reply: Mutex::new(Some(tx)),
         });
         self.enqueue(job.clone());
+        Ok((job, rx, guard))
+    }
+
+    async fn wait_for(
+        &self,
+        job: &Job,
+        rx: oneshot::Receiver<Result<Entry>>,
+        cancel: Option<&Cancel>,
+        key: &str,
+    ) -> Result<Entry> {
         let stop = async {
             let timeout = self.env.sleep(self.opts.operation_timeout);
             match cancel {
@@ -291,6 +323,9 @@ impl<S: Store> Inner<S> {
     }
 
     async fn commit(&self, job: &Job) -> Result<Entry> {
+        let value = self
+            .check_value(&job.value)
+            .map_err(|e| e.with_commit_state(false))?;
         let mut pending: Vec<Attempt> = Vec::new();
         let mut lost = 0u32;
         let mut transient = 0u32;
@@ -310,7 +345,7 @@ impl<S: Store> Inner<S> {
             if job.cancelled.load(Ordering::SeqCst) && pending.is_empty() {
                 return Err(Error::aborted().with_commit_state(false));
             }
-            let failure = match self.attempt(job, &mut pending).await {
+            let failure = match self.attempt(job, &value, &mut pending).await {
                 Ok(Outcome::Committed(entry)) => {
                     self.stats.event(Event::Commit);
                     return Ok(entry);
@@ -374,7 +409,12 @@ impl<S: Store> Inner<S> {
         Err(e.with_commit_state(!pending.is_empty()))
     }
 
-    async fn attempt(&self, job: &Job, pending: &mut Vec<Attempt>) -> Result<Outcome> {
+    async fn attempt(
+        &self,
+        job: &Job,
+        value: &Json,
+        pending: &mut Vec<Attempt>,
+    ) -> Result<Outcome> {
         let deadline = job.deadline;
         let chain = if pending.is_empty() {
             self.chain_head()
@@ -420,7 +460,7 @@ impl<S: Store> Inner<S> {
         let mut entry = Entry::next(
             base.as_ref().map(|h| h.entry.link()),
             job.key.clone(),
-            job.value.clone(),
+            value.clone(),
             self.env.wall_ms(),
             key_etag,
         )
