@@ -151,6 +151,19 @@ for (const server of STORES) {
       assert.ok(h[0].value instanceof Date)
       await dates.close()
       assert.equal((await c.get('when')).key, 'when', 'closing the codec client leaves the parent open')
+      // Closing the parent closes its forks at once, before its in-flight calls end.
+      const fork = c.withCodec(
+        (j) => j,
+        (v) => v,
+      )
+      const inFlight = c.set('last', 1)
+      const closing = c.close()
+      const err = await rejection(fork.set('after-close', 1))
+      assert.equal(err.code, 'CLIENT_CLOSED')
+      await inFlight
+      await closing
+      assert.equal((await rejection(fork.get('last'))).code, 'CLIENT_CLOSED')
+      assert.equal((await rejection(client(server, b, { s3Prefix: 'codec/' }).get('after-close'))).code, 'KEY_NOT_FOUND')
     })
 
     test('both constructor forms; close rejects later calls', { skip: server.memory && 'the S3 constructor' }, async () => {

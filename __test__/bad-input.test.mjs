@@ -78,8 +78,33 @@ for (const server of SERVERS) {
         () => c.listKeys(undefined, 1.5),
         () => c.getLogVersion(''),
         () => c.history('existing', ''),
+        () => c.get('existing', { verify: 'yes' }),
+        () => c.listKeysWithPrefix('a\u0001'),
+        () => c.listKeysWithPrefix('a\\b'),
       ]) {
         assert.equal((await rejection(call())).code, 'INVALID_ARGUMENT')
+      }
+    })
+
+    test('a refused value rejects at once, also behind queued sets, and sends nothing for its key', async () => {
+      const { S3Proxy } = await import('./support/proxy.mjs')
+      const proxy = await new S3Proxy(server.endpoint, { latencyMs: 50 }).start()
+      try {
+        const q = client({ endpoint: proxy.endpoint }, b, { s3Prefix: 'queue/' })
+        const queued = Array.from({ length: 6 }, (_, i) => q.set(`q${i}`, i))
+        let deep = 0
+        for (let i = 0; i < 901; i++) deep = [deep]
+        const t0 = Date.now()
+        const err = await rejection(q.set('refused', deep))
+        const took = Date.now() - t0
+        assert.equal(err.code, 'INVALID_VALUE', err.message)
+        assert.equal(err.mayHaveCommitted, false)
+        assert.ok(took < 200, `rejected after ${took} ms; the queue ahead takes > 600 ms`)
+        await Promise.all(queued)
+        assert.ok(!proxy.requests.some((r) => r.url.includes('refused')), 'no request names the refused key')
+        untouched = await snapshot(server, b)
+      } finally {
+        await proxy.stop()
       }
     })
 

@@ -17,7 +17,13 @@ function table(heading) {
   assert.ok(start >= 0, `README has ${heading}`)
   const rows = []
   for (const line of readme.slice(start).split('\n').slice(1)) {
-    if (line.startsWith('|')) rows.push(line.split('|').slice(1, -1).map((c) => c.trim()))
+    if (line.startsWith('|'))
+      rows.push(
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      )
     else if (rows.length) break
   }
   return rows.slice(2) // header and separator
@@ -40,6 +46,8 @@ test("the README's error codes are every code, and the TypeScript list is the co
 
 test("the README's failure kinds are the ones verifyLog reports", () => {
   const documented = table('### Verification').flatMap(([kinds]) => kinds.split(',').map((k) => k.trim().replaceAll('`', '')))
-  const kinds = readFileSync(new URL('../core/src/verify.rs', import.meta.url), 'utf8').match(/=> "([a-z_]+)",/g).map((m) => m.slice(4, -2))
+  const kinds = readFileSync(new URL('../core/src/verify.rs', import.meta.url), 'utf8')
+    .match(/=> "([a-z_]+)",/g)
+    .map((m) => m.slice(4, -2))
   assert.deepEqual([...documented].sort(), [...kinds].sort())
 })

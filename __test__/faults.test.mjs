@@ -220,9 +220,16 @@ describe("one client's append pipeline under faults (SeaweedFS)", () => {
       for (const e of older) {
         const versions = (await s3.send(new ListObjectVersionsCommand({ Bucket: b, Prefix: `keys/${e.key}.json` }))).Versions || []
         const bodies = await Promise.all(
-          versions.filter((v) => v.Key === `keys/${e.key}.json`).map(async (v) => JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: v.Key, VersionId: v.VersionId }))).Body.transformToString())),
+          versions
+            .filter((v) => v.Key === `keys/${e.key}.json`)
+            .map(async (v) =>
+              JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: v.Key, VersionId: v.VersionId }))).Body.transformToString()),
+            ),
         )
-        assert.ok(bodies.some((k) => k.log_version_id === e.versionId), `entry ${e.sequence} has its key object`)
+        assert.ok(
+          bodies.some((k) => k.log_version_id === e.versionId),
+          `entry ${e.sequence} has its key object`,
+        )
       }
       const headObject = await keyObject(SEAWEED, b, `keys/${head.key}.json`)
       assert.notEqual(headObject?.log_version_id, head.versionId, 'the head is the orphan')

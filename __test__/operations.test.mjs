@@ -94,6 +94,53 @@ describe('cancellation', () => {
     }
   })
 
+  test('an abort that comes after the entry is in the log (its key object still being written) resolves with the entry', async () => {
+    const proxy = await new S3Proxy(SEAWEED.endpoint).start()
+    try {
+      const b = await bucket(SEAWEED)
+      const c = client({ endpoint: proxy.endpoint }, b, { requestTimeoutMs: 1000 })
+      await c.set('warm', 0)
+      proxy.inject({ op: 'PUT', target: 'key', action: 'hang', times: 1 })
+      const ac = new AbortController()
+      const set = c.set('k', 'committed', { signal: ac.signal })
+      const deadline = Date.now() + 5000
+      while (proxy.hits() === 0 && Date.now() < deadline) await sleep(5)
+      assert.equal(proxy.hits(), 1, 'the key-object PUT is hanging')
+      ac.abort()
+      const entry = await set // resolves: too late to abort
+      const [head] = await client(SEAWEED, b).logEntries(undefined, 1)
+      assert.equal(head.versionId, entry.versionId)
+      assert.equal(head.value, 'committed')
+      proxy.clearFaults()
+      await c.close()
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  test('verifyLog is not bounded by operationTimeoutMs (its length grows with the log)', async () => {
+    const proxied = await new S3Proxy(SEAWEED.endpoint, { latencyMs: 10 }).start()
+    try {
+      const b = await bucket(SEAWEED)
+      const w = client(SEAWEED, b)
+      await Promise.all(Array.from({ length: 120 }, (_, i) => w.set(`k${i % 9}`, i)))
+      const timeout = 100
+      const v = client({ endpoint: proxied.endpoint }, b, { operationTimeoutMs: timeout, readConcurrency: 4 })
+      const t0 = Date.now()
+      const r = await v.verifyLog()
+      const took = Date.now() - t0
+      assert.ok(took > 2 * timeout, `took ${took} ms: long enough to prove the point`)
+      assert.equal(r.ok, true, JSON.stringify(r.failures))
+      assert.equal(r.checked, 120)
+      // Other calls still are bounded.
+      const err = await rejection(v.logEntries(undefined, 120))
+      assert.equal(err.code, 'STORAGE_ERROR')
+      assert.match(err.message, /operationTimeoutMs/)
+    } finally {
+      await proxied.stop()
+    }
+  })
+
   test('a long verifyLog stops when aborted', async () => {
     const proxied = await new S3Proxy(SEAWEED.endpoint, { latencyMs: 20 }).start()
     try {

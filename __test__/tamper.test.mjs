@@ -180,6 +180,40 @@ for (const server of SERVERS) {
       )
     })
 
+    test('a crafted sequence beyond 2^53 - 1: writers refuse to extend it, verifyLog locates it (no crash)', async () => {
+      const { b, c, entries } = await store(server)
+      const forged = await forgeNext(entries[4], 'k1', { i: 'forged' })
+      // Same hash input but a sequence no client holds exactly.
+      const body = forged.body.replace(`"sequence":${forged.sequence}`, '"sequence":18446744073709551615')
+      await putRaw(server, b, '_log.json', body)
+      const err = await rejection(client(server, b).set('k0', 'after'))
+      assert.equal(err.code, 'CORRUPT_ENTRY', err.message)
+      assert.match(err.message, /2\^53/)
+      await putRaw(server, b, '_log.json', (await forgeNext({ ...entries[4], sequence: 6 }, 'k2', 'next')).body)
+      const r = await c.verifyLog()
+      assert.equal(r.ok, false)
+      assert.ok(
+        r.failures.some((f) => f.kind === 'unreadable' && /2\^53/.test(f.detail)),
+        JSON.stringify(r.failures),
+      )
+    })
+
+    test("the head's key object rolled back to its previous bytes: verifyLog reports it", async () => {
+      const { b, c, entries } = await store(server)
+      const head = entries[4] // k1, whose previous entry is entries[1]
+      const { GetObjectCommand } = await import('@aws-sdk/client-s3')
+      const s3 = raw(server.endpoint)
+      const versions = (await s3.send(new ListObjectVersionsCommand({ Bucket: b, Prefix: 'keys/k1.json' }))).Versions
+      const older = versions.find((v) => !v.IsLatest)
+      const body = await (await s3.send(new GetObjectCommand({ Bucket: b, Key: 'keys/k1.json', VersionId: older.VersionId }))).Body.transformToString()
+      await putRaw(server, b, 'keys/k1.json', body) // same bytes, same ETag as the head recorded
+      const r = await c.verifyLog()
+      assert.ok(
+        r.failures.some((f) => f.kind === 'key_object_mismatch' && f.sequence === head.sequence),
+        JSON.stringify(r.failures),
+      )
+    })
+
     test('whole log deleted and rewritten consistently: caught only with the trusted digest', async () => {
       const { b, c, entries, digest } = await store(server)
       for (const v of await allVersions(server, b)) await deleteVersion(server, b, v.Key, v.VersionId)

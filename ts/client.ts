@@ -125,6 +125,8 @@ interface Shared {
   native: NativeClient
   /** Calls of the client and its forks in flight (close() waits for them). */
   inFlight: Set<Promise<unknown>>
+  /** The root client's close() was called: its forks refuse new calls too. */
+  closed: boolean
 }
 
 // Value JSON exactly as stored, per entry object: lets verify() recompute a
@@ -194,7 +196,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     } else {
       const { config: c, provider } = nativeConfig(config)
       try {
-        this.#shared = { native: new native.NativeClient(c, provider), inFlight: new Set() }
+        this.#shared = { native: new native.NativeClient(c, provider), inFlight: new Set(), closed: false }
       } catch (err) {
         throw fromNative(err)
       }
@@ -220,7 +222,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     } catch (err) {
       throw fromNative(err)
     }
-    const root: Fork = { [FORK]: { native: n, inFlight: new Set() }, root: true }
+    const root: Fork = { [FORK]: { native: n, inFlight: new Set(), closed: false }, root: true }
     return new ImmuKVClient<K, V>(root as unknown as Config)
   }
 
@@ -231,7 +233,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
 
   /** Runs one native call: refused once closed, tracked for close(), wired to the signal. */
   #call<T>(options: CallOptions | undefined, run: (cancel: NativeCancel | undefined) => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(immukvError({ code: 'CLIENT_CLOSED', message: 'the client is closed' }))
+    if (this.#closed || this.#shared.closed) return Promise.reject(immukvError({ code: 'CLIENT_CLOSED', message: 'the client is closed' }))
     const signal = options?.signal
     if (signal?.aborted) return Promise.reject(aborted(signal))
     let cancel: NativeCancel | undefined
@@ -294,6 +296,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   async get(key: K, options?: GetOptions): Promise<Entry<K, V>> {
     checkKey(key)
     checkOptions(options)
+    expect(options?.verify === undefined || typeof options.verify === 'boolean', 'INVALID_ARGUMENT', 'verify must be a boolean')
     checkDigest(options?.trusted, 'trusted')
     const n = await this.#call(options, (cancel) => this.#shared.native.get(key, options?.verify === true, options?.trusted, cancel))
     return this.#entry(n)
@@ -452,6 +455,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     }
     // Calls started before close() finish, forks' too; then the native
     // client refuses everything and waits for its own work (queued appends).
+    this.#shared.closed = true
     await Promise.allSettled([...this.#shared.inFlight])
     await this.#shared.native.close()
   }

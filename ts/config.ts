@@ -34,7 +34,7 @@ export interface StoreOptions {
   repairCheckIntervalMs?: number
   /** When true, no write of any kind is attempted. */
   readOnly?: boolean
-  /** Budget of one call, retries included (ms); no call takes longer. */
+  /** Budget of one call, retries included (ms); no call but `verifyLog` takes longer. */
   operationTimeoutMs?: number
   /** Object reads in flight at once in `history`, `logEntries`, `verifyLog`. */
   readConcurrency?: number

@@ -121,7 +121,7 @@ pub fn check_chain(newest_first: &[Entry], complete: bool) -> Vec<Failure> {
     }
     for pair in newest_first.windows(2) {
         let (e, prev) = (&pair[0], &pair[1]);
-        if e.sequence != prev.sequence + 1 {
+        if prev.sequence.checked_add(1) != Some(e.sequence) {
             failures.push(Failure::at(
                 e,
                 FailureKind::SequenceGap,

@@ -603,3 +603,108 @@ async fn the_first_entry_reads_the_key_object_it_follows() {
         "its key object was written"
     );
 }
+
+/// A stored entry whose sequence no client can hold (a crafted object).
+fn crafted_log_entry(after: &Entry, sequence: u64) -> Vec<u8> {
+    let (v, _) = Json::canonical_from("\"crafted\"", Dialect::Js).unwrap();
+    let mut e = Entry::next(Some(after.link()), "k".into(), v, 1_700_000_000_000, None).unwrap();
+    e.sequence = sequence;
+    e.hash = immukv_core::format::hash::hash(&e.hashed(), Dialect::Js).unwrap();
+    e.log_object(Dialect::Js).unwrap().into_bytes()
+}
+
+#[tokio::test]
+async fn a_crafted_sequence_is_a_corrupt_entry_not_a_panic() {
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    let a = c.set("a", &j(json!(1))).await.unwrap();
+    store.raw_put("_log.json", &crafted_log_entry(&a, u64::MAX));
+    for writer in [c.clone(), client(&store)] {
+        let err = writer.set("b", &j(json!(2))).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::CorruptEntry, "{}", err.message);
+        assert!(err.message.contains("2^53"), "{}", err.message);
+    }
+    // One more crafted entry after it: the audit locates both, and the
+    // sequence arithmetic over them does not overflow.
+    store.raw_put("_log.json", &crafted_log_entry(&a, 0));
+    let r = c.verify_log(&VerifyOptions::default()).await.unwrap();
+    assert!(!r.ok);
+    assert!(!r.failures.is_empty(), "{:?}", r.failures);
+    // The largest sequence every client holds is still an entry.
+    let mut edge = a.clone();
+    edge.sequence = (1 << 53) - 2;
+    let store2 = Arc::new(MemoryStore::default());
+    let c2 = client(&store2);
+    store2.raw_put("_log.json", &crafted_log_entry(&edge, (1 << 53) - 1));
+    let err = c2.set("b", &j(json!(2))).await.unwrap_err();
+    assert_ne!(err.code, ErrorCode::Internal, "{}", err.message);
+}
+
+#[tokio::test]
+async fn verify_log_finds_a_head_key_object_rolled_back_or_deleted() {
+    for delete in [false, true] {
+        let store = Arc::new(MemoryStore::default());
+        let c = client(&store);
+        c.set("a", &j(json!("old"))).await.unwrap();
+        let head = c.set("a", &j(json!("new"))).await.unwrap();
+        assert_log_sound(&c).await;
+        if delete {
+            store.raw_delete("keys/a.json", None); // a delete marker
+        } else {
+            // The older bytes again: same ETag as the version the head
+            // recorded, as an orphan head's key object would have.
+            let old = store.versions("keys/a.json")[0].clone();
+            store.raw_put("keys/a.json", &old);
+        }
+        let r = c.verify_log(&VerifyOptions::default()).await.unwrap();
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.kind == FailureKind::KeyObjectMismatch
+                    && f.sequence == Some(head.sequence)),
+            "delete={delete}: {:?}",
+            r.failures
+        );
+    }
+    // A true orphan head (its key object never written) is not a failure.
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    c.set("a", &j(json!("old"))).await.unwrap();
+    store.inject(Op::Put, "keys/", FaultPoint::Before, 100);
+    client(&store).set("a", &j(json!("new"))).await.unwrap();
+    store.clear_faults();
+    let ro = Client::new(
+        store.clone(),
+        Options {
+            read_only: true,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let r = ro.verify_log(&VerifyOptions::default()).await.unwrap();
+    assert!(r.ok, "{:?}", r.failures);
+}
+
+#[tokio::test]
+async fn a_refused_value_rejects_at_once_without_waiting_for_its_turn() {
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    let mut deep = String::new();
+    for _ in 0..901 {
+        deep.push('[');
+    }
+    for _ in 0..901 {
+        deep.push(']');
+    }
+    let big = Json::from(json!({ "s": "x".repeat(512 * 1024) }));
+    let queued: Vec<_> = (0..8).map(|i| c.set(&format!("k{i}"), &big)).collect();
+    let bad = c.set("bad", &Json::parse(&deep).unwrap());
+    let err = bad.await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidValue);
+    assert_eq!(err.may_have_committed, Some(false));
+    for q in queued {
+        q.await.unwrap();
+    }
+    assert!(store.versions("keys/bad.json").is_empty());
+    assert!(log_entries(&store).iter().all(|e| e.key != "bad"));
+}

@@ -9,6 +9,7 @@ use crate::storage::Store;
 use crate::verify::{self, Digest, Failure, FailureKind, Report};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -73,7 +74,7 @@ impl<S: Store> Inner<S> {
         progress: Option<ProgressFn<'_>>,
     ) -> Result<Report> {
         check_limit(opts.limit)?;
-        let deadline = self.deadline();
+        let deadline = self.audit_deadline();
         let report = |phase, done, total| {
             if let Some(p) = progress {
                 p(super::Progress { phase, done, total });
@@ -173,6 +174,13 @@ impl<S: Store> Inner<S> {
         })
     }
 
+    /// The deadline of an audit's requests: far away, since an audit is
+    /// ended by its caller, not by `operationTimeoutMs` (its length grows
+    /// with the store). Transient failures still get their few retries.
+    fn audit_deadline(&self) -> Duration {
+        self.now() + Duration::from_secs(366 * 24 * 3600)
+    }
+
     /// Key objects are a cache of the log: every version of every key object
     /// must be the key object of the log entry it names, byte for byte, and
     /// each key's latest object must hold the key's latest entry (or the one
@@ -185,7 +193,7 @@ impl<S: Store> Inner<S> {
         all_keys: bool,
         report: &(impl Fn(VerifyPhase, u64, Option<u64>) + Sync),
     ) -> Result<Vec<Failure>> {
-        let deadline = self.deadline();
+        let deadline = self.audit_deadline();
         report(VerifyPhase::ListingKeys, 0, None);
         // Listed without the reads' side effects: an audit repairs nothing.
         let mut keys: Vec<String> = if all_keys {
@@ -232,11 +240,18 @@ impl<S: Store> Inner<S> {
             })
             .collect();
         let done = std::sync::atomic::AtomicU64::new(0);
+        // The log versions that versions of the head's key object name, and
+        // what each key's newest version names: to tell an orphan head (its
+        // key object never written) from one whose key object was rolled
+        // back or deleted after it was written.
+        let head_named: Mutex<HashSet<String>> = Mutex::default();
+        let newest_names: Mutex<HashMap<String, String>> = Mutex::default();
         let checked: Vec<Vec<Failure>> = stream::iter(jobs)
             .map(|(key, version, newest)| {
                 let by_version = &by_version;
                 let latest = &latest;
                 let done = &done;
+                let (head_named, newest_names) = (&head_named, &newest_names);
                 async move {
                     let path = self.layout.key_path(&key);
                     let obj = retry::idempotent(self, deadline, || self.store.get(&path, Some(&version))).await?;
@@ -261,6 +276,12 @@ impl<S: Store> Inner<S> {
                             )])
                         }
                     };
+                    if head.is_some_and(|h| h.key == key) {
+                        lock(head_named).insert(k.version_id.clone());
+                    }
+                    if newest {
+                        lock(newest_names).insert(key.clone(), k.version_id.clone());
+                    }
                     let mut out = Vec::new();
                     if k.key != key {
                         out.push(at(
@@ -337,6 +358,31 @@ impl<S: Store> Inner<S> {
                     e,
                     FailureKind::KeyObjectMismatch,
                     format!("key object {} is missing", self.layout.key_path(key)),
+                ));
+            }
+        }
+        // The head is let off as an orphan above only if its key object was
+        // never written: once a version of it held the head, the newest must.
+        if let Some(h) = head {
+            let written = lock(&head_named).contains(&h.version_id);
+            let holds = lock(&newest_names).get(&h.key) == Some(&h.version_id);
+            let reported = failures.iter().any(|f| {
+                f.kind == FailureKind::KeyObjectMismatch && f.sequence == Some(h.sequence)
+            });
+            if written
+                && !holds
+                && !reported
+                && latest
+                    .get(h.key.as_str())
+                    .is_some_and(|e| e.version_id == h.version_id)
+            {
+                failures.push(Failure::at(
+                    h,
+                    FailureKind::KeyObjectMismatch,
+                    format!(
+                        "key object {} once held this entry (the head) and no longer does: its latest version was rolled back or deleted",
+                        self.layout.key_path(&h.key)
+                    ),
                 ));
             }
         }
@@ -491,4 +537,8 @@ fn latest_of<'a>(latest: &HashMap<&str, &'a Entry>, key: &str) -> Option<&'a Ent
 fn logged_with_value(read: Entry, mut logged: Entry) -> Entry {
     logged.value = read.value;
     logged
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -30,6 +30,15 @@ impl Drop for CallGuard<'_> {
 /// call that made it (a `set` is queued when called, awaited later).
 pub(super) struct OwnedCallGuard<S: Store>(pub(super) std::sync::Arc<Inner<S>>);
 
+impl<S: Store> OwnedCallGuard<S> {
+    /// Work the client started itself (the append pipeline), counted as in
+    /// flight even after the client is closed.
+    pub(super) fn internal(inner: std::sync::Arc<Inner<S>>) -> Self {
+        inner.calls.in_flight.fetch_add(1, Ordering::SeqCst);
+        OwnedCallGuard(inner)
+    }
+}
+
 impl<S: Store> Drop for OwnedCallGuard<S> {
     fn drop(&mut self) {
         self.0.calls.leave();
@@ -50,13 +59,6 @@ impl Calls {
             return Err(Error::new(ErrorCode::Closed, "the client is closed"));
         }
         Ok(guard)
-    }
-
-    /// Work the client started itself (the append pipeline), counted as in
-    /// flight even after the client is closed.
-    pub(super) fn enter_internal(&self) -> CallGuard<'_> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        CallGuard(self)
     }
 
     pub(super) async fn close(&self) {
@@ -87,11 +89,32 @@ impl<S: Store> Inner<S> {
     where
         F: Future<Output = Result<T>>,
     {
+        self.call_within(what, cancel, Some(self.opts.operation_timeout), fut)
+            .await
+    }
+
+    /// [`Inner::call`] with another bound (`None`: only `cancel` ends it),
+    /// for calls whose length grows with the store (`verifyLog`).
+    pub(super) async fn call_within<T, F>(
+        &self,
+        what: &str,
+        cancel: Option<&Cancel>,
+        bound: Option<std::time::Duration>,
+        fut: F,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
         let _guard = self.calls.enter()?;
-        let timeout = self.env.sleep(self.opts.operation_timeout);
+        let timeout = async {
+            match bound {
+                Some(d) => self.env.sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
         let stop = async {
             match cancel {
-                Some(c) => match select(timeout, Box::pin(c.cancelled())).await {
+                Some(c) => match select(Box::pin(timeout), Box::pin(c.cancelled())).await {
                     Either::Left(_) => false,
                     Either::Right(_) => true,
                 },

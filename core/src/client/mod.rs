@@ -412,8 +412,15 @@ impl<S: Store> Client<S> {
         opts: &VerifyOptions,
         progress: Option<&(dyn Fn(Progress) + Send + Sync)>,
     ) -> Result<Report> {
+        // Not bounded by operationTimeoutMs: its length grows with the log.
+        // Each request keeps its own timeout and retries.
         self.inner
-            .call("verifyLog", None, self.inner.verify_log(opts, progress))
+            .call_within(
+                "verifyLog",
+                None,
+                None,
+                self.inner.verify_log(opts, progress),
+            )
             .await
     }
 }

@@ -171,6 +171,9 @@ impl<S: Store> Inner<S> {
         limit: Option<u32>,
     ) -> Result<Vec<String>> {
         check_limit(limit)?;
+        self.layout
+            .check_key_prefix(prefix)
+            .map_err(|e| Error::new(ErrorCode::InvalidArgument, e.0))?;
         if let Some(a) = after {
             self.check_key(a)?;
         }

@@ -39,7 +39,7 @@
 use super::{retry, settle::Attempt, Chain, Head, Inner, LogHead};
 use crate::env::{BoxFuture, Cancel};
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::{Dialect, Entry, Json, Link, MAX_VALUE_DEPTH};
+use crate::format::{Dialect, Entry, Json, MAX_VALUE_DEPTH};
 use crate::stats::Event;
 use crate::storage::{Precondition, PutOutcome, Store};
 use futures_util::future::{select, Either, FutureExt, Shared};
@@ -69,17 +69,34 @@ pub(super) struct Queue {
 /// One `set` waiting for, or in, the pipeline.
 struct Job {
     key: String,
-    /// As given; checked and made canonical by the pipeline.
-    value: Json,
+    /// The value checked and made canonical, off the caller's thread and
+    /// before any request for it. A value `set` refuses rejects its call at
+    /// once, without waiting for its turn.
+    value: Shared<BoxFuture<Result<Json>>>,
     deadline: Duration,
     /// The caller gave up (cancelled or timed out): do not start an attempt.
     cancelled: AtomicBool,
     /// A log PUT for it may have been applied and is not settled.
     in_doubt: AtomicBool,
+    /// Its entry, once in the log: a caller that gives up after this point
+    /// (during the key-object write) gets the entry, not an error.
+    committed: Mutex<Option<Entry>>,
     reply: Mutex<Option<oneshot::Sender<Result<Entry>>>>,
 }
 
 impl Job {
+    /// Records the committed entry; called before `in_doubt` is cleared.
+    fn committed(&self, entry: &Entry) {
+        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry.clone());
+    }
+
+    fn committed_entry(&self) -> Option<Entry> {
+        self.committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn finish(&self, out: Result<Entry>) {
         if let Some(tx) = self.reply.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = tx.send(out);
@@ -142,14 +159,26 @@ impl<S: Store> Inner<S> {
             ));
         }
         let (tx, rx) = oneshot::channel();
+        let (raw, max_bytes) = (value.clone(), self.opts.max_value_bytes);
+        let checked: BoxFuture<Result<Json>> = Box::pin(async move {
+            check_value(&raw, max_bytes).map_err(|e| e.with_commit_state(false))
+        });
         let job = Arc::new(Job {
             key: key.to_string(),
-            value: value.clone(),
+            value: checked.shared(),
             deadline: self.deadline(),
             cancelled: AtomicBool::new(false),
             in_doubt: AtomicBool::new(false),
+            committed: Mutex::new(None),
             reply: Mutex::new(Some(tx)),
         });
+        let check = job.clone();
+        self.env.spawn(Box::pin(async move {
+            if let Err(e) = check.value.clone().await {
+                check.cancelled.store(true, Ordering::SeqCst);
+                check.finish(Err(e));
+            }
+        }));
         self.enqueue(job.clone());
         Ok((job, rx, guard))
     }
@@ -179,9 +208,14 @@ impl<S: Store> Inner<S> {
             Either::Left((Err(_), _)) => Err(Error::internal("the append pipeline stopped")),
             Either::Right((aborted, rx)) => {
                 // Either the pipeline sees `cancelled` before it sends, or we
-                // see `in_doubt`: both are SeqCst, so one of them wins.
+                // see `in_doubt`: both are SeqCst, so one of them wins. The
+                // pipeline records a commit before it clears `in_doubt`, so
+                // a cleared `in_doubt` after a commit shows the entry here.
                 job.cancelled.store(true, Ordering::SeqCst);
                 let in_doubt = job.in_doubt.load(Ordering::SeqCst);
+                if let Some(entry) = job.committed_entry() {
+                    return Ok(entry); // too late to abort: it is in the log
+                }
                 let e = if aborted {
                     Error::aborted()
                 } else {
@@ -199,37 +233,6 @@ impl<S: Store> Inner<S> {
         }
     }
 
-    /// The canonical text of a value, if `set` accepts it.
-    fn check_value(&self, value: &Json) -> Result<Json> {
-        let (canonical, depth) =
-            Json::canonical_from(value.as_str(), Dialect::Js).map_err(|e| {
-                Error::new(
-                    ErrorCode::InvalidValue,
-                    format!("value cannot be stored: {e}"),
-                )
-            })?;
-        if depth > MAX_VALUE_DEPTH {
-            return Err(Error::new(
-                ErrorCode::InvalidValue,
-                format!(
-                    "value is nested {depth} levels deep; at most {MAX_VALUE_DEPTH} are accepted, so \
-                     that every client (the earlier Python client's json module stops near 1000) can read it"
-                ),
-            ));
-        }
-        let len = canonical.as_str().len();
-        if len > self.opts.max_value_bytes {
-            return Err(Error::new(
-                ErrorCode::InvalidValue,
-                format!(
-                    "value is {len} bytes as canonical JSON; the limit (maxValueBytes) is {}",
-                    self.opts.max_value_bytes
-                ),
-            ));
-        }
-        Ok(canonical)
-    }
-
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -241,14 +244,19 @@ impl<S: Store> Inner<S> {
             !std::mem::replace(&mut q.running, true)
         };
         if start {
+            // Counted in flight from now, not from its first poll: close()
+            // waits for queued jobs even if every caller dropped its future.
+            let guard = super::calls::OwnedCallGuard::internal(self.clone());
             let me = self.clone();
-            self.env.spawn(Box::pin(async move { me.drive().await }));
+            self.env.spawn(Box::pin(async move {
+                let _guard = guard;
+                me.drive().await
+            }));
         }
     }
 
     /// The pipeline: commits queued jobs one after another.
     async fn drive(self: Arc<Self>) {
-        let _guard = self.calls.enter_internal();
         loop {
             let job = {
                 let mut q = self.queue();
@@ -303,7 +311,13 @@ impl<S: Store> Inner<S> {
         let mut start = Vec::new();
         for job in q.jobs.iter().take(PREFETCH) {
             let k = &job.key;
-            if !earlier.contains(k) && !known.contains(k) && !q.prefetched.contains_key(k) {
+            // Only for a value already accepted: a refused set sends nothing.
+            let accepted = matches!(job.value.peek(), Some(Ok(_)));
+            if accepted
+                && !earlier.contains(k)
+                && !known.contains(k)
+                && !q.prefetched.contains_key(k)
+            {
                 start.push(k.clone());
             }
             earlier.push(k.clone());
@@ -323,9 +337,7 @@ impl<S: Store> Inner<S> {
     }
 
     async fn commit(&self, job: &Job) -> Result<Entry> {
-        let value = self
-            .check_value(&job.value)
-            .map_err(|e| e.with_commit_state(false))?;
+        let value = job.value.clone().await?;
         let mut pending: Vec<Attempt> = Vec::new();
         let mut lost = 0u32;
         let mut transient = 0u32;
@@ -401,6 +413,7 @@ impl<S: Store> Inner<S> {
         }
         let extra = self.now() + self.opts.operation_timeout.min(Duration::from_secs(5));
         if let Ok(Some(done)) = self.settle(pending, extra).await {
+            job.committed(&done);
             self.stats.event(Event::Commit);
             self.after_append(&done, None, extra).await;
             return Ok(done);
@@ -445,6 +458,7 @@ impl<S: Store> Inner<S> {
                     self.note_head(&h);
                     if !pending.is_empty() {
                         if let Some(done) = self.settle(pending, deadline).await? {
+                            job.committed(&done);
                             job.in_doubt.store(false, Ordering::SeqCst);
                             self.after_append(&done, None, deadline).await;
                             return Ok(Outcome::Committed(done));
@@ -492,6 +506,7 @@ impl<S: Store> Inner<S> {
                     return Err(self.versioning_disabled().with_commit_state(true));
                 };
                 entry.version_id = version;
+                job.committed(&entry);
                 job.in_doubt.store(false, Ordering::SeqCst);
                 self.after_append(&entry, Some(meta.etag), deadline).await;
                 Ok(Outcome::Committed(entry))
@@ -528,14 +543,15 @@ impl<S: Store> Inner<S> {
     }
 
     /// The conditional log PUT of `entry` after `base`. While it is unanswered
-    /// for longer than a few appends take, the head is read. Once the slot
-    /// after `base` is taken, the PUT's condition can never hold again (ETags
-    /// are digests of entries, which never repeat), so it is not waited for:
-    /// the slot tells the outcome (ours: committed; another entry: lost), and
-    /// when the head has moved further, the attempt is settled as one whose
-    /// answer was lost. Some servers hold a losing conditional PUT for a
-    /// second or more while another write to the object is in progress
-    /// (SeaweedFS does); S3 answers at once, and this never triggers.
+    /// for longer than a few appends take (plus the body's upload time), the
+    /// log's ETag is probed with a HEAD, and only when it has moved is the
+    /// head read. Once the slot after `base` is taken, the PUT's condition can
+    /// never hold again (ETags are digests of entries, which never repeat),
+    /// so it is not waited for: the slot tells the outcome (ours: committed;
+    /// another entry: lost), and when the head has moved further, the attempt
+    /// is settled as one whose answer was lost. Some servers hold a losing
+    /// conditional PUT for a second or more while another write to the
+    /// object is in progress (SeaweedFS does); S3 answers at once.
     async fn append(
         &self,
         body: Vec<u8>,
@@ -545,21 +561,28 @@ impl<S: Store> Inner<S> {
         deadline: Duration,
     ) -> crate::storage::StoreResult<Appended> {
         use futures_util::future::{select, Either};
+        // About 50 MB/s of upload before a large body counts as slow.
+        let upload = Duration::from_micros(body.len() as u64 / 50);
         let put = self.store.put(self.log_path(), body, condition);
         let mut put = Box::pin(put);
         let base_version = base.map(|h| h.entry.version_id.as_str());
-        let mut wait = (self.append_rtt() * 3).max(Duration::from_millis(25));
+        let base_etag = base.map(|h| h.etag.as_str());
+        let mut wait = (self.append_rtt() * 3).max(Duration::from_millis(25)) + upload;
         loop {
             match select(put.as_mut(), self.env.sleep(wait)).await {
                 Either::Left((out, _)) => return out.map(Appended::Answered),
                 Either::Right(_) => {
+                    wait = (wait * 2).min(Duration::from_millis(500) + upload);
+                    let probe = self.store.head(self.log_path(), None).await;
+                    if !matches!(&probe, Ok(m) if m.as_ref().map(|m| m.etag.as_str()) != base_etag)
+                    {
+                        continue; // unmoved (ours may still land), or no answer
+                    }
                     let Ok(LogHead::Head(now)) = self.read_head(deadline).await else {
-                        wait = (wait * 2).min(Duration::from_millis(500));
                         continue;
                     };
-                    if Some(now.etag.as_str()) == base.map(|h| h.etag.as_str()) {
-                        wait = (wait * 2).min(Duration::from_millis(500));
-                        continue; // nothing appended yet: ours may still land
+                    if Some(now.etag.as_str()) == base_etag {
+                        continue;
                     }
                     if now.entry.previous_version_id.as_deref() == base_version {
                         // The slot after the base is decided.
@@ -837,7 +860,32 @@ impl<S: Store> Inner<S> {
     }
 }
 
-#[allow(dead_code)]
-fn _link_is_used(e: &Entry) -> Link<'_> {
-    e.link()
+/// The canonical text of a value, if `set` accepts it.
+fn check_value(value: &Json, max_value_bytes: usize) -> Result<Json> {
+    let (canonical, depth) = Json::canonical_from(value.as_str(), Dialect::Js).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidValue,
+            format!("value cannot be stored: {e}"),
+        )
+    })?;
+    if depth > MAX_VALUE_DEPTH {
+        return Err(Error::new(
+            ErrorCode::InvalidValue,
+            format!(
+                "value is nested {depth} levels deep; at most {MAX_VALUE_DEPTH} are accepted, so \
+                 that every client (the earlier Python client's json module stops near 1000) can read it"
+            ),
+        ));
+    }
+    let len = canonical.as_str().len();
+    if len > max_value_bytes {
+        return Err(Error::new(
+            ErrorCode::InvalidValue,
+            format!(
+                "value is {len} bytes as canonical JSON; the limit (maxValueBytes) is {}",
+                max_value_bytes
+            ),
+        ));
+    }
+    Ok(canonical)
 }

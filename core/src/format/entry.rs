@@ -57,6 +57,12 @@ impl Entry {
         previous_key_object_etag: Option<String>,
     ) -> Result<Entry, NotRepresentable> {
         let (sequence, previous_hash, previous_version_id) = match previous {
+            Some(p) if p.sequence >= super::MAX_SEQUENCE => {
+                return Err(NotRepresentable(format!(
+                    "the log has reached sequence {}, the largest any client holds exactly",
+                    p.sequence
+                )))
+            }
             Some(p) => (
                 p.sequence + 1,
                 p.hash.to_string(),
@@ -187,13 +193,21 @@ struct Stored<'a> {
 
 impl<'a> Stored<'a> {
     fn parse(body: &'a [u8]) -> Result<Stored<'a>, ParseError> {
-        serde_json::from_slice(body).map_err(|e| {
+        let stored: Stored<'a> = serde_json::from_slice(body).map_err(|e| {
             ParseError(if e.is_data() {
                 format!("stored object is not an entry: {e}")
             } else {
                 format!("stored object is not valid JSON: {e}")
             })
-        })
+        })?;
+        if stored.sequence > super::MAX_SEQUENCE {
+            return Err(ParseError(format!(
+                "stored entry has sequence {}, above {} (2^53 - 1), the largest any client holds exactly",
+                stored.sequence,
+                super::MAX_SEQUENCE
+            )));
+        }
+        Ok(stored)
     }
 
     fn entry(&self) -> Result<Entry, ParseError> {

@@ -130,6 +130,23 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// A prefix of keys to list: the characters no key may hold are refused
+    /// (no key could match, and some servers would read `\` as `/`).
+    pub fn check_key_prefix(&self, prefix: &str) -> Result<(), Refused> {
+        check_characters(prefix)
+            .map_err(|why| Refused(format!("invalid key prefix {prefix:?}: {why}")))?;
+        let path = self.key_path(prefix);
+        if path.len() > MAX_PATH_BYTES {
+            return Err(Refused(format!(
+                "invalid key prefix {prefix:?}: its object path would be {} bytes of UTF-8; S3 allows {MAX_PATH_BYTES}",
+                path.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Characters no key or prefix may hold.
 fn check_characters(s: &str) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| c.is_control()) {

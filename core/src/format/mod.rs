@@ -18,3 +18,9 @@ pub use value::Json;
 /// call stack some more); every client must read what we write. Readers here
 /// accept any depth.
 pub const MAX_VALUE_DEPTH: usize = 900;
+
+/// The largest sequence number an entry may carry: 2^53 − 1, the largest
+/// integer a JavaScript client holds exactly. A stored entry above it is
+/// corrupt (a real log never gets there), which also keeps `sequence + 1`
+/// from overflowing on a crafted entry.
+pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;

@@ -317,13 +317,20 @@ async fn note_set(
                 rec.acked_called_at.push(called);
             }
             // Read-your-writes: this client's get sees this entry or a later one.
-            if let Ok(got) = client.get(&key).await {
-                if got.sequence < seq {
+            // (Other failures of the read, injected faults, are not violations.)
+            match client.get(&key).await {
+                Ok(got) if got.sequence < seq => {
                     record.lock().unwrap().stale_reads.push(format!(
                         "client {c} read {key} at sequence {} after its set at {seq} was acknowledged",
                         got.sequence
                     ));
                 }
+                Err(e) if e.code == crate::ErrorCode::KeyNotFound => {
+                    record.lock().unwrap().stale_reads.push(format!(
+                        "client {c} found no {key} after its set at {seq} was acknowledged"
+                    ));
+                }
+                _ => {}
             }
         }
         Err(e) => {
