@@ -8,6 +8,7 @@ its port seconds before writes work.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +67,10 @@ def spawn(name, argv, env=None):
 
 def start_weed():
     data = os.path.join(STATE, "weed-data")
+    # Start empty: every test and demo makes its own bucket, and each bucket
+    # holds a volume; with -volume.max=0 the count is capped by free disk
+    # space / volume size, so buckets left by earlier runs would use it up.
+    shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data, exist_ok=True)
     config = os.path.join(STATE, "weed-s3.json")
     with open(config, "w") as f:

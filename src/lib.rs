@@ -49,6 +49,9 @@ pub fn error_codes() -> Vec<&'static str> {
 #[napi]
 pub fn verify_entry(entry: entry::EntryFields, value_json: String) -> bool {
     let whole = |n: f64| (n.is_finite() && n >= 0.0 && n.fract() == 0.0).then_some(n as u64);
+    if entry.sequence > immukv_core::format::MAX_SEQUENCE as f64 {
+        return false; // no stored entry has one (see MAX_SEQUENCE)
+    }
     let (Some(sequence), Some(timestamp_ms)) = (whole(entry.sequence), whole(entry.timestamp_ms))
     else {
         return false;

@@ -164,7 +164,7 @@ function checkDigest(d: unknown, name: string): asserts d is Digest | undefined 
   if (d === undefined) return
   const t = d as Digest
   expect(
-    typeof d === 'object' && d !== null && Number.isInteger(t.sequence) && t.sequence >= 0 && typeof t.versionId === 'string' && typeof t.hash === 'string',
+    typeof d === 'object' && d !== null && Number.isSafeInteger(t.sequence) && t.sequence >= 0 && typeof t.versionId === 'string' && typeof t.hash === 'string',
     'INVALID_ARGUMENT',
     `${name} must be a digest: { sequence, versionId, hash }`,
   )

@@ -56,6 +56,10 @@ pub struct Progress {
 
 pub type ProgressFn<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
+/// Per key, each key-object version read: its position (newest first), the
+/// sequence it names and its version id.
+type NamedSequences = HashMap<String, Vec<(usize, u64, String)>>;
+
 impl<S: Store> Inner<S> {
     /// The current head, or `None` for an empty log.
     pub(super) async fn digest(&self) -> Result<Option<Digest>> {
@@ -80,7 +84,9 @@ impl<S: Store> Inner<S> {
                 p(super::Progress { phase, done, total });
             }
         };
-        let head = self.read_head(deadline).await;
+        // The head read keeps the call's usual bound: it retries while the
+        // log changes under it.
+        let head = self.read_head(self.deadline()).await;
         // With a trusted digest the window must reach back to it.
         let mut window = opts.limit;
         if let (Some(l), Some(t), Ok(LogHead::Head(h))) = (window, &opts.trusted, &head) {
@@ -231,12 +237,12 @@ impl<S: Store> Inner<S> {
             .await?;
         let total: u64 = listed.iter().map(|(_, v, _)| v.len() as u64).sum();
         report(VerifyPhase::CheckingKeyObjects, 0, Some(total));
-        let jobs: Vec<(String, String, bool)> = listed
+        let jobs: Vec<(String, String, usize, bool)> = listed
             .iter()
             .flat_map(|(k, vs, deleted)| {
                 vs.iter()
                     .enumerate()
-                    .map(move |(i, v)| (k.clone(), v.clone(), i == 0 && !deleted))
+                    .map(move |(i, v)| (k.clone(), v.clone(), i, i == 0 && !deleted))
             })
             .collect();
         let done = std::sync::atomic::AtomicU64::new(0);
@@ -246,12 +252,14 @@ impl<S: Store> Inner<S> {
         // back or deleted after it was written.
         let head_named: Mutex<HashSet<String>> = Mutex::default();
         let newest_names: Mutex<HashMap<String, String>> = Mutex::default();
+        let named_sequences: Mutex<NamedSequences> = Mutex::default();
         let checked: Vec<Vec<Failure>> = stream::iter(jobs)
-            .map(|(key, version, newest)| {
+            .map(|(key, version, position, newest)| {
                 let by_version = &by_version;
                 let latest = &latest;
                 let done = &done;
                 let (head_named, newest_names) = (&head_named, &newest_names);
+                let named_sequences = &named_sequences;
                 async move {
                     let path = self.layout.key_path(&key);
                     let obj = retry::idempotent(self, deadline, || self.store.get(&path, Some(&version))).await?;
@@ -282,6 +290,7 @@ impl<S: Store> Inner<S> {
                     if newest {
                         lock(newest_names).insert(key.clone(), k.version_id.clone());
                     }
+                    lock(named_sequences).entry(key.clone()).or_default().push((position, k.sequence, version.clone()));
                     let mut out = Vec::new();
                     if k.key != key {
                         out.push(at(
@@ -361,6 +370,33 @@ impl<S: Store> Inner<S> {
                 ));
             }
         }
+        // Key-object writes are conditional on the version before, so the
+        // sequences a key's versions name never go down: an older entry's
+        // key object written again after a newer one was rolled back (even
+        // if a repair has since written the newer one again). The newest
+        // version is left to check_latest and the head check, which
+        // already report it.
+        let mut named_sequences = named_sequences
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        for (key, versions) in named_sequences.iter_mut() {
+            versions.sort_by_key(|(position, _, _)| *position);
+            for pair in versions.windows(2) {
+                let ((position, newer, version), (_, older, _)) = (&pair[0], &pair[1]);
+                if *position > 0 && newer < older {
+                    let path = self.layout.key_path(key);
+                    failures.push(Failure {
+                        sequence: Some(*newer),
+                        version_id: Some(version.clone()),
+                        path: Some(path.clone()),
+                        kind: FailureKind::KeyObjectMismatch,
+                        detail: format!(
+                            "key object version {version} of {path} holds sequence {newer}, written after a version holding sequence {older}: an older key object was written again (rolled back)"
+                        ),
+                    });
+                }
+            }
+        }
         // The head is let off as an orphan above only if its key object was
         // never written: once a version of it held the head, the newest must.
         if let Some(h) = head {
@@ -376,14 +412,15 @@ impl<S: Store> Inner<S> {
                     .get(h.key.as_str())
                     .is_some_and(|e| e.version_id == h.version_id)
             {
-                failures.push(Failure::at(
-                    h,
-                    FailureKind::KeyObjectMismatch,
-                    format!(
-                        "key object {} once held this entry (the head) and no longer does: its latest version was rolled back or deleted",
-                        self.layout.key_path(&h.key)
-                    ),
-                ));
+                let path = self.layout.key_path(&h.key);
+                failures.push(Failure {
+                    path: Some(path.clone()),
+                    ..Failure::at(
+                        h,
+                        FailureKind::KeyObjectMismatch,
+                        format!("key object {path} once held this entry (the head) and no longer does: its latest version was rolled back or deleted"),
+                    )
+                });
             }
         }
         Ok(failures)

@@ -71,6 +71,9 @@ struct State {
     /// Entries this client appended whose key object is not known to be
     /// written: served by its reads (read-your-writes) and repaired first.
     own_orphans: BTreeMap<String, Arc<Entry>>,
+    /// Entries whose key-object write is under way: served by reads, not
+    /// repaired (a `set` whose caller gave up resolves before it ends).
+    key_writes: BTreeMap<String, Arc<Entry>>,
     last_repair_check: Option<Duration>,
     /// The orphan head this client may not repair: served by its reads.
     orphan: Option<Arc<Entry>>,

@@ -170,7 +170,7 @@ impl<S: Store> Inner<S> {
         want: impl Fn(&str) -> bool,
         deadline: Duration,
     ) -> Vec<Arc<Entry>> {
-        let mine: Vec<Arc<Entry>> = self
+        let mut mine: Vec<Arc<Entry>> = self
             .state()
             .own_orphans
             .values()
@@ -188,6 +188,14 @@ impl<S: Store> Inner<S> {
                 self.forget_own_orphan(e);
             }
         }
+        // Entries whose key-object write is under way count as our own too.
+        mine.extend(
+            self.state()
+                .key_writes
+                .values()
+                .filter(|e| want(&e.key))
+                .cloned(),
+        );
         mine
     }
 

@@ -544,8 +544,8 @@ impl<S: Store> Inner<S> {
 
     /// The conditional log PUT of `entry` after `base`. While it is unanswered
     /// for longer than a few appends take (plus the body's upload time), the
-    /// log's ETag is probed with a HEAD, and only when it has moved is the
-    /// head read. Once the slot after `base` is taken, the PUT's condition can
+    /// head is read (after a HEAD shows the log moved, unless this client is
+    /// losing races), racing the PUT's answer. Once the slot after `base` is taken, the PUT's condition can
     /// never hold again (ETags are digests of entries, which never repeat),
     /// so it is not waited for: the slot tells the outcome (ours: committed;
     /// another entry: lost), and when the head has moved further, the attempt
@@ -573,13 +573,28 @@ impl<S: Store> Inner<S> {
                 Either::Left((out, _)) => return out.map(Appended::Answered),
                 Either::Right(_) => {
                     wait = (wait * 2).min(Duration::from_millis(500) + upload);
-                    let probe = self.store.head(self.log_path(), None).await;
-                    if !matches!(&probe, Ok(m) if m.as_ref().map(|m| m.etag.as_str()) != base_etag)
-                    {
-                        continue; // unmoved (ours may still land), or no answer
-                    }
-                    let Ok(LogHead::Head(now)) = self.read_head(deadline).await else {
-                        continue;
+                    // Under contention the log has most likely moved: read
+                    // the head at once. Otherwise a HEAD first, so that a
+                    // merely slow PUT (a large body) costs no GET of the head.
+                    let contended = self.now() < self.state().contended_until;
+                    let probe = async {
+                        if !contended {
+                            let m = self.store.head(self.log_path(), None).await;
+                            if !matches!(&m, Ok(m) if m.as_ref().map(|m| m.etag.as_str()) != base_etag)
+                            {
+                                return None; // unmoved (ours may still land), or no answer
+                            }
+                        }
+                        match self.read_head(deadline).await {
+                            Ok(LogHead::Head(now)) => Some(now),
+                            _ => None,
+                        }
+                    };
+                    // The PUT may still answer while the probe runs.
+                    let now = match select(put.as_mut(), Box::pin(probe)).await {
+                        Either::Left((out, _)) => return out.map(Appended::Answered),
+                        Either::Right((None, _)) => continue,
+                        Either::Right((Some(now), _)) => now,
                     };
                     if Some(now.etag.as_str()) == base_etag {
                         continue;
@@ -609,9 +624,13 @@ impl<S: Store> Inner<S> {
     /// `log_etag` is the ETag of our append, when we know it (not for an
     /// attempt settled by reading the log).
     async fn after_append(&self, entry: &Entry, log_etag: Option<String>, deadline: Duration) {
+        let own = Arc::new(entry.clone());
+        self.state()
+            .key_writes
+            .insert(entry.key.clone(), own.clone());
         let written = self.write_key_object(entry, deadline).await;
         let mut st = self.state();
-        let own = Arc::new(entry.clone());
+        st.key_writes.remove(&entry.key);
         match &written {
             Ok(super::repair::KeyWrite::Written(_) | super::repair::KeyWrite::AlreadyWritten) => {
                 st.own_orphans.remove(&entry.key);
@@ -791,6 +810,12 @@ impl<S: Store> Inner<S> {
             return Err(self.corrupt_log(
                 &head.entry.version_id,
                 "the log head fails its hash check; refusing to extend a tampered chain (run verifyLog)",
+            ));
+        }
+        if head.entry.sequence >= crate::format::MAX_SEQUENCE {
+            return Err(self.corrupt_log(
+                &head.entry.version_id,
+                "the log head has sequence 2^53 - 1, the largest any client holds exactly: the log cannot grow",
             ));
         }
         Ok(())
