@@ -90,6 +90,9 @@ struct State {
     /// Until when other clients are taken to be contending for the log (a
     /// race was lost recently): new sets yield before their first try.
     contended_until: Duration,
+    /// Smoothed count of races this client's sets lose before committing:
+    /// how many other writers contend (for the retry policy).
+    lost_per_commit: f64,
 }
 
 pub(crate) struct Inner<S: Store> {

@@ -32,24 +32,41 @@ pub fn backoff(env: &dyn Env, retry: u32) -> Duration {
 }
 
 /// How many rounds of waiting halve a writer's yield.
-const HALF_LIFE_ROUNDS: f64 = 4.0;
+const HALF_LIFE_ROUNDS: f64 = 2.0;
+/// The most rounds a newcomer yields, however many writers contend.
+const MAX_NEWCOMER_ROUNDS: f64 = 8.0;
 
 /// Delay before a writer's next try at the log, given how long its `set` has
-/// waited (`age`) and how long one append takes. One round of the base
-/// protocol (read the head, the HEADs, the append) is about three appends. A
-/// writer that has just arrived yields about a round; the yield shrinks as it
-/// ages (halved after four rounds, a tenth after 36), so an older writer always
-/// tries before a younger one: after each commit the writers that have waited
-/// longest read the new head first and tend to win the next slot. Close to
-/// first come, first served, with no coordination. (Exponential backoff does
-/// the opposite: a newcomer overtakes a writer that lost ten times.) A little
-/// jitter keeps equals apart.
-pub fn before_retry(env: &dyn Env, age: Duration, append_rtt: Duration) -> Duration {
+/// waited (`age`), how long one append takes, and how many rounds a newcomer
+/// yields ([`newcomer_rounds`]). One round of the base protocol (read the
+/// head, the HEADs, the append) is about three appends. The yield shrinks as
+/// a writer ages (halved after two rounds, a tenth after 18), so an older
+/// writer tries far more often than a younger one: after each commit the
+/// writers that have waited longest tend to read the new head first and win
+/// the next slot. Close to first come, first served, with no coordination.
+/// (Exponential backoff does the opposite: a newcomer overtakes a writer that
+/// lost ten times.) A little jitter keeps equals apart.
+pub fn before_retry(
+    env: &dyn Env,
+    age: Duration,
+    append_rtt: Duration,
+    newcomer_rounds: f64,
+) -> Duration {
     let r = append_rtt.clamp(Duration::from_millis(1), Duration::from_millis(500));
     let round = r * 3;
     let rounds_waited = age.as_secs_f64() / round.as_secs_f64();
-    let yield_for = round.mul_f64(HALF_LIFE_ROUNDS / (HALF_LIFE_ROUNDS + rounds_waited));
+    let yield_for =
+        round.mul_f64(newcomer_rounds * HALF_LIFE_ROUNDS / (HALF_LIFE_ROUNDS + rounds_waited));
     yield_for + jitter(env, Duration::ZERO, yield_for / 10 + r / 20)
+}
+
+/// Rounds a newcomer yields, from the races this client's sets lose before
+/// committing (about how many other writers try for each slot): the more
+/// writers contend, the further the youngest stands back so that the oldest
+/// get the slot. Measured on SeaweedFS at 20 ms, 20 writers: p99 set latency
+/// 2.7x the mean (5.6x with a fixed one-round yield), for ~5% fewer commits/s.
+pub fn newcomer_rounds(lost_per_commit: f64) -> f64 {
+    (1.0 + lost_per_commit).clamp(1.0, MAX_NEWCOMER_ROUNDS)
 }
 
 fn jitter(env: &dyn Env, lo: Duration, hi: Duration) -> Duration {
@@ -111,21 +128,29 @@ mod tests {
         let env = TokioEnv::default();
         let rtt = Duration::from_millis(30);
         let round = rtt * 3;
-        for _ in 0..100 {
-            let newcomer = before_retry(&env, Duration::ZERO, rtt);
-            let waited = before_retry(&env, round * 4, rtt);
-            let old = before_retry(&env, round * 36, rtt);
-            let older = before_retry(&env, round * 72, rtt);
-            assert!(
-                newcomer >= round && newcomer <= round * 11 / 10 + rtt / 20,
-                "{newcomer:?}"
-            );
-            assert!(waited >= round / 2 && waited < newcomer, "{waited:?}");
-            assert!(
-                old < waited && old <= round / 10 + round / 100 + rtt / 20,
-                "{old:?}"
-            );
-            assert!(older < old, "{older:?} < {old:?}");
+        for contenders in [0.0, 4.0, 20.0] {
+            let n = newcomer_rounds(contenders);
+            assert!((1.0..=MAX_NEWCOMER_ROUNDS).contains(&n));
+            for _ in 0..100 {
+                let newcomer = before_retry(&env, Duration::ZERO, rtt, n);
+                let waited = before_retry(&env, round * 2, rtt, n);
+                let old = before_retry(&env, round * 18, rtt, n);
+                let older = before_retry(&env, round * 36, rtt, n);
+                let full = round.mul_f64(n);
+                assert!(
+                    newcomer >= full && newcomer <= full * 11 / 10 + rtt / 20,
+                    "{newcomer:?}"
+                );
+                assert!(waited >= full / 2 && waited < newcomer, "{waited:?}");
+                assert!(
+                    old < waited && old <= full / 10 + full / 100 + rtt / 20,
+                    "{old:?}"
+                );
+                assert!(older < old, "{older:?} < {old:?}");
+            }
         }
+        // More contention: a newcomer stands back further.
+        assert!(newcomer_rounds(6.0) > newcomer_rounds(2.0));
+        assert_eq!(newcomer_rounds(100.0), MAX_NEWCOMER_ROUNDS);
     }
 }

@@ -345,13 +345,13 @@ impl<S: Store> Inner<S> {
         // Other clients are contending: yield like a newcomer before the
         // first try, instead of racing ahead of writers that waited longer.
         if self.now() < self.state().contended_until {
-            self.env
-                .sleep(retry::before_retry(
-                    self.env.as_ref(),
-                    self.now().saturating_sub(started),
-                    self.append_rtt(),
-                ))
-                .await;
+            let delay = retry::before_retry(
+                self.env.as_ref(),
+                self.now().saturating_sub(started),
+                self.append_rtt(),
+                self.newcomer_rounds(),
+            );
+            self.env.sleep(delay).await;
         }
         loop {
             if job.cancelled.load(Ordering::SeqCst) && pending.is_empty() {
@@ -360,6 +360,8 @@ impl<S: Store> Inner<S> {
             let failure = match self.attempt(job, &value, &mut pending).await {
                 Ok(Outcome::Committed(entry)) => {
                     self.stats.event(Event::Commit);
+                    let mut st = self.state();
+                    st.lost_per_commit = 0.75 * st.lost_per_commit + 0.25 * f64::from(lost);
                     return Ok(entry);
                 }
                 Ok(Outcome::Lost) => {
@@ -382,6 +384,7 @@ impl<S: Store> Inner<S> {
                     self.env.as_ref(),
                     self.now().saturating_sub(started),
                     self.append_rtt(),
+                    self.newcomer_rounds(),
                 ),
                 Some(_) => retry::backoff(self.env.as_ref(), transient),
             };
@@ -870,6 +873,10 @@ impl<S: Store> Inner<S> {
         if st.fast_path_off && st.last_own_etag.as_deref() == Some(head.etag.as_str()) {
             st.fast_path_off = false;
         }
+    }
+
+    fn newcomer_rounds(&self) -> f64 {
+        retry::newcomer_rounds(self.state().lost_per_commit)
     }
 
     fn append_rtt(&self) -> Duration {
