@@ -65,12 +65,15 @@ def spawn(name, argv, env=None):
         f.write(str(proc.pid))
 
 
-def start_weed():
+def start_weed(fresh):
     data = os.path.join(STATE, "weed-data")
-    # Start empty: every test and demo makes its own bucket, and each bucket
-    # holds a volume; with -volume.max=0 the count is capped by free disk
-    # space / volume size, so buckets left by earlier runs would use it up.
-    shutil.rmtree(data, ignore_errors=True)
+    # Start empty when it was not running: every test and demo makes its own
+    # bucket, and each bucket holds a volume; with -volume.max=0 the count is
+    # capped by free disk space / volume size, so buckets left by earlier runs
+    # would use it up. (A server that was running but did not answer is
+    # restarted with its data: another run may be using it.)
+    if fresh:
+        shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data, exist_ok=True)
     config = os.path.join(STATE, "weed-s3.json")
     with open(config, "w") as f:
@@ -131,8 +134,12 @@ def start(names):
         if alive(name) and writable(name):
             print(f"{name}: already running at {SERVERS[name]['endpoint']}")
             continue
+        was_running = bool(alive(name))
         stop([name], quiet=True)
-        (start_weed if name == "weed" else start_moto)()
+        if name == "weed":
+            start_weed(fresh=not was_running)
+        else:
+            start_moto()
     for name in names:
         if not wait_writable(name, 90):
             log = os.path.join(STATE, f"{name}.log")
@@ -155,6 +162,10 @@ def stop(names, quiet=False):
                 time.sleep(0.1)
             if alive(name):
                 os.killpg(pid, signal.SIGKILL)
+                for _ in range(50):
+                    if not alive(name):
+                        break
+                    time.sleep(0.1)
             if not quiet:
                 print(f"{name}: stopped")
         try:

@@ -687,7 +687,9 @@ async fn verify_log_finds_a_head_key_object_rolled_back_or_deleted() {
         assert!(
             r.failures
                 .iter()
-                .any(|f| f.kind == FailureKind::KeyObjectMismatch
+                .any(|f| (f.kind == FailureKind::KeyObjectMismatch
+                    || (case == "rolled back, then repaired"
+                        && f.kind == FailureKind::KeyObjectForged))
                     && f.path.as_deref() == Some(path.as_str())),
             "{case}: {:?}",
             r.failures
@@ -734,4 +736,31 @@ async fn a_refused_value_among_queued_sets_is_refused_and_writes_nothing() {
     }
     assert!(store.versions("keys/bad.json").is_empty());
     assert!(log_entries(&store).iter().all(|e| e.key != "bad"));
+}
+
+#[tokio::test]
+async fn a_forged_key_object_version_does_not_make_genuine_ones_look_rolled_back() {
+    let store = Arc::new(MemoryStore::default());
+    client(&store).set("a", &j(json!(1))).await.unwrap();
+    client(&store).set("a", &j(json!(2))).await.unwrap();
+    // A forged version claiming a huge sequence, then genuine sets over it.
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(store.versions("keys/a.json").last().unwrap()).unwrap();
+    forged["sequence"] = json!(1_000_000_000u64);
+    let forged_id = store.raw_put("keys/a.json", forged.to_string().as_bytes());
+    client(&store).set("a", &j(json!(3))).await.unwrap();
+    client(&store).set("a", &j(json!(4))).await.unwrap();
+    let r = client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(!r.failures.is_empty());
+    assert!(
+        r.failures
+            .iter()
+            .all(|f| f.kind == FailureKind::KeyObjectForged
+                && f.version_id.as_deref() == Some(forged_id.as_str())),
+        "{:?}",
+        r.failures
+    );
 }

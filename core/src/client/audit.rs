@@ -290,7 +290,6 @@ impl<S: Store> Inner<S> {
                     if newest {
                         lock(newest_names).insert(key.clone(), k.version_id.clone());
                     }
-                    lock(named_sequences).entry(key.clone()).or_default().push((position, k.sequence, version.clone()));
                     let mut out = Vec::new();
                     if k.key != key {
                         out.push(at(
@@ -330,6 +329,13 @@ impl<S: Store> Inner<S> {
                                 ));
                             }
                         }
+                    }
+                    // Only versions that hold the entry they name (or one
+                    // older than the window) take part in the order check: a
+                    // forged sequence must not make a genuine version look
+                    // rolled back.
+                    if out.is_empty() {
+                        lock(named_sequences).entry(key.clone()).or_default().push((position, k.sequence, version.clone()));
                     }
                     if newest {
                         out.extend(self.check_latest(&key, &k, &obj.etag, latest_of(latest, &key), head, &path));
@@ -389,7 +395,7 @@ impl<S: Store> Inner<S> {
                         sequence: Some(*newer),
                         version_id: Some(version.clone()),
                         path: Some(path.clone()),
-                        kind: FailureKind::KeyObjectMismatch,
+                        kind: FailureKind::KeyObjectForged,
                         detail: format!(
                             "key object version {version} of {path} holds sequence {newer}, written after a version holding sequence {older}: an older key object was written again (rolled back)"
                         ),

@@ -170,13 +170,23 @@ impl<S: Store> Inner<S> {
         want: impl Fn(&str) -> bool,
         deadline: Duration,
     ) -> Vec<Arc<Entry>> {
-        let mut mine: Vec<Arc<Entry>> = self
-            .state()
-            .own_orphans
-            .values()
-            .filter(|e| want(&e.key))
-            .cloned()
-            .collect();
+        // Both maps read under one lock: an entry moves from one to the
+        // other when its key-object write fails.
+        let (mut mine, writing): (Vec<Arc<Entry>>, Vec<Arc<Entry>>) = {
+            let st = self.state();
+            (
+                st.own_orphans
+                    .values()
+                    .filter(|e| want(&e.key))
+                    .cloned()
+                    .collect(),
+                st.key_writes
+                    .values()
+                    .filter(|e| want(&e.key))
+                    .cloned()
+                    .collect(),
+            )
+        };
         let may_repair = !self.opts.read_only && !self.state().repairs_refused;
         for e in &mine {
             let done = may_repair
@@ -189,13 +199,7 @@ impl<S: Store> Inner<S> {
             }
         }
         // Entries whose key-object write is under way count as our own too.
-        mine.extend(
-            self.state()
-                .key_writes
-                .values()
-                .filter(|e| want(&e.key))
-                .cloned(),
-        );
+        mine.extend(writing);
         mine
     }
 

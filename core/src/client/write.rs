@@ -344,14 +344,26 @@ impl<S: Store> Inner<S> {
         let started = job.deadline.saturating_sub(self.opts.operation_timeout);
         // Other clients are contending: yield like a newcomer before the
         // first try, instead of racing ahead of writers that waited longer.
-        if self.now() < self.state().contended_until {
-            let delay = retry::before_retry(
-                self.env.as_ref(),
-                self.now().saturating_sub(started),
-                self.append_rtt(),
-                self.newcomer_rounds(),
-            );
-            self.env.sleep(delay).await;
+        // No race lost for a hundred rounds: contention is over, forget
+        // its size. (Not sooner: a writer that won a few sets in a row must
+        // not start racing ahead of the others.)
+        let contended = {
+            let rtt = self.append_rtt();
+            let mut st = self.state();
+            let now = self.env.monotonic();
+            if now >= st.contended_until + rtt * 300 {
+                st.lost_per_commit = 0.0;
+            }
+            now < st.contended_until
+        };
+        if contended {
+            let delay = self.race_delay(started, job.deadline);
+            // In slices, so that an aborted set does not hold the pipeline.
+            let until = self.now() + delay;
+            while self.now() < until && !job.cancelled.load(Ordering::SeqCst) {
+                let left = until.saturating_sub(self.now());
+                self.env.sleep(left.min(Duration::from_millis(20))).await;
+            }
         }
         loop {
             if job.cancelled.load(Ordering::SeqCst) && pending.is_empty() {
@@ -361,7 +373,10 @@ impl<S: Store> Inner<S> {
                 Ok(Outcome::Committed(entry)) => {
                     self.stats.event(Event::Commit);
                     let mut st = self.state();
-                    st.lost_per_commit = 0.75 * st.lost_per_commit + 0.25 * f64::from(lost);
+                    // Bounded, so that one unlucky set is forgotten after a
+                    // few commits.
+                    st.lost_per_commit = (0.75 * st.lost_per_commit + 0.25 * f64::from(lost))
+                        .min(2.0 * retry::MAX_NEWCOMER_ROUNDS);
                     return Ok(entry);
                 }
                 Ok(Outcome::Lost) => {
@@ -380,12 +395,7 @@ impl<S: Store> Inner<S> {
                 Err(e) => return self.give_up(e, job, &mut pending).await,
             };
             let delay = match &failure {
-                None => retry::before_retry(
-                    self.env.as_ref(),
-                    self.now().saturating_sub(started),
-                    self.append_rtt(),
-                    self.newcomer_rounds(),
-                ),
+                None => self.race_delay(started, job.deadline),
                 Some(_) => retry::backoff(self.env.as_ref(), transient),
             };
             if self.now() + delay >= job.deadline || job.cancelled.load(Ordering::SeqCst) {
@@ -416,7 +426,7 @@ impl<S: Store> Inner<S> {
         }
         let extra = self.now() + self.opts.operation_timeout.min(Duration::from_secs(5));
         if let Ok(Some(done)) = self.settle(pending, extra).await {
-            job.committed(&done);
+            self.committed(job, &done);
             self.stats.event(Event::Commit);
             self.after_append(&done, None, extra).await;
             return Ok(done);
@@ -461,7 +471,7 @@ impl<S: Store> Inner<S> {
                     self.note_head(&h);
                     if !pending.is_empty() {
                         if let Some(done) = self.settle(pending, deadline).await? {
-                            job.committed(&done);
+                            self.committed(job, &done);
                             job.in_doubt.store(false, Ordering::SeqCst);
                             self.after_append(&done, None, deadline).await;
                             return Ok(Outcome::Committed(done));
@@ -509,7 +519,7 @@ impl<S: Store> Inner<S> {
                     return Err(self.versioning_disabled().with_commit_state(true));
                 };
                 entry.version_id = version;
-                job.committed(&entry);
+                self.committed(job, &entry);
                 job.in_doubt.store(false, Ordering::SeqCst);
                 self.after_append(&entry, Some(meta.etag), deadline).await;
                 Ok(Outcome::Committed(entry))
@@ -623,17 +633,36 @@ impl<S: Store> Inner<S> {
         }
     }
 
+    /// A job's entry is in the log: this client's reads serve it from now
+    /// on (read-your-writes even if the caller gets its answer before the
+    /// key object is written), then the job may resolve.
+    fn committed(&self, job: &Job, entry: &Entry) {
+        self.state()
+            .key_writes
+            .insert(entry.key.clone(), Arc::new(entry.clone()));
+        job.committed(entry);
+    }
+
     /// Phase 2 of a committed entry, and what the chain learns from it.
     /// `log_etag` is the ETag of our append, when we know it (not for an
     /// attempt settled by reading the log).
     async fn after_append(&self, entry: &Entry, log_etag: Option<String>, deadline: Duration) {
-        let own = Arc::new(entry.clone());
-        self.state()
+        let own = self
+            .state()
             .key_writes
-            .insert(entry.key.clone(), own.clone());
+            .get(&entry.key)
+            .filter(|e| e.version_id == entry.version_id)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(entry.clone()));
         let written = self.write_key_object(entry, deadline).await;
         let mut st = self.state();
-        st.key_writes.remove(&entry.key);
+        if st
+            .key_writes
+            .get(&entry.key)
+            .is_some_and(|e| e.version_id == entry.version_id)
+        {
+            st.key_writes.remove(&entry.key);
+        }
         match &written {
             Ok(super::repair::KeyWrite::Written(_) | super::repair::KeyWrite::AlreadyWritten) => {
                 st.own_orphans.remove(&entry.key);
@@ -875,8 +904,19 @@ impl<S: Store> Inner<S> {
         }
     }
 
-    fn newcomer_rounds(&self) -> f64 {
-        retry::newcomer_rounds(self.state().lost_per_commit)
+    /// The yield before a try at the log (retry::before_retry), leaving at
+    /// least half of what remains of the call's time, less one round, for
+    /// trying: a long yield never turns into a give-up.
+    fn race_delay(&self, started: Duration, deadline: Duration) -> Duration {
+        let rtt = self.append_rtt();
+        let n = retry::newcomer_rounds(self.state().lost_per_commit);
+        let d = retry::before_retry(
+            self.env.as_ref(),
+            self.now().saturating_sub(started),
+            rtt,
+            n,
+        );
+        d.min(deadline.saturating_sub(self.now()).saturating_sub(rtt * 3) / 2)
     }
 
     fn append_rtt(&self) -> Duration {
