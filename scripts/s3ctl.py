@@ -144,7 +144,8 @@ def start(names):
         if not wait_writable(name, 90):
             log = os.path.join(STATE, f"{name}.log")
             tail = open(log, errors="replace").read()[-3000:] if os.path.exists(log) else ""
-            sys.exit(f"{name} did not accept a signed PutObject within 90 s; log tail:\n{tail}")
+            sys.exit(f"{name} did not accept a signed PutObject within 90 s (a server out of volumes"
+                     f" starts empty after `bash scripts/s3.sh stop`); log tail:\n{tail}")
         print(f"{name}: ready at {SERVERS[name]['endpoint']}")
 
 

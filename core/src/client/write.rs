@@ -357,13 +357,8 @@ impl<S: Store> Inner<S> {
             now < st.contended_until
         };
         if contended {
-            let delay = self.race_delay(started, job.deadline);
-            // In slices, so that an aborted set does not hold the pipeline.
-            let until = self.now() + delay;
-            while self.now() < until && !job.cancelled.load(Ordering::SeqCst) {
-                let left = until.saturating_sub(self.now());
-                self.env.sleep(left.min(Duration::from_millis(20))).await;
-            }
+            self.yield_for(job, self.race_delay(started, job.deadline))
+                .await;
         }
         loop {
             if job.cancelled.load(Ordering::SeqCst) && pending.is_empty() {
@@ -414,7 +409,7 @@ impl<S: Store> Inner<S> {
                 return self.give_up(e, job, &mut pending).await;
             }
             tracing::debug!(target: "immukv::write", key = %job.key, lost, transient, delay_ms = delay.as_millis() as u64, "append retried");
-            self.env.sleep(delay).await;
+            self.yield_for(job, delay).await;
         }
     }
 
@@ -916,7 +911,18 @@ impl<S: Store> Inner<S> {
             rtt,
             n,
         );
-        d.min(deadline.saturating_sub(self.now()).saturating_sub(rtt * 3) / 2)
+        let round = rtt.clamp(Duration::from_millis(1), Duration::from_millis(500)) * 3;
+        d.min(deadline.saturating_sub(self.now()).saturating_sub(round) / 2)
+    }
+
+    /// Sleeps in slices, so that a set aborted while it waits does not hold
+    /// the pipeline (the sets queued behind it) for the rest of the wait.
+    async fn yield_for(&self, job: &Job, delay: Duration) {
+        let until = self.now() + delay;
+        while self.now() < until && !job.cancelled.load(Ordering::SeqCst) {
+            let left = until.saturating_sub(self.now());
+            self.env.sleep(left.min(Duration::from_millis(20))).await;
+        }
     }
 
     fn append_rtt(&self) -> Duration {
