@@ -48,6 +48,36 @@ for (const server of SERVERS) {
       }
     })
 
+    test('a value 950 deep written by Python is read, appended after and verified', async () => {
+      const b = await bucket(server)
+      const c = client(server, b)
+      const first = await c.set('before', 1)
+      const depth = 950 // deeper than this client writes (900); Python's json gives up near 1000
+      const py = pythonLogObject({
+        key: 'py-deep',
+        value_json: `${'['.repeat(depth)}1${']'.repeat(depth)}`,
+        sequence: 1,
+        timestamp_ms: 1700000000123,
+        previous_hash: first.hash,
+        previous_version_id: first.versionId,
+        previous_key_object_etag: null,
+      })
+      await putRaw(server, b, '_log.json', py)
+      const after = await c.set('after', 2)
+      assert.equal(after.sequence, 2)
+      const e = await c.get('py-deep')
+      assert.equal(e.previousHash, first.hash)
+      assert.equal(c.verify(e), true)
+      let v = e.value
+      let levels = 0
+      while (Array.isArray(v)) {
+        v = v[0]
+        levels++
+      }
+      assert.equal(levels, depth)
+      assert.deepEqual((await c.verifyLog()).failures, [])
+    })
+
     test('a log mixing Python-written and our entries verifies, reads and takes appends', async () => {
       const b = await bucket(server)
       const genesis = vectors.find((v) => v.name === 'genesis-object')
