@@ -553,11 +553,11 @@ impl<S: Store> Inner<S> {
     /// The conditional log PUT of `entry` after `base`. While it is unanswered
     /// for longer than a few appends take (plus the body's upload time), the
     /// head is read (after a HEAD shows the log moved, unless this client is
-    /// losing races), racing the PUT's answer. Once the slot after `base` is taken, the PUT's condition can
-    /// never hold again (ETags are digests of entries, which never repeat),
-    /// so it is not waited for: the slot tells the outcome (ours: committed;
-    /// another entry: lost), and when the head has moved further, the attempt
-    /// is settled as one whose answer was lost. Some servers hold a losing
+    /// losing races), racing the PUT's answer. Once the slot after `base` is
+    /// taken, the PUT's condition can never hold again (ETags are digests of
+    /// entries, which never repeat), so it is not waited for: the slot tells
+    /// the outcome (ours: committed; another entry: lost), and when the head
+    /// has moved further, the attempt is settled as one whose answer was lost. Some servers hold a losing
     /// conditional PUT for a second or more while another write to the
     /// object is in progress (SeaweedFS does); S3 answers at once.
     async fn append(
