@@ -19,6 +19,17 @@ fn client(store: &Arc<MemoryStore>) -> Client<MemoryStore> {
     Client::new(store.clone(), opts()).unwrap()
 }
 
+fn read_only_client(store: &Arc<MemoryStore>) -> Client<MemoryStore> {
+    Client::new(
+        store.clone(),
+        Options {
+            read_only: true,
+            ..opts()
+        },
+    )
+    .unwrap()
+}
+
 fn j(v: serde_json::Value) -> Json {
     Json::from(v)
 }
@@ -237,14 +248,7 @@ async fn readers_repair_and_read_only_readers_serve_the_orphan() {
     store.inject(Op::Put, "keys/", FaultPoint::Before, 1000);
     let e = w.set("k", &j(json!(2))).await.unwrap();
     store.clear_faults();
-    let ro = Client::new(
-        store.clone(),
-        Options {
-            read_only: true,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let ro = read_only_client(&store);
     assert_eq!(
         ro.get("k").await.unwrap().hash,
         e.hash,
@@ -674,14 +678,7 @@ async fn verify_log_finds_a_head_key_object_rolled_back_or_deleted() {
             );
             assert_eq!(store.versions("keys/a.json").len(), 4);
         }
-        let ro = Client::new(
-            store.clone(),
-            Options {
-                read_only: true,
-                ..opts()
-            },
-        )
-        .unwrap();
+        let ro = read_only_client(&store);
         let r = ro.verify_log(&VerifyOptions::default()).await.unwrap();
         let path = format!("keys/{key}.json");
         assert!(
@@ -702,14 +699,7 @@ async fn verify_log_finds_a_head_key_object_rolled_back_or_deleted() {
     store.inject(Op::Put, "keys/", FaultPoint::Before, 100);
     client(&store).set("a", &j(json!("new"))).await.unwrap();
     store.clear_faults();
-    let ro = Client::new(
-        store.clone(),
-        Options {
-            read_only: true,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let ro = read_only_client(&store);
     let r = ro.verify_log(&VerifyOptions::default()).await.unwrap();
     assert!(r.ok, "{:?}", r.failures);
 }

@@ -36,10 +36,15 @@ const HALF_LIFE_ROUNDS: f64 = 2.0;
 /// The most rounds a newcomer yields, however many writers contend.
 pub const MAX_NEWCOMER_ROUNDS: f64 = 8.0;
 
+/// One round of the base protocol (read the head, the HEADs, the append):
+/// about three appends, each taken as 1–500 ms.
+pub fn round(append_rtt: Duration) -> Duration {
+    append_rtt.clamp(Duration::from_millis(1), Duration::from_millis(500)) * 3
+}
+
 /// Delay before a writer's next try at the log, given how long its `set` has
 /// waited (`age`), how long one append takes, and how many rounds a newcomer
-/// yields ([`newcomer_rounds`]). One round of the base protocol (read the
-/// head, the HEADs, the append) is about three appends. The yield shrinks as
+/// yields ([`newcomer_rounds`]), in [`round`]s. The yield shrinks as
 /// a writer ages (halved after two rounds, a tenth after 18), so an older
 /// writer tries far more often than a younger one: after each commit the
 /// writers that have waited longest tend to read the new head first and win
@@ -52,8 +57,8 @@ pub fn before_retry(
     append_rtt: Duration,
     newcomer_rounds: f64,
 ) -> Duration {
-    let r = append_rtt.clamp(Duration::from_millis(1), Duration::from_millis(500));
-    let round = r * 3;
+    let round = round(append_rtt);
+    let r = round / 3;
     let rounds_waited = age.as_secs_f64() / round.as_secs_f64();
     let yield_for =
         round.mul_f64(newcomer_rounds * HALF_LIFE_ROUNDS / (HALF_LIFE_ROUNDS + rounds_waited));

@@ -911,8 +911,12 @@ impl<S: Store> Inner<S> {
             rtt,
             n,
         );
-        let round = rtt.clamp(Duration::from_millis(1), Duration::from_millis(500)) * 3;
-        d.min(deadline.saturating_sub(self.now()).saturating_sub(round) / 2)
+        d.min(
+            deadline
+                .saturating_sub(self.now())
+                .saturating_sub(retry::round(rtt))
+                / 2,
+        )
     }
 
     /// Sleeps in slices, so that a set aborted while it waits does not hold
