@@ -75,6 +75,23 @@ pub fn newcomer_rounds(lost_per_commit: f64) -> f64 {
     (1.0 + lost_per_commit).clamp(1.0, MAX_NEWCOMER_ROUNDS)
 }
 
+/// The client's smoothed count of races lost per commit, after a set that
+/// lost `lost` races. Bounded, so that one unlucky set is forgotten after a
+/// few commits. A first measure (a new client, or the first contention after
+/// a quiet spell) is taken as it is: averaged with zero, it would let the
+/// client's next sets race ahead of writers that waited longer (20 writers
+/// at 20 ms on SeaweedFS, three rounds each: p99 set latency 2.6-2.7x the
+/// mean, against 3.0-3.5x).
+pub fn smooth_lost(lost_per_commit: f64, lost: u32) -> f64 {
+    let lost = f64::from(lost);
+    if lost_per_commit == 0.0 {
+        lost
+    } else {
+        0.75 * lost_per_commit + 0.25 * lost
+    }
+    .min(2.0 * MAX_NEWCOMER_ROUNDS)
+}
+
 fn jitter(env: &dyn Env, lo: Duration, hi: Duration) -> Duration {
     let span = hi.saturating_sub(lo).as_micros() as u64;
     lo + Duration::from_micros(if span == 0 {
@@ -155,6 +172,10 @@ mod tests {
                 assert!(older < old, "{older:?} < {old:?}");
             }
         }
+        // A client's first measure of contention counts in full.
+        assert_eq!(smooth_lost(0.0, 6), 6.0);
+        assert_eq!(smooth_lost(4.0, 0), 3.0);
+        assert_eq!(smooth_lost(0.0, 1000), 2.0 * MAX_NEWCOMER_ROUNDS);
         // More contention: a newcomer stands back further.
         assert!(newcomer_rounds(6.0) > newcomer_rounds(2.0));
         assert_eq!(newcomer_rounds(100.0), MAX_NEWCOMER_ROUNDS);

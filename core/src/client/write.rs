@@ -368,10 +368,7 @@ impl<S: Store> Inner<S> {
                 Ok(Outcome::Committed(entry)) => {
                     self.stats.event(Event::Commit);
                     let mut st = self.state();
-                    // Bounded, so that one unlucky set is forgotten after a
-                    // few commits.
-                    st.lost_per_commit = (0.75 * st.lost_per_commit + 0.25 * f64::from(lost))
-                        .min(2.0 * retry::MAX_NEWCOMER_ROUNDS);
+                    st.lost_per_commit = retry::smooth_lost(st.lost_per_commit, lost);
                     return Ok(entry);
                 }
                 Ok(Outcome::Lost) => {
