@@ -91,8 +91,9 @@ struct State {
     /// race was lost recently): new sets yield before their first try.
     contended_until: Duration,
     /// Smoothed count of races this client's sets lose before committing:
-    /// how many other writers contend (for the retry policy).
-    lost_per_commit: f64,
+    /// how many other writers contend (retry::smooth_lost). `None`: no
+    /// contention seen lately.
+    lost_per_commit: Option<f64>,
 }
 
 pub(crate) struct Inner<S: Store> {

@@ -352,7 +352,7 @@ impl<S: Store> Inner<S> {
             let mut st = self.state();
             let now = self.env.monotonic();
             if now >= st.contended_until + rtt * 300 {
-                st.lost_per_commit = 0.0;
+                st.lost_per_commit = None;
             }
             now < st.contended_until
         };
@@ -901,7 +901,7 @@ impl<S: Store> Inner<S> {
     /// trying: a long yield never turns into a give-up.
     fn race_delay(&self, started: Duration, deadline: Duration) -> Duration {
         let rtt = self.append_rtt();
-        let n = retry::newcomer_rounds(self.state().lost_per_commit);
+        let n = retry::newcomer_rounds(self.state().lost_per_commit.unwrap_or(0.0));
         let d = retry::before_retry(
             self.env.as_ref(),
             self.now().saturating_sub(started),
