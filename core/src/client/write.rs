@@ -374,9 +374,9 @@ impl<S: Store> Inner<S> {
                 Ok(Outcome::Lost) => {
                     lost += 1;
                     self.stats.event(Event::Conflict);
-                    let mut st = self.state();
-                    let rounds = st.append_rtt.unwrap_or(Duration::from_millis(20)) * 3 * 8;
-                    st.contended_until = self.env.monotonic() + rounds;
+                    // Contended for the next 8 rounds of 3 appends each.
+                    let rounds = self.append_rtt() * 3 * 8;
+                    self.state().contended_until = self.env.monotonic() + rounds;
                     None
                 }
                 Err(e) if e.transient && transient + 1 < retry::TRANSIENT_ATTEMPTS => {
@@ -554,9 +554,10 @@ impl<S: Store> Inner<S> {
     /// taken, the PUT's condition can never hold again (ETags are digests of
     /// entries, which never repeat), so it is not waited for: the slot tells
     /// the outcome (ours: committed; another entry: lost), and when the head
-    /// has moved further, the attempt is settled as one whose answer was lost. Some servers hold a losing
-    /// conditional PUT for a second or more while another write to the
-    /// object is in progress (SeaweedFS does); S3 answers at once.
+    /// has moved further, the attempt is settled as one whose answer was
+    /// lost. Some servers hold a losing conditional PUT for a second or more
+    /// while another write to the object is in progress (SeaweedFS does); S3
+    /// answers at once.
     async fn append(
         &self,
         body: Vec<u8>,
