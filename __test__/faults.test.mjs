@@ -67,6 +67,64 @@ for (const server of SERVERS) {
       })
     }
 
+    // Some servers hold a conditional PUT that lost to a concurrent write of
+    // the same object for a second or more. A key-object write is decided
+    // once the object has moved on, without waiting for the held answer.
+    test("a writer's held key-object write does not hold its set once a repairer wrote the object", async () => {
+      const prefix = `f${n++}/`
+      const writer = client(via(), b, { ...FAST, requestTimeoutMs: 10000, s3Prefix: prefix })
+      await writer.set('k', 'first')
+      proxy.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 5000, pathContains: `${prefix}keys/k.json` })
+      const t0 = Date.now()
+      const pending = writer.set('k', 'second')
+      // Its append has landed once its key-object write is held.
+      while (proxy.hits() === 0 && Date.now() - t0 < 5000) await sleep(5)
+      assert.equal(proxy.hits(), 1, 'the key-object write is held')
+      const other = client(server, b, { ...FAST, s3Prefix: prefix })
+      await other.set('other', 1) // repairs the head first: k's object gets 'second'
+      const e = await pending
+      const took = Date.now() - t0
+      assert.ok(took < 3000, `set resolved in ${took} ms, not after the held write's 5 s`)
+      assert.equal(e.value, 'second')
+      assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).log_version_id, e.versionId)
+      assert.equal((await writer.get('k')).hash, e.hash)
+      proxy.clearFaults()
+      await sleep(5000 - (Date.now() - t0) + 300) // the held write answers (412) and changes nothing
+      assert.equal((await other.get('k')).hash, e.hash)
+      assert.deepEqual((await other.verifyLog()).failures, [])
+    })
+
+    test("a repairer's held key-object write does not hold its append once the writer wrote the object", async () => {
+      const prefix = `f${n++}/`
+      const second = await new S3Proxy(server.endpoint).start()
+      try {
+        const writer = client(via(), b, { ...FAST, s3Prefix: prefix })
+        await writer.set('k', 'first')
+        // The writer's key-object write lands late, so the next writer sees
+        // its entry as an orphan and repairs it; that repair is held.
+        proxy.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 400, pathContains: `${prefix}keys/k.json` })
+        const pending = writer.set('k', 'second')
+        while (proxy.hits() === 0) await sleep(5)
+        const repairer = client({ endpoint: second.endpoint }, b, { ...FAST, requestTimeoutMs: 10000, s3Prefix: prefix })
+        second.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 5000, pathContains: `${prefix}keys/k.json` })
+        const t0 = Date.now()
+        const o = await repairer.set('other', 1)
+        const took = Date.now() - t0
+        assert.equal(second.hits(), 1, 'the repair was sent, and held')
+        assert.ok(took < 3000, `set resolved in ${took} ms, not after the held repair's 5 s`)
+        const e = await pending
+        assert.equal(o.sequence, e.sequence + 1)
+        assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).log_version_id, e.versionId)
+        proxy.clearFaults()
+        second.clearFaults()
+        await sleep(5000 - took + 300) // the held repair answers (412) and changes nothing
+        assert.equal((await repairer.get('k')).hash, e.hash)
+        assert.deepEqual((await repairer.verifyLog()).failures, [])
+      } finally {
+        await second.stop()
+      }
+    })
+
     test('log append answers lost on every attempt: still committed once', async () => {
       const c = fresh()
       await c.set('a', 0)

@@ -47,12 +47,14 @@ impl<S: Store> Inner<S> {
             Err(e) => return Ok(self.unwritable(entry, &e.0)),
         };
         let path = self.layout.key_path(&entry.key);
-        let condition = Precondition::expecting(entry.previous_key_object_etag.as_deref());
-        let outcome = retry::idempotent(self, deadline, || {
+        let expected = entry.previous_key_object_etag.as_deref();
+        let condition = Precondition::expecting(expected);
+        let len = body.len();
+        let put = retry::idempotent(self, deadline, || {
             self.store
                 .put(&path, body.clone().into_bytes(), condition.clone())
-        })
-        .await;
+        });
+        let outcome = self.unless_moved_on(put, &path, expected, len).await;
         match outcome {
             Ok(PutOutcome::Written(meta)) => Ok(KeyWrite::Written(meta.etag)),
             Ok(PutOutcome::PreconditionFailed) => Ok(KeyWrite::AlreadyWritten),
@@ -61,6 +63,47 @@ impl<S: Store> Inner<S> {
                     self.state().repairs_refused = true;
                 }
                 Err(e.into())
+            }
+        }
+    }
+
+    /// Waits for a key-object PUT conditional on `expected`; while it goes
+    /// unanswered (retry::before_look), a HEAD looks whether the object has
+    /// moved past `expected`. Then the write is decided without its answer:
+    /// only this entry's key object is ever written on top of `expected` (a
+    /// later entry of the key records the object after it), so the object
+    /// holds this entry, written by us or by a repairer, or a later one; and
+    /// the PUT's condition can never hold again. This matters when a writer
+    /// and a repairer write the same key object at once: some servers hold
+    /// the loser's PUT for a second (SeaweedFS), which would stall the
+    /// writer's pipeline or the repairer's append.
+    async fn unless_moved_on(
+        &self,
+        put: impl std::future::Future<Output = crate::storage::StoreResult<PutOutcome>>,
+        path: &str,
+        expected: Option<&str>,
+        body_len: usize,
+    ) -> crate::storage::StoreResult<PutOutcome> {
+        use futures_util::future::{select, Either};
+        let mut put = std::pin::pin!(put);
+        let mut looks = 0;
+        loop {
+            let wait = retry::before_look(self.append_rtt(), body_len, looks);
+            if let Either::Left((out, _)) = select(put.as_mut(), self.env.sleep(wait)).await {
+                return out;
+            }
+            looks += 1;
+            // The PUT may still answer while the HEAD runs.
+            let look = self.store.head(path, None);
+            match select(put.as_mut(), std::pin::pin!(look)).await {
+                Either::Left((out, _)) => return out,
+                Either::Right((Ok(now), _))
+                    if now.as_ref().map(|m| m.etag.as_str()) != expected =>
+                {
+                    tracing::debug!(target: "immukv::repair", path, "a key-object write is decided (the object moved on); not waiting for its answer");
+                    return Ok(PutOutcome::PreconditionFailed);
+                }
+                Either::Right(_) => {} // unmoved (ours may still land), or no answer
             }
         }
     }

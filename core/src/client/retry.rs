@@ -31,6 +31,24 @@ pub fn backoff(env: &dyn Env, retry: u32) -> Duration {
     jitter(env, d / 2, d)
 }
 
+/// How long a conditional PUT may go unanswered before the client looks at
+/// the object instead of waiting on: about three appends (at least 25 ms)
+/// plus the body's upload at ~50 MB/s, then twice as long before each
+/// further look (`looks` done so far), at most half a second more than the
+/// upload. Some servers hold a conditional PUT that lost to a concurrent
+/// write of the same object for a second or more (SeaweedFS does); S3
+/// answers at once, so there the look is never needed.
+pub fn before_look(append_rtt: Duration, body_len: usize, looks: u32) -> Duration {
+    let upload = Duration::from_micros(body_len as u64 / 50);
+    let first = (append_rtt * 3).max(Duration::from_millis(25)) + upload;
+    if looks == 0 {
+        return first;
+    }
+    first
+        .saturating_mul(1u32 << looks.min(16))
+        .min(Duration::from_millis(500) + upload)
+}
+
 /// How many rounds of waiting halve a writer's yield.
 const HALF_LIFE_ROUNDS: f64 = 2.0;
 /// The most rounds a newcomer yields, however many writers contend.
@@ -144,6 +162,30 @@ mod tests {
             let top = BASE.saturating_mul(1u32 << retry.min(16)).min(CAP);
             assert!(d >= top / 2 && d <= top, "retry {retry}: {d:?}");
         }
+    }
+
+    #[test]
+    fn looks_at_an_unanswered_put_come_later_and_later() {
+        let rtt = Duration::from_millis(20);
+        assert_eq!(before_look(rtt, 0, 0), Duration::from_millis(60));
+        assert_eq!(before_look(rtt, 0, 1), Duration::from_millis(120));
+        assert_eq!(before_look(rtt, 0, 3), Duration::from_millis(480));
+        assert_eq!(before_look(rtt, 0, 4), Duration::from_millis(500));
+        assert_eq!(before_look(rtt, 0, 40), Duration::from_millis(500));
+        // A fast server still gets 25 ms; a large body its upload time.
+        assert_eq!(
+            before_look(Duration::from_millis(1), 0, 0),
+            Duration::from_millis(25)
+        );
+        let upload = Duration::from_millis(80); // 4 MB at 50 MB/s
+        assert_eq!(
+            before_look(rtt, 4_000_000, 0),
+            Duration::from_millis(60) + upload
+        );
+        assert_eq!(
+            before_look(rtt, 4_000_000, 9),
+            Duration::from_millis(500) + upload
+        );
     }
 
     #[test]

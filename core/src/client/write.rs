@@ -9,7 +9,8 @@
 //!
 //! **The crash invariant, kept: only the head can be an orphan.** The
 //! pipeline sends an entry's log PUT only after the previous entry's key
-//! object PUT has answered, so whenever the process dies, every entry but
+//! object PUT has answered (or a HEAD shows the object written:
+//! repair.rs `unless_moved_on`), so whenever the process dies, every entry but
 //! the head has its key object, and the next writer repairs the head. (A
 //! key object whose write fails is kept in memory and served by this
 //! client's reads, read-your-writes, and repaired before the next append.)
@@ -567,18 +568,18 @@ impl<S: Store> Inner<S> {
         deadline: Duration,
     ) -> crate::storage::StoreResult<Appended> {
         use futures_util::future::{select, Either};
-        // About 50 MB/s of upload before a large body counts as slow.
-        let upload = Duration::from_micros(body.len() as u64 / 50);
+        let len = body.len();
         let put = self.store.put(self.log_path(), body, condition);
         let mut put = Box::pin(put);
         let base_version = base.map(|h| h.entry.version_id.as_str());
         let base_etag = base.map(|h| h.etag.as_str());
-        let mut wait = (self.append_rtt() * 3).max(Duration::from_millis(25)) + upload;
+        let mut looks = 0;
         loop {
+            let wait = retry::before_look(self.append_rtt(), len, looks);
             match select(put.as_mut(), self.env.sleep(wait)).await {
                 Either::Left((out, _)) => return out.map(Appended::Answered),
                 Either::Right(_) => {
-                    wait = (wait * 2).min(Duration::from_millis(500) + upload);
+                    looks += 1;
                     // Under contention the log has most likely moved: read
                     // the head at once. Otherwise a HEAD first, so that a
                     // merely slow PUT (a large body) costs no GET of the head.
@@ -927,7 +928,7 @@ impl<S: Store> Inner<S> {
         }
     }
 
-    fn append_rtt(&self) -> Duration {
+    pub(super) fn append_rtt(&self) -> Duration {
         self.state().append_rtt.unwrap_or(Duration::from_millis(20))
     }
 
