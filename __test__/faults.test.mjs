@@ -88,8 +88,11 @@ for (const server of SERVERS) {
       assert.equal(e.value, 'second')
       assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).log_version_id, e.versionId)
       assert.equal((await writer.get('k')).hash, e.hash)
+      // The held write reaches the server at last, and changes nothing.
+      while (proxy.answered() === 0 && Date.now() - t0 < 20000) await sleep(20)
+      assert.equal(proxy.answered(), 1, 'the held write was answered')
       proxy.clearFaults()
-      await sleep(5000 - (Date.now() - t0) + 300) // the held write answers (412) and changes nothing
+      assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).log_version_id, e.versionId)
       assert.equal((await other.get('k')).hash, e.hash)
       assert.deepEqual((await other.verifyLog()).failures, [])
     })
@@ -102,22 +105,27 @@ for (const server of SERVERS) {
         await writer.set('k', 'first')
         // The writer's key-object write lands late, so the next writer sees
         // its entry as an orphan and repairs it; that repair is held.
-        proxy.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 400, pathContains: `${prefix}keys/k.json` })
+        proxy.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 1500, pathContains: `${prefix}keys/k.json` })
         const pending = writer.set('k', 'second')
-        while (proxy.hits() === 0) await sleep(5)
+        const start = Date.now()
+        while (proxy.hits() === 0 && Date.now() - start < 5000) await sleep(5)
+        assert.equal(proxy.hits(), 1, "the writer's key-object write is held")
         const repairer = client({ endpoint: second.endpoint }, b, { ...FAST, requestTimeoutMs: 10000, s3Prefix: prefix })
-        second.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 5000, pathContains: `${prefix}keys/k.json` })
+        second.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 8000, pathContains: `${prefix}keys/k.json` })
         const t0 = Date.now()
         const o = await repairer.set('other', 1)
         const took = Date.now() - t0
         assert.equal(second.hits(), 1, 'the repair was sent, and held')
-        assert.ok(took < 3000, `set resolved in ${took} ms, not after the held repair's 5 s`)
+        assert.ok(took < 5000, `set resolved in ${took} ms, not after the held repair's 8 s`)
         const e = await pending
         assert.equal(o.sequence, e.sequence + 1)
         assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).log_version_id, e.versionId)
+        // The held repair reaches the server at last, and changes nothing.
+        while (second.answered() === 0 && Date.now() - t0 < 20000) await sleep(20)
+        assert.equal(second.answered(), 1, 'the held repair was answered')
         proxy.clearFaults()
         second.clearFaults()
-        await sleep(5000 - took + 300) // the held repair answers (412) and changes nothing
+        assert.equal((await keyObject(server, b, `${prefix}keys/k.json`)).log_version_id, e.versionId)
         assert.equal((await repairer.get('k')).hash, e.hash)
         assert.deepEqual((await repairer.verifyLog()).failures, [])
       } finally {

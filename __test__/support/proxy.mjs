@@ -49,12 +49,17 @@ export class S3Proxy {
    * `hang` never forwards and never answers (a writer killed mid-request).
    */
   inject({ op = '*', target = '*', action, when = 'before', times = 1, delayMs = 0, probability = 1, pathContains = '' }) {
-    this.rules.push({ op, target, action, when, times, delayMs, probability, pathContains, hits: 0 })
+    this.rules.push({ op, target, action, when, times, delayMs, probability, pathContains, hits: 0, answered: 0 })
   }
 
   /** Requests a rule has hit so far, in total. */
   hits() {
     return this.rules.reduce((n, r) => n + r.hits, 0)
+  }
+
+  /** Requests a rule has hit that the server has answered (a delayed one, once forwarded). */
+  answered() {
+    return this.rules.reduce((n, r) => n + r.answered, 0)
   }
 
   clearFaults() {
@@ -103,6 +108,7 @@ export class S3Proxy {
       res.writeHead(502).end(String(err))
       return
     }
+    if (rule) rule.answered += 1
     if (rule && rule.when === 'after' && rule.action !== 'delay') return this.#fail(rule, req, res)
     if (res.destroyed) return
     res.writeHead(upstream.status, upstream.headers)

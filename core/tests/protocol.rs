@@ -754,3 +754,55 @@ async fn a_forged_key_object_version_does_not_make_genuine_ones_look_rolled_back
         r.failures
     );
 }
+
+/// A server that holds a key-object PUT (SeaweedFS holds the loser of two
+/// concurrent writes of one object for about a second): the write is
+/// decided by a HEAD once the object has moved past the ETag its condition
+/// expects, for the writer (phase 2) and for a repairer, and the held PUT,
+/// applied late, changes nothing.
+#[tokio::test]
+async fn a_held_key_object_write_is_decided_once_the_object_moved_on() {
+    let hold = Duration::from_secs(3);
+    let key_entry = |store: &MemoryStore| {
+        Entry::from_key_object(&store.versions("keys/k.json").pop().unwrap()).unwrap()
+    };
+    let store = Arc::new(MemoryStore::default());
+    let writer = client(&store);
+    let other = client(&store);
+    writer.set("k", &j(json!(1))).await.unwrap();
+
+    // The writer's phase 2 is held; the next writer repairs the orphan head.
+    store.inject(Op::Put, "keys/k.json", FaultPoint::Held(hold), 1);
+    let t0 = std::time::Instant::now();
+    let pending = tokio::spawn(writer.set("k", &j(json!(2))));
+    while log_entries(&store).len() < 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let o = other.set("other", &j(json!(0))).await.unwrap();
+    let e = pending.await.unwrap().unwrap();
+    assert!(t0.elapsed() < hold / 2, "{:?}", t0.elapsed());
+    assert_eq!(o.sequence, e.sequence + 1);
+    assert_eq!(key_entry(&store).hash, e.hash);
+    assert_eq!(other.stats().repairs, 1);
+
+    // The other way round: the repairer's write is held while the writer's
+    // (late, but not held) lands.
+    store.inject(Op::Put, "keys/k.json", FaultPoint::Held(hold / 10), 1);
+    let pending = tokio::spawn(writer.set("k", &j(json!(3))));
+    while log_entries(&store).len() < 4 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    store.inject(Op::Put, "keys/k.json", FaultPoint::Held(hold), 1);
+    let t1 = std::time::Instant::now();
+    let o = other.set("other", &j(json!(1))).await.unwrap();
+    assert!(t1.elapsed() < hold / 2, "{:?}", t1.elapsed());
+    let e = pending.await.unwrap().unwrap();
+    assert_eq!(o.sequence, e.sequence + 1);
+    assert_eq!(key_entry(&store).hash, e.hash);
+
+    // Both held PUTs have been applied by now: 412s, nothing changed.
+    tokio::time::sleep(hold).await;
+    assert_eq!(key_entry(&store).hash, e.hash);
+    assert_eq!(store.versions("keys/k.json").len(), 3);
+    assert_log_sound(&other).await;
+}

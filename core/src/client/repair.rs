@@ -68,15 +68,16 @@ impl<S: Store> Inner<S> {
     }
 
     /// Waits for a key-object PUT conditional on `expected`; while it goes
-    /// unanswered (retry::before_look), a HEAD looks whether the object has
-    /// moved past `expected`. Then the write is decided without its answer:
-    /// only this entry's key object is ever written on top of `expected` (a
-    /// later entry of the key records the object after it), so the object
-    /// holds this entry, written by us or by a repairer, or a later one; and
-    /// the PUT's condition can never hold again. This matters when a writer
-    /// and a repairer write the same key object at once: some servers hold
-    /// the loser's PUT for a second (SeaweedFS), which would stall the
-    /// writer's pipeline or the repairer's append.
+    /// unanswered (retry::before_look), a HEAD looks whether the object now
+    /// has an ETag other than `expected`. Then the PUT's condition can never
+    /// hold again (a key object's ETag never comes back: each holds a
+    /// different entry), and the write is decided without its answer, as a
+    /// failed condition: the object holds this entry, written by a repairer
+    /// (or by this PUT, its answer still on the way), or a later one. This
+    /// matters when a writer and a repairer write the same key object at
+    /// once: some servers hold the loser's PUT for a second (SeaweedFS),
+    /// which stalled the writer's pipeline or the repairer's append. An
+    /// absent object decides nothing here (the PUT's own answer does).
     async fn unless_moved_on(
         &self,
         put: impl std::future::Future<Output = crate::storage::StoreResult<PutOutcome>>,
@@ -86,7 +87,10 @@ impl<S: Store> Inner<S> {
     ) -> crate::storage::StoreResult<PutOutcome> {
         use futures_util::future::{select, Either};
         let mut put = std::pin::pin!(put);
-        let mut looks = 0;
+        // A key-object write rarely loses (only to a repairer), unlike a
+        // contended append: its first look comes one step later, so that an
+        // answer merely slow costs no HEAD.
+        let mut looks = 1;
         loop {
             let wait = retry::before_look(self.append_rtt(), body_len, looks);
             if let Either::Left((out, _)) = select(put.as_mut(), self.env.sleep(wait)).await {
@@ -97,12 +101,14 @@ impl<S: Store> Inner<S> {
             let look = self.store.head(path, None);
             match select(put.as_mut(), std::pin::pin!(look)).await {
                 Either::Left((out, _)) => return out,
-                Either::Right((Ok(now), _))
-                    if now.as_ref().map(|m| m.etag.as_str()) != expected =>
+                Either::Right((Ok(Some(now)), _))
+                    if !now.etag.is_empty() && Some(now.etag.as_str()) != expected =>
                 {
-                    tracing::debug!(target: "immukv::repair", path, "a key-object write is decided (the object moved on); not waiting for its answer");
+                    tracing::debug!(target: "immukv::repair", path, "a key-object write is decided (the object has moved past the ETag its condition expects); not waiting for its answer");
                     return Ok(PutOutcome::PreconditionFailed);
                 }
+                // A HEAD that cannot succeed (403): only the PUT can tell.
+                Either::Right((Err(e), put)) if !e.is_transient() => return put.await,
                 Either::Right(_) => {} // unmoved (ours may still land), or no answer
             }
         }

@@ -32,21 +32,19 @@ pub fn backoff(env: &dyn Env, retry: u32) -> Duration {
 }
 
 /// How long a conditional PUT may go unanswered before the client looks at
-/// the object instead of waiting on: about three appends (at least 25 ms)
-/// plus the body's upload at ~50 MB/s, then twice as long before each
-/// further look (`looks` done so far), at most half a second more than the
-/// upload. Some servers hold a conditional PUT that lost to a concurrent
-/// write of the same object for a second or more (SeaweedFS does); S3
-/// answers at once, so there the look is never needed.
+/// the object instead of waiting on (`looks` done so far): about three
+/// appends (at least 25 ms) plus the body's upload at ~50 MB/s, then twice
+/// as long before each further look, up to half a second more than the
+/// upload (or the first wait, if that is longer). Some servers hold a
+/// conditional PUT that lost to a concurrent write of the same object for a
+/// second or more (SeaweedFS does); S3 answers it at once, so there a look
+/// only follows an answer that is slow anyway.
 pub fn before_look(append_rtt: Duration, body_len: usize, looks: u32) -> Duration {
     let upload = Duration::from_micros(body_len as u64 / 50);
     let first = (append_rtt * 3).max(Duration::from_millis(25)) + upload;
-    if looks == 0 {
-        return first;
-    }
     first
         .saturating_mul(1u32 << looks.min(16))
-        .min(Duration::from_millis(500) + upload)
+        .min((Duration::from_millis(500) + upload).max(first))
 }
 
 /// How many rounds of waiting halve a writer's yield.
@@ -172,6 +170,10 @@ mod tests {
         assert_eq!(before_look(rtt, 0, 3), Duration::from_millis(480));
         assert_eq!(before_look(rtt, 0, 4), Duration::from_millis(500));
         assert_eq!(before_look(rtt, 0, 40), Duration::from_millis(500));
+        // A slow server: never sooner than the first look.
+        let slow = Duration::from_millis(300);
+        assert_eq!(before_look(slow, 0, 0), Duration::from_millis(900));
+        assert_eq!(before_look(slow, 0, 5), Duration::from_millis(900));
         // A fast server still gets 25 ms; a large body its upload time.
         assert_eq!(
             before_look(Duration::from_millis(1), 0, 0),

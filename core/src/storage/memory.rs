@@ -32,6 +32,9 @@ pub enum FaultPoint {
     Before,
     /// The request is applied, then its answer is lost.
     AfterApply,
+    /// The request waits this long before it is applied and answered (a
+    /// server holding it; only PUTs).
+    Held(std::time::Duration),
 }
 
 struct Fault {
@@ -387,6 +390,9 @@ impl Store for MemoryStore {
         let fault = self.fault(Op::Put, path);
         if fault == Some(FaultPoint::Before) {
             return Err(self.injected(Op::Put, path));
+        }
+        if let Some(FaultPoint::Held(d)) = fault {
+            tokio::time::sleep(d).await;
         }
         let out = self.apply_put(path, body, &condition);
         if fault == Some(FaultPoint::AfterApply) {
