@@ -81,6 +81,14 @@ pub fn before_retry(
     yield_for + jitter(env, Duration::ZERO, yield_for / 10 + r / 20)
 }
 
+/// After a lost race, the client's new sets yield for this many rounds
+/// (as long as a newcomer yields at most).
+pub const CONTENDED_ROUNDS: u32 = MAX_NEWCOMER_ROUNDS as u32;
+/// Rounds without a lost race after which the client forgets how many
+/// writers contended (not sooner: a writer that won a few sets in a row
+/// must not start racing ahead of the others).
+pub const FORGET_CONTENTION_ROUNDS: u32 = 100;
+
 /// Rounds a newcomer yields, from the races this client's sets lose before
 /// committing (about how many other writers try for each slot): the more
 /// writers contend, the further the youngest stands back so that the oldest

@@ -345,14 +345,12 @@ impl<S: Store> Inner<S> {
         let started = job.deadline.saturating_sub(self.opts.operation_timeout);
         // Other clients are contending: yield like a newcomer before the
         // first try, instead of racing ahead of writers that waited longer.
-        // No race lost for a hundred rounds: contention is over, forget
-        // its size. (Not sooner: a writer that won a few sets in a row must
-        // not start racing ahead of the others.)
+        // No race lost for long: contention is over, forget its size.
         let contended = {
             let rtt = self.append_rtt();
             let mut st = self.state();
             let now = self.env.monotonic();
-            if now >= st.contended_until + rtt * 300 {
+            if now >= st.contended_until + retry::round(rtt) * retry::FORGET_CONTENTION_ROUNDS {
                 st.lost_per_commit = None;
             }
             now < st.contended_until
@@ -375,8 +373,7 @@ impl<S: Store> Inner<S> {
                 Ok(Outcome::Lost) => {
                     lost += 1;
                     self.stats.event(Event::Conflict);
-                    // Contended for the next 8 rounds of 3 appends each.
-                    let rounds = self.append_rtt() * 3 * 8;
+                    let rounds = retry::round(self.append_rtt()) * retry::CONTENDED_ROUNDS;
                     self.state().contended_until = self.env.monotonic() + rounds;
                     None
                 }
