@@ -101,7 +101,7 @@ for (const server of SERVERS) {
       const prefix = `f${n++}/`
       const second = await new S3Proxy(server.endpoint).start()
       try {
-        const writer = client(via(), b, { ...FAST, s3Prefix: prefix })
+        const writer = client(via(), b, { ...FAST, requestTimeoutMs: 10000, s3Prefix: prefix })
         await writer.set('k', 'first')
         // The writer's key-object write lands late, so the next writer sees
         // its entry as an orphan and repairs it; that repair is held.

@@ -107,7 +107,7 @@ impl<S: Store> Inner<S> {
                     tracing::debug!(target: "immukv::repair", path, "a key-object write is decided (the object has moved past the ETag its condition expects); not waiting for its answer");
                     return Ok(PutOutcome::PreconditionFailed);
                 }
-                // A HEAD that cannot succeed (403): only the PUT can tell.
+                // A HEAD refused for good (403, say): only the PUT can tell.
                 Either::Right((Err(e), put)) if !e.is_transient() => return put.await,
                 Either::Right(_) => {} // unmoved (ours may still land), or no answer
             }

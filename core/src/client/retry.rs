@@ -40,6 +40,7 @@ pub fn backoff(env: &dyn Env, retry: u32) -> Duration {
 /// second or more (SeaweedFS does); S3 answers it at once, so there a look
 /// only follows an answer that is slow anyway.
 pub fn before_look(append_rtt: Duration, body_len: usize, looks: u32) -> Duration {
+    // Not clamped like a round: a slow server's answer is worth waiting for.
     let upload = Duration::from_micros(body_len as u64 / 50);
     let first = (append_rtt * 3).max(Duration::from_millis(25)) + upload;
     first

@@ -10,8 +10,9 @@
 //! **The crash invariant, kept: only the head can be an orphan.** The
 //! pipeline sends an entry's log PUT only after the previous entry's key
 //! object PUT has answered (or a HEAD shows the object has moved past the
-//! ETag the entry recorded: repair.rs `unless_moved_on`), so whenever the process dies, every entry but
-//! the head has its key object, and the next writer repairs the head. (A
+//! ETag the entry recorded: repair.rs `unless_moved_on`), so whenever the
+//! process dies, every entry but the head has its key object, and the next
+//! writer repairs the head. (A
 //! key object whose write fails is kept in memory and served by this
 //! client's reads, read-your-writes, and repaired before the next append.)
 //!

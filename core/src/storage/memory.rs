@@ -33,7 +33,8 @@ pub enum FaultPoint {
     /// The request is applied, then its answer is lost.
     AfterApply,
     /// The request waits this long before it is applied and answered (a
-    /// server holding it; only PUTs).
+    /// server holding it; only PUTs). A caller that stops waiting cancels
+    /// it: it never reaches the store.
     Held(std::time::Duration),
 }
 
