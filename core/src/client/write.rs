@@ -12,9 +12,9 @@
 //! object PUT has answered (or a HEAD shows the object has moved past the
 //! ETag the entry recorded: repair.rs `unless_moved_on`), so whenever the
 //! process dies, every entry but the head has its key object, and the next
-//! writer repairs the head. (A
-//! key object whose write fails is kept in memory and served by this
-//! client's reads, read-your-writes, and repaired before the next append.)
+//! writer repairs the head. (A key object whose write fails is kept in
+//! memory and served by this client's reads, read-your-writes, and repaired
+//! before the next append.)
 //!
 //! **Exactly once.** The SDK does not retry (storage/s3); we do, and we
 //! remember every attempt whose log PUT may have been applied although it
