@@ -9,7 +9,8 @@
 //! refusal that retrying will not change) is reported, counted and passed
 //! over: one bad entry must not stop the log from growing.
 
-use super::{retry, Head, Inner, LogHead};
+use super::retry::{self, Look};
+use super::{Head, Inner, LogHead};
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::{Dialect, Entry};
 use crate::stats::Event;
@@ -85,33 +86,21 @@ impl<S: Store> Inner<S> {
         expected: Option<&str>,
         body_len: usize,
     ) -> crate::storage::StoreResult<PutOutcome> {
-        use futures_util::future::{select, Either};
-        let mut put = std::pin::pin!(put);
         // A key-object write rarely loses (only to a repairer), unlike a
         // contended append: its first look comes one step later, so that an
         // answer merely slow costs no HEAD.
-        let mut looks = 1;
-        loop {
-            let wait = retry::before_look(self.append_rtt(), body_len, looks);
-            if let Either::Left((out, _)) = select(put.as_mut(), self.env.sleep(wait)).await {
-                return out;
-            }
-            looks += 1;
-            // The PUT may still answer while the HEAD runs.
-            let look = self.store.head(path, None);
-            match select(put.as_mut(), std::pin::pin!(look)).await {
-                Either::Left((out, _)) => return out,
-                Either::Right((Ok(Some(now)), _))
-                    if !now.etag.is_empty() && Some(now.etag.as_str()) != expected =>
-                {
+        retry::answer_or_look(self, put, body_len, 1, || async move {
+            match self.store.head(path, None).await {
+                Ok(Some(now)) if !now.etag.is_empty() && Some(now.etag.as_str()) != expected => {
                     tracing::debug!(target: "immukv::repair", path, "a key-object write is decided (the object has moved past the ETag its condition expects); not waiting for its answer");
-                    return Ok(PutOutcome::PreconditionFailed);
+                    Look::Decided(Ok(PutOutcome::PreconditionFailed))
                 }
                 // A HEAD refused for good (403, say): only the PUT can tell.
-                Either::Right((Err(e), put)) if !e.is_transient() => return put.await,
-                Either::Right(_) => {} // unmoved (ours may still land), or no answer
+                Err(e) if !e.is_transient() => Look::Stop,
+                _ => Look::Again, // unmoved (ours may still land), or no answer
             }
-        }
+        })
+        .await
     }
 
     fn unwritable(&self, entry: &Entry, why: &str) -> KeyWrite {

@@ -48,6 +48,50 @@ pub fn before_look(append_rtt: Duration, body_len: usize, looks: u32) -> Duratio
         .min((Duration::from_millis(500) + upload).max(first))
 }
 
+/// What a look at the object of an unanswered conditional PUT found.
+pub(super) enum Look<T> {
+    /// The PUT's outcome, known without its answer.
+    Decided(T),
+    /// Nothing yet: look again later.
+    Again,
+    /// Looking cannot tell: wait for the answer.
+    Stop,
+}
+
+/// Waits for a conditional PUT's answer; while it goes unanswered
+/// ([`before_look`], counting looks from `first_look`), runs `look`, racing
+/// the answer, until a look decides the outcome. The log append and
+/// key-object writes differ only in what they look at.
+pub(super) async fn answer_or_look<S, T, P, L, LF>(
+    inner: &Inner<S>,
+    put: P,
+    body_len: usize,
+    first_look: u32,
+    mut look: L,
+) -> T
+where
+    S: Store,
+    P: Future<Output = T>,
+    L: FnMut() -> LF,
+    LF: Future<Output = Look<T>>,
+{
+    use futures_util::future::{select, Either};
+    let mut put = std::pin::pin!(put);
+    let mut looks = first_look;
+    loop {
+        let wait = before_look(inner.append_rtt(), body_len, looks);
+        if let Either::Left((out, _)) = select(put.as_mut(), inner.env.sleep(wait)).await {
+            return out;
+        }
+        looks += 1;
+        match select(put.as_mut(), std::pin::pin!(look())).await {
+            Either::Left((out, _)) | Either::Right((Look::Decided(out), _)) => return out,
+            Either::Right((Look::Stop, put)) => return put.await,
+            Either::Right((Look::Again, _)) => {}
+        }
+    }
+}
+
 /// How many rounds of waiting halve a writer's yield.
 const HALF_LIFE_ROUNDS: f64 = 2.0;
 /// The most rounds a newcomer yields, however many writers contend.

@@ -38,7 +38,8 @@
 //!   current. A HEAD started while this chain stood (prefetched for a queued
 //!   key) is current for the same reason; one from an older chain is not used.
 
-use super::{retry, settle::Attempt, Chain, Head, Inner, LogHead};
+use super::retry::{self, Look};
+use super::{settle::Attempt, Chain, Head, Inner, LogHead};
 use crate::env::{BoxFuture, Cancel};
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::{Dialect, Entry, Json, MAX_VALUE_DEPTH};
@@ -565,64 +566,46 @@ impl<S: Store> Inner<S> {
         entry: &Entry,
         deadline: Duration,
     ) -> crate::storage::StoreResult<Appended> {
-        use futures_util::future::{select, Either};
         let len = body.len();
-        let put = self.store.put(self.log_path(), body, condition);
-        let mut put = Box::pin(put);
+        let put = self
+            .store
+            .put(self.log_path(), body, condition)
+            .map(|out| out.map(Appended::Answered));
         let base_version = base.map(|h| h.entry.version_id.as_str());
         let base_etag = base.map(|h| h.etag.as_str());
-        let mut looks = 0;
-        loop {
-            let wait = retry::before_look(self.append_rtt(), len, looks);
-            match select(put.as_mut(), self.env.sleep(wait)).await {
-                Either::Left((out, _)) => return out.map(Appended::Answered),
-                Either::Right(_) => {
-                    looks += 1;
-                    // Under contention the log has most likely moved: read
-                    // the head at once. Otherwise a HEAD first, so that a
-                    // merely slow PUT (a large body) costs no GET of the head.
-                    let contended = self.now() < self.state().contended_until;
-                    let probe = async {
-                        if !contended {
-                            let m = self.store.head(self.log_path(), None).await;
-                            if !matches!(&m, Ok(m) if m.as_ref().map(|m| m.etag.as_str()) != base_etag)
-                            {
-                                return None; // unmoved (ours may still land), or no answer
-                            }
-                        }
-                        match self.read_head(deadline).await {
-                            Ok(LogHead::Head(now)) => Some(now),
-                            _ => None,
-                        }
-                    };
-                    // The PUT may still answer while the probe runs.
-                    let now = match select(put.as_mut(), Box::pin(probe)).await {
-                        Either::Left((out, _)) => return out.map(Appended::Answered),
-                        Either::Right((None, _)) => continue,
-                        Either::Right((Some(now), _)) => now,
-                    };
-                    if Some(now.etag.as_str()) == base_etag {
-                        continue;
-                    }
-                    if now.entry.previous_version_id.as_deref() == base_version {
-                        // The slot after the base is decided.
-                        if now.entry.hash == entry.hash && now.entry.sequence == entry.sequence {
-                            return Ok(Appended::Answered(PutOutcome::Written(
-                                crate::storage::Meta {
-                                    etag: now.etag,
-                                    version_id: Some(now.entry.version_id.clone()),
-                                },
-                            )));
-                        }
-                        tracing::debug!(target: "immukv::write", "a log append lost its slot; not waiting for its answer");
-                        return Ok(Appended::Answered(PutOutcome::PreconditionFailed));
-                    }
-                    // Further appends since: which one took the slot is for
-                    // settling to find out (it may be ours).
-                    return Ok(Appended::Overtaken);
+        retry::answer_or_look(self, put, len, 0, move || async move {
+            // Under contention the log has most likely moved: read the head
+            // at once. Otherwise a HEAD first, so that a merely slow PUT (a
+            // large body) costs no GET of the head.
+            let contended = self.now() < self.state().contended_until;
+            if !contended {
+                let m = self.store.head(self.log_path(), None).await;
+                if !matches!(&m, Ok(m) if m.as_ref().map(|m| m.etag.as_str()) != base_etag) {
+                    return Look::Again; // unmoved (ours may still land), or no answer
                 }
             }
-        }
+            let now = match self.read_head(deadline).await {
+                Ok(LogHead::Head(now)) if Some(now.etag.as_str()) != base_etag => now,
+                _ => return Look::Again,
+            };
+            if now.entry.previous_version_id.as_deref() == base_version {
+                // The slot after the base is decided.
+                if now.entry.hash == entry.hash && now.entry.sequence == entry.sequence {
+                    return Look::Decided(Ok(Appended::Answered(PutOutcome::Written(
+                        crate::storage::Meta {
+                            etag: now.etag,
+                            version_id: Some(now.entry.version_id.clone()),
+                        },
+                    ))));
+                }
+                tracing::debug!(target: "immukv::write", "a log append lost its slot; not waiting for its answer");
+                return Look::Decided(Ok(Appended::Answered(PutOutcome::PreconditionFailed)));
+            }
+            // Further appends since: which one took the slot is for
+            // settling to find out (it may be ours).
+            Look::Decided(Ok(Appended::Overtaken))
+        })
+        .await
     }
 
     /// A job's entry is in the log: this client's reads serve it from now
