@@ -208,6 +208,61 @@ for (const server of SERVERS) {
       await assertExactlyOnce(other, [orphan.hash, e.hash])
     })
 
+    test('an aborted set whose append goes unanswered does not hold the sets queued behind it', async () => {
+      // Default request timeout (10 s): the held PUT is not timed out by the
+      // client during the test; the queue must move on when its caller gives up.
+      const c = client(via(), b, { s3Prefix: `f${n++}/` })
+      await c.set('k', 1)
+      proxy.inject({ op: 'PUT', target: 'log', action: 'hang' })
+      const ac = new AbortController()
+      setTimeout(() => ac.abort(), 300)
+      const first = c.set('k', 2, { signal: ac.signal })
+      const second = c.set('k', 3)
+      const err = await rejection(first)
+      assert.equal(err.code, 'ABORTED')
+      assert.equal(err.mayHaveCommitted, true, 'its PUT was sent and never answered')
+      const t0 = Date.now()
+      const e = await second
+      const took = Date.now() - t0
+      proxy.clearFaults()
+      assert.ok(took < 5000, `the next set waited ${took} ms behind the aborted one`)
+      assert.equal(e.sequence, 1, 'the held PUT never reached the server')
+      assert.deepEqual(
+        (await c.logEntries()).map((x) => x.value),
+        [3, 1],
+      )
+      await c.close()
+    })
+
+    test('history pages after an entry served before its key object is written: older entries, in order, no empty page', async () => {
+      const prefix = `f${n++}/`
+      const c = client(via(), b, { ...FAST, s3Prefix: prefix })
+      const other = client(server, b, { s3Prefix: prefix })
+      for (let i = 0; i < 3; i++) await c.set('k', `X${i}`)
+      proxy.inject({ op: 'PUT', target: 'key', action: 'delay', delayMs: 800 })
+      const pending = c.set('k', 'X3')
+      while (proxy.hits() === 0) await sleep(5) // logged; its key-object PUT held
+      const [page1, cursor1] = await c.history('k', undefined, 1)
+      assert.deepEqual(
+        page1.map((e) => e.value),
+        ['X3'],
+        'served from memory',
+      )
+      await pending
+      await other.set('k', 'X4') // newer than the page before: must not come back
+      const pages = []
+      let cursor = cursor1
+      while (cursor && pages.length < 8) {
+        const [page, next] = await c.history('k', cursor, 1)
+        pages.push(page.map((e) => e.value))
+        cursor = next
+      }
+      proxy.clearFaults()
+      assert.deepEqual(pages, [['X2'], ['X1'], ['X0'], []])
+      await c.close()
+      await other.close()
+    })
+
     test('key-object write applied but answer lost: set succeeds, key object holds the entry', async () => {
       const c = fresh()
       proxy.inject({ op: 'PUT', target: 'key', action: 'reset', when: 'after' })

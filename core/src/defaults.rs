@@ -16,6 +16,11 @@ pub const READ_CONCURRENCY: usize = 32;
 pub const LIST_PAGE_SIZE: u32 = 1000;
 /// Largest value accepted by `set`, as canonical JSON bytes.
 pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest stored object a client reads (or `maxValueBytes` plus room for the
+/// entry's other fields, when that is larger): a forged giant is refused as
+/// CORRUPT_ENTRY instead of exhausting the reader's memory (V8 aborts the
+/// process on a JSON array of ~130 million elements; 64 MiB cannot hold one).
+pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
 
 /// The defaults by their config names, for bindings and docs.
 pub const ALL: [(&str, u64); 7] = [

@@ -199,6 +199,7 @@ impl From<StoreError> for Error {
             StoreErrorKind::AccessDenied => ErrorCode::AccessDenied,
             StoreErrorKind::NoSuchBucket => ErrorCode::NoSuchBucket,
             StoreErrorKind::Credentials => ErrorCode::Credentials,
+            StoreErrorKind::TooLarge => ErrorCode::CorruptEntry,
             _ => ErrorCode::Storage,
         };
         Error {

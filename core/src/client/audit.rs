@@ -105,10 +105,16 @@ impl<S: Store> Inner<S> {
         let read: Vec<std::result::Result<Entry, crate::format::ParseError>> =
             stream::iter(versions.iter().cloned().enumerate())
                 .map(|(i, v)| async move {
-                    let obj = retry::idempotent(self, deadline, || {
+                    let obj = match retry::idempotent(self, deadline, || {
                         self.store.get(self.log_path(), Some(&v))
                     })
-                    .await?;
+                    .await
+                    {
+                        Err(e) if cannot_be_read(&e) => {
+                            return Ok(Err(crate::format::ParseError(e.to_string())))
+                        }
+                        other => other?,
+                    };
                     if i.is_multiple_of(64) {
                         report(VerifyPhase::CheckingLog, i as u64, Some(total));
                     }
@@ -143,7 +149,15 @@ impl<S: Store> Inner<S> {
         let hidden = match head {
             Ok(LogHead::Deleted { .. }) => true,
             Ok(_) => false,
-            Err(e) if e.code == ErrorCode::CorruptEntry => false, // reported above as unreadable
+            // Reported above as unreadable.
+            Err(e)
+                if e.code == ErrorCode::CorruptEntry
+                    || std::error::Error::source(&e)
+                        .and_then(|s| s.downcast_ref::<crate::storage::StoreError>())
+                        .is_some_and(cannot_be_read) =>
+            {
+                false
+            }
             Err(e) => return Err(e),
         };
         if hidden {
@@ -203,7 +217,8 @@ impl<S: Store> Inner<S> {
         report(VerifyPhase::ListingKeys, 0, None);
         // Listed without the reads' side effects: an audit repairs nothing.
         let mut keys: Vec<String> = if all_keys {
-            self.list_key_names("", None, usize::MAX, deadline).await?
+            self.list_key_names("", None, usize::MAX, false, deadline)
+                .await?
         } else {
             Vec::new()
         };
@@ -262,7 +277,10 @@ impl<S: Store> Inner<S> {
                 let named_sequences = &named_sequences;
                 async move {
                     let path = self.layout.key_path(&key);
-                    let obj = retry::idempotent(self, deadline, || self.store.get(&path, Some(&version))).await?;
+                    let obj = match retry::idempotent(self, deadline, || self.store.get(&path, Some(&version))).await {
+                        Err(e) if cannot_be_read(&e) => Err(e.to_string()),
+                        other => Ok(other?),
+                    };
                     let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if n.is_multiple_of(64) {
                         report(VerifyPhase::CheckingKeyObjects, n, Some(total));
@@ -274,7 +292,22 @@ impl<S: Store> Inner<S> {
                         kind,
                         detail,
                     };
-                    let Some(obj) = obj else { return Ok(vec![]) }; // deleted while reading
+                    // The protocol never deletes a key-object version.
+                    let obj = match obj {
+                        Ok(Some(obj)) => obj,
+                        Ok(None) => {
+                            return Ok(vec![at(
+                                FailureKind::Unreadable,
+                                format!("key object version {version} of {path} was listed but is gone (deleted while reading?)"),
+                            )])
+                        }
+                        Err(why) => {
+                            return Ok(vec![at(
+                                FailureKind::Unreadable,
+                                format!("key object version {version} of {path} cannot be read: {why}"),
+                            )])
+                        }
+                    };
                     let k = match Entry::from_key_object(&obj.body) {
                         Ok(k) => k,
                         Err(e) => {
@@ -389,7 +422,21 @@ impl<S: Store> Inner<S> {
             versions.sort_by_key(|(position, _, _)| *position);
             for pair in versions.windows(2) {
                 let ((position, newer, version), (_, older, _)) = (&pair[0], &pair[1]);
-                if *position > 0 && newer < older {
+                if newer == older {
+                    // Each entry's key object is written once (conditional on
+                    // the version before): two in a row holding one entry
+                    // means one was written again, by hand.
+                    let path = self.layout.key_path(key);
+                    failures.push(Failure {
+                        sequence: Some(*newer),
+                        version_id: Some(version.clone()),
+                        path: Some(path.clone()),
+                        kind: FailureKind::KeyObjectForged,
+                        detail: format!(
+                            "key object version {version} of {path} holds sequence {newer}, as the version before it does: an entry's key object is written once, so this one was written again (replayed)"
+                        ),
+                    });
+                } else if *position > 0 && newer < older {
                     let path = self.layout.key_path(key);
                     failures.push(Failure {
                         sequence: Some(*newer),
@@ -584,4 +631,15 @@ fn logged_with_value(read: Entry, mut logged: Entry) -> Entry {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A version that this client cannot read but that does not stop the audit:
+/// archived, encrypted with a key we do not hold, or larger than any entry.
+/// It is reported where it stands; anything else (access, the network)
+/// fails the check.
+fn cannot_be_read(e: &crate::storage::StoreError) -> bool {
+    matches!(
+        e.kind,
+        crate::storage::StoreErrorKind::BadRequest | crate::storage::StoreErrorKind::TooLarge
+    )
 }

@@ -135,7 +135,8 @@ impl Client<S3Store> {
                 )
             })?,
         };
-        Client::new(Arc::new(S3Store::new(s3, region)), opts)
+        let store = S3Store::new(s3, region).with_max_object_bytes(opts.max_object_bytes());
+        Client::new(Arc::new(store), opts)
     }
 }
 
@@ -230,6 +231,23 @@ impl<S: Store> Inner<S> {
         Error::corrupt(self.bucket(), self.log_path(), Some(version), detail)
     }
 
+    /// A log head that writers will not extend, with the way out: nothing
+    /// but removing the version lets the log grow again (a writer appending
+    /// after it would build on a forgery; appending beside it would fork).
+    fn corrupt_head(&self, version: &str, detail: &str) -> Error {
+        self.corrupt_log(
+            version,
+            &format!(
+                "{detail}. Writers do not extend a log head that is not an intact entry: run \
+                 verifyLog, and if this version is not a genuine entry, remove it to let writers \
+                 go on (aws s3api delete-object --bucket {} --key {} --version-id {version}; \
+                 needs s3:DeleteObjectVersion)",
+                self.bucket(),
+                self.log_path()
+            ),
+        )
+    }
+
     /// The latest log version.
     async fn read_head(&self, deadline: Duration) -> Result<LogHead> {
         loop {
@@ -238,7 +256,7 @@ impl<S: Store> Inner<S> {
             if let Some(obj) = got {
                 let version = obj.version_id.as_deref().unwrap_or("null");
                 let entry = Entry::from_log_object(&obj.body, version)
-                    .map_err(|e| self.corrupt_log(version, &e.0))?;
+                    .map_err(|e| self.corrupt_head(version, &e.0))?;
                 return Ok(LogHead::Head(Head {
                     etag: obj.etag.unwrap_or_default(),
                     entry: Arc::new(entry),

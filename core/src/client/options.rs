@@ -40,6 +40,13 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Largest stored object this client reads: [`defaults::MAX_OBJECT_BYTES`],
+    /// or more when `max_value_bytes` asks for it, so that a client reads
+    /// every value it may write.
+    pub fn max_object_bytes(&self) -> usize {
+        defaults::MAX_OBJECT_BYTES.max(self.max_value_bytes.saturating_add(64 * 1024))
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
         if self.read_concurrency == 0 || self.read_concurrency > 256 {
             return Err(Error::invalid_config(

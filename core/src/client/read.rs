@@ -85,21 +85,20 @@ impl<S: Store> Inner<S> {
         let deadline = self.deadline();
         let path = self.layout.key_path(key);
         // After a page that ended with an entry served from the log, the next
-        // page starts at the newest key-object version, minus that entry.
-        let (from, skip_log_version) = match before.and_then(|b| b.strip_prefix(LOG_CURSOR)) {
-            Some(v) => {
-                let known =
-                    retry::idempotent(self, deadline, || self.store.head(self.log_path(), Some(v)))
-                        .await?;
-                if known.is_none() {
+        // page holds the key's entries older than that one: its key object
+        // (written since, perhaps) and any entry of the key appended since
+        // are passed over.
+        let (from, below) = match before.and_then(|b| b.strip_prefix(LOG_CURSOR)) {
+            Some(v) => match self.read_log_version(v, deadline).await? {
+                Some(served) => (None, Some(served.sequence)),
+                None => {
                     return Err(Error::invalid_argument(format!(
                         "beforeVersionId {:?} names no log version",
                         before.unwrap_or_default()
-                    )));
+                    )))
                 }
-                (None, Some(v.to_string()))
-            }
-            None => (before, None),
+            },
+            None => (before.map(str::to_string), None),
         };
         let (orphan, own) = if before.is_none() {
             tokio::join!(
@@ -116,32 +115,42 @@ impl<S: Store> Inner<S> {
             .max_by_key(|e| e.sequence);
         let want = limit.map_or(usize::MAX, |l| l as usize);
         let room = want - usize::from(served.is_some());
-        let (versions, _) = self
-            .list_versions_checked(&path, from, Some(room), deadline)
-            .await?;
-        let read = self
-            .fetch_all(&versions, &path, deadline, |body, _| {
-                Entry::from_key_object(body)
-            })
-            .await?;
-        let mut fetched = Vec::with_capacity(read.len());
-        for (e, v) in read.into_iter().zip(&versions) {
-            fetched.push(self.checked(e, key, &path, Some(v), deadline).await?);
+        // Entries with the key-object version each came from.
+        let mut fetched: Vec<(Entry, String)> = Vec::new();
+        let mut from = from;
+        loop {
+            let (versions, complete) = self
+                .list_versions_checked(&path, from.as_deref(), Some(room - fetched.len()), deadline)
+                .await?;
+            let read = self
+                .fetch_all(&versions, &path, deadline, |body, _| {
+                    Entry::from_key_object(body)
+                })
+                .await?;
+            for (e, v) in read.into_iter().zip(&versions) {
+                let e = self.checked(e, key, &path, Some(v), deadline).await?;
+                if below.is_none_or(|s| e.sequence < s) {
+                    fetched.push((e, v.clone()));
+                }
+            }
+            // Only passed-over entries can leave the page short.
+            if below.is_none() || fetched.len() >= room || complete || versions.is_empty() {
+                break;
+            }
+            from = versions.last().cloned();
         }
-        if let Some(skip) = &skip_log_version {
-            fetched.retain(|e| &e.version_id != skip);
-        }
-        let served = served.filter(|o| fetched.first().is_none_or(|f| f.sequence < o.sequence));
+        let served =
+            served.filter(|o| fetched.first().is_none_or(|(f, _)| f.sequence < o.sequence));
         // The cursor is the oldest key-object version returned (as before this
         // client served entries from memory); a page holding only a served
         // entry points past it.
-        let cursor = match (versions.last(), &served) {
-            (Some(v), _) => Some(v.clone()),
+        let cursor = match (fetched.last(), &served) {
+            (Some((_, v)), _) => Some(v.clone()),
             (None, Some(o)) => Some(format!("{LOG_CURSOR}{}", o.version_id)),
             (None, None) => None,
         };
         let mut entries: Vec<Entry> = served.map(|o| (*o).clone()).into_iter().collect();
-        entries.extend(fetched);
+        entries.extend(fetched.into_iter().map(|(e, _)| e));
         Ok((entries, cursor))
     }
 
@@ -184,7 +193,9 @@ impl<S: Store> Inner<S> {
         );
         let start_after = after.map(|k| self.layout.key_path(k));
         let want = limit.map(|l| l as usize).unwrap_or(usize::MAX);
-        let mut keys = self.list_key_names(prefix, after, want, deadline).await?;
+        let mut keys = self
+            .list_key_names(prefix, after, want, true, deadline)
+            .await?;
         // Entries served from memory may have no key object yet: list their
         // keys too, in S3 order, within the page.
         let served = orphan
@@ -208,12 +219,16 @@ impl<S: Store> Inner<S> {
     }
 
     /// Keys under `prefix` in S3 order, after the key `after`, at most
-    /// `want`: a listing, nothing else (no repair, nothing served).
+    /// `want`: a listing, nothing else (no repair, nothing served). With
+    /// `valid_only`, names that break the key rules (objects put there by
+    /// hand: `keys/.json`, `keys/e/.json`) are left out, as no `set` wrote
+    /// them; the audit lists them all, to report them.
     pub(super) async fn list_key_names(
         &self,
         prefix: &str,
         after: Option<&str>,
         want: usize,
+        valid_only: bool,
         deadline: Duration,
     ) -> Result<Vec<String>> {
         let list_prefix = format!("{}{prefix}", self.layout.keys_prefix());
@@ -239,6 +254,7 @@ impl<S: Store> Inner<S> {
                 page.paths
                     .iter()
                     .filter_map(|p| self.layout.key_of(p))
+                    .filter(|k| !valid_only || self.layout.check_key(k).is_ok())
                     .map(str::to_string),
             );
             continuation = page.continuation;
@@ -316,6 +332,7 @@ impl<S: Store> Inner<S> {
         // version of *this* object seen, and a page that holds only other
         // names is asked for again, larger.
         let mut floor = MIN_VERSION_PAGE;
+        let mut on_server_cursor = false;
         loop {
             let wanted = (want - out.ids.len()).saturating_add(1);
             let max = wanted.clamp(floor, 1000) as u32;
@@ -335,6 +352,9 @@ impl<S: Store> Inner<S> {
                 return Ok(out);
             }
             let Some(next) = page.next else {
+                if on_server_cursor && out.ids.is_empty() {
+                    self.hidden_versions(path, deadline).await?;
+                }
                 out.complete = true;
                 return Ok(out);
             };
@@ -344,9 +364,37 @@ impl<S: Store> Inner<S> {
                     floor = (max as usize * 4).min(1000);
                     continue;
                 }
-                None => ListFrom::Cursor(next),
+                None => {
+                    on_server_cursor = true;
+                    ListFrom::Cursor(next)
+                }
             };
         }
+    }
+
+    /// After a listing of `path` found no version behind a thousand other
+    /// names: on S3 that means there is none (the exact name sorts first),
+    /// but SeaweedFS lists such names first and then loses the object's own
+    /// versions on its cursor. An existing object must not read as an empty
+    /// history (or an intact, empty log), so that fails here.
+    async fn hidden_versions(&self, path: &str, deadline: Duration) -> Result<()> {
+        let exists = retry::idempotent(self, deadline, || self.store.head(path, None)).await?;
+        if exists.is_none() {
+            return Ok(());
+        }
+        Err(Error {
+            bucket: Some(self.bucket().to_string()),
+            path: Some(path.to_string()),
+            ..Error::new(
+                ErrorCode::Storage,
+                format!(
+                    "the versions of s3://{}/{path} cannot be listed: more than a thousand other \
+                     objects whose names begin with its name come first in the listing, and this \
+                     server loses the object's versions behind them; remove or rename those objects",
+                    self.bucket()
+                ),
+            )
+        })
     }
 
     /// GETs the given versions of `path` with at most `read_concurrency` in

@@ -417,7 +417,18 @@ impl<S: Store> Inner<S> {
             return Err(e.with_commit_state(false));
         }
         let extra = self.now() + self.opts.operation_timeout.min(Duration::from_secs(5));
-        if let Ok(Some(done)) = self.settle(pending, extra).await {
+        // Bounded as a whole: a request in flight is otherwise bounded only
+        // by requestTimeoutMs, and the queued sets wait for this one.
+        let settled = match select(
+            std::pin::pin!(self.settle(pending, extra)),
+            std::pin::pin!(self.env.sleep(extra.saturating_sub(self.now()))),
+        )
+        .await
+        {
+            Either::Left((out, _)) => out.ok().flatten(),
+            Either::Right(_) => None,
+        };
+        if let Some(done) = settled {
             self.committed(job, &done);
             self.stats.event(Event::Commit);
             self.after_append(&done, None, extra).await;
@@ -494,15 +505,32 @@ impl<S: Store> Inner<S> {
             return Err(Error::aborted());
         }
         let sent = self.now();
-        let put = self
-            .append(
-                body.into_bytes(),
-                condition,
-                base.as_ref(),
-                &entry,
-                deadline,
-            )
-            .await;
+        let append = self.append(
+            body.into_bytes(),
+            condition,
+            base.as_ref(),
+            &entry,
+            deadline,
+        );
+        let put = match select(std::pin::pin!(append), std::pin::pin!(self.given_up(job))).await {
+            Either::Left((out, _)) => out,
+            // The caller gave up while the PUT went unanswered (a server
+            // holding it, a lost connection): stop waiting, as after a
+            // timeout, so the sets queued behind do not wait out
+            // requestTimeoutMs. The attempt is settled before the job ends;
+            // if it lands later, the next append's condition fails and that
+            // writer repairs it like any orphan head.
+            Either::Right(_) => Err(crate::storage::StoreError {
+                kind: crate::storage::StoreErrorKind::Transient,
+                operation: "PutObject",
+                bucket: self.bucket().to_string(),
+                path: self.log_path().to_string(),
+                status: None,
+                detail: "the call was given up while the append was unanswered".into(),
+                cause: None,
+                maybe_applied: true,
+            }),
+        };
         match put {
             Ok(Appended::Answered(PutOutcome::Written(meta))) => {
                 self.note_append_rtt(self.now().saturating_sub(sent));
@@ -814,15 +842,14 @@ impl<S: Store> Inner<S> {
             return Err(self.versioning_disabled());
         }
         if head.entry.hash_dialect().is_none() {
-            return Err(self.corrupt_log(
-                &head.entry.version_id,
-                "the log head fails its hash check; refusing to extend a tampered chain (run verifyLog)",
-            ));
+            return Err(
+                self.corrupt_head(&head.entry.version_id, "the log head fails its hash check")
+            );
         }
         if head.entry.sequence >= crate::format::MAX_SEQUENCE {
-            return Err(self.corrupt_log(
+            return Err(self.corrupt_head(
                 &head.entry.version_id,
-                "the log head has sequence 2^53 - 1, the largest any client holds exactly: the log cannot grow",
+                "the log head has sequence 2^53 - 1, the largest any client holds exactly: the log cannot grow past it",
             ));
         }
         Ok(())
@@ -897,6 +924,13 @@ impl<S: Store> Inner<S> {
                 .saturating_sub(retry::round(rtt))
                 / 2,
         )
+    }
+
+    /// Resolves once the job's caller has given up (aborted or timed out).
+    async fn given_up(&self, job: &Job) {
+        while !job.cancelled.load(Ordering::SeqCst) {
+            self.env.sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Sleeps in slices, so that a set aborted while it waits does not hold

@@ -108,6 +108,8 @@ pub enum StoreErrorKind {
     /// An answer that is not S3's (a 404 without an S3 error code, say):
     /// the endpoint is probably not an S3 server.
     NotS3,
+    /// A stored object larger than any entry a client writes (not read).
+    TooLarge,
     /// Anything else (the request could not even be built, an unexpected
     /// answer).
     Other,

@@ -47,6 +47,8 @@ where
             | SdkError::DispatchFailure(_)
             | SdkError::ResponseError(_) => (StoreErrorKind::Transient, true),
             _ => match status.unwrap_or(0) {
+                // An archived object (Glacier): its state, not a permission.
+                403 if code == "InvalidObjectState" => (StoreErrorKind::BadRequest, false),
                 403 => (StoreErrorKind::AccessDenied, false),
                 404 if code == "NoSuchBucket" => (StoreErrorKind::NoSuchBucket, false),
                 404 if code.is_empty() => (StoreErrorKind::NotS3, false),

@@ -11,7 +11,7 @@ use crate::storage::{
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
+use aws_sdk_s3::types::{BucketVersioningStatus, EncodingType, ServerSideEncryption};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -24,6 +24,8 @@ pub struct S3Store {
     bucket: String,
     kms_key_id: Option<String>,
     secrets: Secrets,
+    /// Bodies larger than this are refused before they are read.
+    max_object_bytes: usize,
 }
 
 impl S3Store {
@@ -63,7 +65,14 @@ impl S3Store {
             bucket: settings.bucket,
             kms_key_id: settings.kms_key_id,
             secrets,
+            max_object_bytes: crate::defaults::MAX_OBJECT_BYTES,
         }
+    }
+
+    /// Refuse (as [`StoreErrorKind::TooLarge`]) objects larger than `max`.
+    pub fn with_max_object_bytes(mut self, max: usize) -> S3Store {
+        self.max_object_bytes = max;
+        self
     }
 
     fn error<E>(
@@ -102,20 +111,52 @@ impl Store for S3Store {
         };
         let etag = out.e_tag.clone();
         let version_id = out.version_id.clone();
-        let body = out.body.collect().await.map_err(|e| StoreError {
-            kind: StoreErrorKind::Transient,
+        let too_large = |len: u64| StoreError {
+            kind: StoreErrorKind::TooLarge,
             operation: "GetObject",
             bucket: self.bucket.clone(),
             path: path.to_string(),
             status: None,
-            detail: self
-                .secrets
-                .redact(&format!("reading the body: {}", chain(&e))),
-            cause: Some(Arc::new(e)),
+            detail: format!(
+                "the object is {len} bytes or more, larger than any entry a client writes \
+                 (at most {} bytes are read)",
+                self.max_object_bytes
+            ),
+            cause: None,
             maybe_applied: false,
-        })?;
+        };
+        let max = self.max_object_bytes;
+        if let Some(len) = out
+            .content_length
+            .filter(|&n| n > 0 && n as u64 > max as u64)
+        {
+            return Err(too_large(len as u64));
+        }
+        // Read in chunks, so that a body without a length cannot grow past
+        // the bound either.
+        let mut body =
+            Vec::with_capacity(out.content_length.unwrap_or(0).clamp(0, max as i64) as usize);
+        let mut stream = out.body;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| StoreError {
+                kind: StoreErrorKind::Transient,
+                operation: "GetObject",
+                bucket: self.bucket.clone(),
+                path: path.to_string(),
+                status: None,
+                detail: self
+                    .secrets
+                    .redact(&format!("reading the body: {}", chain(&e))),
+                cause: Some(Arc::new(e)),
+                maybe_applied: false,
+            })?;
+            if body.len() + chunk.len() > max {
+                return Err(too_large((body.len() + chunk.len()) as u64));
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Some(Object {
-            body: body.into_bytes().to_vec(),
+            body,
             etag,
             version_id,
         }))
@@ -189,6 +230,7 @@ impl Store for S3Store {
             .list_object_versions()
             .bucket(&self.bucket)
             .prefix(path)
+            .encoding_type(EncodingType::Url)
             .max_keys(max as i32);
         match from {
             ListFrom::Newest => {}
@@ -205,18 +247,19 @@ impl Store for S3Store {
             .send()
             .await
             .map_err(|e| self.error("ListObjectVersions", path, e))?;
+        let name = names(out.encoding_type());
         // The prefix also matches longer names (`_log.json.bak`), and some
         // servers list those first: keep exactly `path`, never stop early.
         let version_ids = out
             .versions()
             .iter()
-            .filter(|v| v.key() == Some(path))
+            .filter(|v| v.key().map(name).as_deref() == Some(path))
             .filter_map(|v| v.version_id().map(str::to_string))
             .collect();
         let latest_delete_marker = out
             .delete_markers()
             .iter()
-            .find(|m| m.key() == Some(path) && m.is_latest() == Some(true))
+            .find(|m| m.key().map(name).as_deref() == Some(path) && m.is_latest() == Some(true))
             .and_then(|m| m.version_id().map(str::to_string));
         let next = match (
             out.is_truncated(),
@@ -224,7 +267,7 @@ impl Store for S3Store {
             out.next_version_id_marker(),
         ) {
             (Some(true), Some(k), Some(v)) => Some(PageCursor {
-                key_marker: k.to_string(),
+                key_marker: name(k),
                 version_id_marker: v.to_string(),
             }),
             _ => None,
@@ -250,15 +293,17 @@ impl Store for S3Store {
             .prefix(prefix)
             .set_start_after(start_after.map(str::to_string))
             .set_continuation_token(continuation.map(str::to_string))
+            .encoding_type(EncodingType::Url)
             .max_keys(max as i32)
             .send()
             .await
             .map_err(|e| self.error("ListObjectsV2", prefix, e))?;
+        let name = names(out.encoding_type());
         Ok(KeyPage {
             paths: out
                 .contents()
                 .iter()
-                .filter_map(|o| o.key().map(str::to_string))
+                .filter_map(|o| o.key().map(name))
                 .collect(),
             continuation: if out.is_truncated() == Some(true) {
                 out.next_continuation_token().map(str::to_string)
@@ -286,5 +331,55 @@ impl Store for S3Store {
                 .map(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>"))),
             Err(e) => Err(self.error("GetBucketVersioning", "", e)),
         }
+    }
+}
+
+/// How to read the object names of a listing. Listings ask for URL-encoded
+/// names: S3 puts names in XML as they are, and one name with a control
+/// character (put there by anyone who can write to the bucket) would make
+/// every page that holds it unreadable. A server that did not encode says
+/// so by not echoing the encoding.
+fn names(encoding: Option<&EncodingType>) -> fn(&str) -> String {
+    match encoding {
+        Some(EncodingType::Url) => url_decoded,
+        _ => str::to_string,
+    }
+}
+
+/// Undoes S3's `EncodingType=url` (form encoding: `+` is a space, `%2B` a
+/// plus).
+fn url_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_decoded;
+
+    #[test]
+    fn listing_names_are_url_decoded() {
+        assert_eq!(url_decoded("keys/a%2Bb+c.json"), "keys/a+b c.json");
+        assert_eq!(url_decoded("_log.json%01"), "_log.json\u{1}");
+        assert_eq!(url_decoded("caf%C3%A9%20%25"), "café %");
+        assert_eq!(url_decoded("50%"), "50%");
+        assert_eq!(url_decoded("a%zz"), "a%zz");
     }
 }
