@@ -191,8 +191,69 @@ for (const server of STORES) {
       const err = await rejection(ro.set('a', 2))
       assert.ok(err instanceof ReadOnlyError)
       assert.equal(err.code, 'READ_ONLY')
+      assert.equal(err.mayHaveCommitted, false)
       if (server.memory) assert.equal((await ro.logEntries()).length, 1)
       else assert.deepEqual(await snapshot(server, b), before)
+    })
+
+    test('a config is read once through getters and the prototype: an inherited readOnly is obeyed', async () => {
+      const w = client(server, b, { s3Prefix: 'ro-inherited/' })
+      await w.set('a', 1)
+      const before = server.memory ? undefined : await snapshot(server, b)
+      const ro = server.memory
+        ? ImmuKVClient.inMemory(b, Object.create({ readOnly: true, s3Prefix: 'ro-inherited/' }))
+        : new ImmuKVClient(Object.assign(Object.create({ readOnly: true }), config(server, b, { s3Prefix: 'ro-inherited/' })))
+      const err = await rejection(ro.set('a', 2))
+      assert.equal(err.code, 'READ_ONLY', err.message)
+      if (server.memory) assert.equal((await w.logEntries()).length, 1)
+      else assert.deepEqual(await snapshot(server, b), before)
+    })
+
+    test('a set refused before it is sent says mayHaveCommitted: false (aborted signal, closed client)', async () => {
+      const c = client(server, b, { s3Prefix: 'refused/' })
+      const ac = new AbortController()
+      ac.abort(new Error('gave up'))
+      const aborted = await rejection(c.set('a', 1, { signal: ac.signal }))
+      assert.equal(aborted.code, 'ABORTED')
+      assert.equal(aborted.mayHaveCommitted, false)
+      await c.close()
+      const closed = await rejection(c.set('a', 1))
+      assert.equal(closed.code, 'CLIENT_CLOSED')
+      assert.equal(closed.mayHaveCommitted, false)
+      assert.equal(await client(server, b, { s3Prefix: 'refused/' }).digest(), undefined, 'nothing written')
+    })
+
+    test('verifyLog: an onProgress that throws stops the check and rejects the call, its error the cause', async () => {
+      const c = client(server, b, { s3Prefix: 'progress/' })
+      for (let i = 0; i < 3; i++) await c.set(`k${i}`, i)
+      const bug = new Error('progress bar bug')
+      let calls = 0
+      const err = await rejection(
+        c.verifyLog({
+          onProgress: () => {
+            calls++
+            throw bug
+          },
+        }),
+      )
+      assert.ok(err instanceof ImmuKVError)
+      assert.equal(err.code, 'INVALID_ARGUMENT', err.message)
+      assert.equal(err.cause, bug)
+      assert.match(err.message, /onProgress threw.*progress bar bug/)
+      assert.equal(calls, 1, 'not called again once it threw')
+      assert.equal((await c.verifyLog({ onProgress: () => {} })).ok, true, 'the client is still usable')
+    })
+
+    test('null limits mean no limit, as for history and logEntries: verifyLog, verifyLogChain, entries', async () => {
+      const c = client(server, b, { s3Prefix: 'null-limits/' })
+      for (let i = 0; i < 3; i++) await c.set(`k${i}`, i)
+      const r = await c.verifyLog({ limit: null })
+      assert.equal(r.ok, true)
+      assert.equal(r.checked, 3)
+      assert.equal(await c.verifyLogChain(null), true)
+      const all = []
+      for await (const e of c.entries(null)) all.push(e.sequence)
+      assert.deepEqual(all, [2, 1, 0])
     })
 
     test('verifyLog report and digest', async () => {
@@ -224,6 +285,28 @@ describe('the in-memory store', () => {
     const fresh = ImmuKVClient.inMemory(name)
     assert.equal(await fresh.digest(), undefined)
     assert.equal((await a.get('k')).value, 2, 'clients already open keep their store')
+  })
+
+  test('a stored value JavaScript cannot parse (a RangeError) is CORRUPT_ENTRY, its error the cause', async () => {
+    const c = ImmuKVClient.inMemory()
+    await c.set('k', { big: 'value' })
+    // A value too large for the engine cannot be made here; JSON.parse failing on the stored text stands in for it.
+    const parse = JSON.parse
+    const tooBig = new RangeError('Invalid string length')
+    JSON.parse = (text, ...rest) => {
+      if (text === '{"big":"value"}') throw tooBig
+      return parse(text, ...rest)
+    }
+    let err
+    try {
+      err = await rejection(c.get('k'))
+    } finally {
+      JSON.parse = parse
+    }
+    assert.ok(err instanceof ImmuKVError)
+    assert.equal(err.code, 'CORRUPT_ENTRY')
+    assert.match(err.message, /cannot be read by JavaScript: Invalid string length/)
+    assert.equal(err.cause, tooBig)
   })
 
   test('same checks as S3: tampering through another client is caught; bad options refused', async () => {

@@ -2,7 +2,7 @@
 // bucket's objects and versions are exactly as before.
 import { describe, test, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { SERVERS, SEAWEED, bucket, client, config, ImmuKVClient, ImmuKVError, rejection, snapshot, logError } from './support/helpers.mjs'
+import { ADMIN, SERVERS, SEAWEED, bucket, client, config, ImmuKVClient, ImmuKVError, rejection, snapshot, logError } from './support/helpers.mjs'
 
 const cyclic = { a: 1 }
 cyclic.self = cyclic
@@ -40,6 +40,16 @@ const BAD_VALUES = [
   ['lone surrogate in a string', 'x\ud800'],
   ['lone surrogate in a property name', { '\udfff': 1 }],
   ['larger than maxValueBytes', 'x'.repeat(4 * 1024 * 1024 + 1)],
+  // What JSON.stringify would change without a word: null, {} or nothing.
+  ['undefined in an array', [1, undefined]],
+  ['a hole in a sparse array', Object.assign(new Array(3), { 0: 1, 2: 3 })],
+  ['a boxed NaN', Object(Number.NaN)],
+  ['a boxed Infinity in an object', { a: Object(Number.POSITIVE_INFINITY) }],
+  ['a Map', new Map([[1, 2]])],
+  ['a Set in an object', { s: new Set([1]) }],
+  ['toJSON returning undefined', { toJSON: () => undefined }],
+  ['toJSON returning undefined in an array', [{ toJSON: () => undefined }]],
+  ['toJSON returning a Map', { toJSON: () => new Map() }],
 ]
 
 for (const server of SERVERS) {
@@ -57,6 +67,7 @@ for (const server of SERVERS) {
         const err = await rejection(c.set(key, 1))
         assert.ok(err instanceof ImmuKVError)
         assert.equal(err.code, 'INVALID_KEY', err.message)
+        assert.equal(err.mayHaveCommitted, false, 'a failed set says it did not commit')
         assert.equal((await rejection(c.get(key))).code, 'INVALID_KEY')
         assert.deepEqual(await snapshot(server, b), untouched)
       })
@@ -67,6 +78,7 @@ for (const server of SERVERS) {
         const err = await rejection(c.set('k', value))
         assert.ok(err instanceof ImmuKVError)
         assert.equal(err.code, 'INVALID_VALUE', err.message)
+        assert.equal(err.mayHaveCommitted, false, 'a failed set says it did not commit')
         assert.deepEqual(await snapshot(server, b), untouched)
       })
     }
@@ -81,9 +93,26 @@ for (const server of SERVERS) {
         () => c.get('existing', { verify: 'yes' }),
         () => c.listKeysWithPrefix('a\u0001'),
         () => c.listKeysWithPrefix('a\\b'),
+        // Lone surrogates would silently become U+FFFD.
+        () => c.listKeysWithPrefix('\ud800'),
+        () => c.history('existing', 'v\ud800'),
+        () => c.logEntries('\udc00'),
+        () => c.getLogVersion('v\ud800'),
+        () => c.get('existing', { trusted: { sequence: 0, versionId: '\ud800', hash: 'sha256:00' } }),
+        () => c.verifyLog({ checkKeyObjects: 'no' }),
+        () => c.verifyLogChain(1, 'options'),
+        // A signal the client could not unsubscribe from.
+        () => c.get('existing', { signal: { aborted: false, addEventListener() {} } }),
       ]) {
-        assert.equal((await rejection(call())).code, 'INVALID_ARGUMENT')
+        const err = await rejection(call())
+        assert.ok(err instanceof ImmuKVError, String(err))
+        assert.equal(err.code, 'INVALID_ARGUMENT', err.message)
       }
+      assert.throws(
+        () => ImmuKVClient.dropInMemory(5),
+        (err) => err instanceof ImmuKVError && err.code === 'INVALID_ARGUMENT',
+      )
+      assert.deepEqual(await snapshot(server, b), untouched)
     })
 
     test('a refused value rejects at once, also behind queued sets, and sends nothing for its key', async () => {
@@ -144,6 +173,22 @@ describe('bad configs are refused at construction', () => {
     ['incomplete credentials', { ...good, overrides: { ...good.overrides, credentials: { accessKeyId: 'a' } } }],
     ['credentials of the wrong type', { ...good, overrides: { ...good.overrides, credentials: 'key:secret' } }],
     ['unknown option (typo)', { ...good, s3bucket: 'x' }],
+    ['constructor as an option', { ...good, constructor: 1 }],
+    ['toString as an option', { ...good, toString: () => 'x' }],
+    ['unknown credentials field', { ...good, overrides: { ...good.overrides, credentials: { ...ADMIN, secretKey: 'x' } } }],
+    ['expiration on static credentials', { ...good, overrides: { ...good.overrides, credentials: { ...ADMIN, expiration: Date.now() + 1000 } } }],
+    ['prefix with a lone surrogate', { ...good, s3Prefix: 'tenant-\ud800/' }],
+    ['endpoint with a lone surrogate', { ...good, overrides: { ...good.overrides, endpointUrl: 'http://127.0.0.1/\udc00' } }],
+    ['an inherited field of the wrong type', Object.assign(Object.create({ readOnly: 'yes' }), good)],
+    [
+      'a getter that throws',
+      Object.defineProperty({ ...good }, 'readOnly', {
+        enumerable: true,
+        get() {
+          throw new Error('no')
+        },
+      }),
+    ],
     ['page size 0', { ...good, listPageSize: 0 }],
     ['page size above 1000', { ...good, listPageSize: 5000 }],
     ['fractional concurrency', { ...good, readConcurrency: 1.5 }],
@@ -162,4 +207,23 @@ describe('bad configs are refused at construction', () => {
       assert.equal(err.code, 'INVALID_CONFIG', err.message)
     })
   }
+
+  test('accepted: fields read through getters and the prototype, credentials objects the AWS SDK has seen', async () => {
+    class Settings {
+      get s3Bucket() {
+        return 'bucket-name'
+      }
+      get s3Prefix() {
+        return ''
+      }
+      get s3Region() {
+        return 'us-east-1'
+      }
+    }
+    await new ImmuKVClient(new Settings()).close()
+    await new ImmuKVClient(Object.create(good)).close()
+    // The SDK adds $source to a credentials object it was handed; its own identities carry accountId and credentialScope.
+    const seen = { ...ADMIN, $source: {}, accountId: '123456789012', credentialScope: 'us-east-1' }
+    await new ImmuKVClient({ ...good, overrides: { ...good.overrides, credentials: seen } }).close()
+  })
 })

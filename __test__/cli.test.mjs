@@ -432,6 +432,68 @@ describe('immukv command line: errors and configuration', () => {
     }
   })
 
+  test('an empty log: digest prints null, verify --json has head null, and --trusted of that null trusts nothing yet', async () => {
+    const empty = await bucket(SEAWEED)
+    const env = cliEnv(empty)
+    const d = await run(['digest'], { env })
+    assert.equal(d.code, 0, d.stderr)
+    assert.equal(d.stdout.trim(), 'null')
+    const file = join(home, 'empty-digest.json')
+    writeFileSync(file, d.stdout)
+    // The nightly audit of docs/CLI.md, from an empty log on: verify --trusted, save .head on exit 0.
+    let j = await runJson(['verify', '--trusted', file], { env })
+    assert.equal(j.code, 0, j.stderr)
+    assert.deepEqual(j.doc, { ok: true, checked: 0, failures: [], head: null })
+    writeFileSync(file, JSON.stringify(j.doc.head))
+    assert.equal((await run(['set', 'k', '1'], { env })).code, 0)
+    j = await runJson(['verify', '--trusted', file], { env })
+    assert.equal(j.code, 0, j.stderr)
+    assert.equal(j.doc.head.sequence, 0)
+    const human = await run(['verify', '--trusted', '-'], { env, input: 'null\n' })
+    assert.equal(human.code, 0, human.stderr)
+    assert.equal(human.stdout.trim(), 'intact: 1 entry checked, head sequence 0')
+  })
+
+  test('Ctrl-C during any command aborts it: exit 130, the ABORTED error, with --json as a document (set: mayHaveCommitted)', async () => {
+    // A server that accepts connections and never answers: the command waits on it.
+    for (const args of [['set', 'k', '1'], ['get', 'k'], ['keys'], ['set', 'k']]) {
+      const sockets = []
+      let connected
+      const reached = new Promise((resolve) => (connected = resolve))
+      const silent = net.createServer((s) => {
+        sockets.push(s)
+        connected()
+      })
+      await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve))
+      try {
+        const endpoint = `http://127.0.0.1:${silent.address().port}`
+        // `set k` reads its value from stdin, which stays open: interrupted there, before any request.
+        const fromStdin = args.length === 2 && args[0] === 'set'
+        const p = spawn(process.execPath, [CLI, ...args, '--json', '--endpoint', endpoint], { env: cliEnv(b), stdio: ['pipe', 'pipe', 'pipe'] })
+        let stdout = ''
+        let stderr = ''
+        p.stdout.on('data', (d) => (stdout += d))
+        p.stderr.on('data', (d) => (stderr += d))
+        const exited = new Promise((resolve) => p.on('close', (code) => resolve(code)))
+        await (fromStdin ? new Promise((resolve) => setTimeout(resolve, 500)) : reached)
+        const t0 = Date.now()
+        p.kill('SIGINT')
+        assert.equal(await exited, 130, `${args.join(' ')}: ${stderr}`)
+        p.stdin.destroy()
+        assert.ok(Date.now() - t0 < 5000, 'it does not wait for the request to time out')
+        assert.match(stderr, /^immukv: ABORTED: /m)
+        const { error } = JSON.parse(stdout)
+        assert.equal(error.code, 'ABORTED', args.join(' '))
+        if (args[0] === 'set') assert.equal(typeof error.mayHaveCommitted, 'boolean', 'a failed set says whether it may have committed')
+        else assert.equal(error.mayHaveCommitted, undefined)
+        if (fromStdin) assert.equal(error.mayHaveCommitted, false)
+      } finally {
+        for (const s of sockets) s.destroy()
+        silent.close()
+      }
+    }
+  })
+
   test('Ctrl-C during verify aborts it: exit 130', async () => {
     // A server that accepts connections and never answers: verify waits on it.
     const sockets = []

@@ -1,7 +1,7 @@
 // The published types (dist/*.d.ts, built from ts/ against the generated
 // binding types) compile in a consumer project under tsc --strict, with every
 // module resolution a TypeScript user may have, the README's quick start
-// included.
+// and Vitest example included; the classes are usable as types in each.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -56,12 +56,22 @@ async function use(): Promise<void> {
   void [e, n, entries, log, keys, pk, ok, chain, r, s, when, codes]
 }
 void use
+
+// The classes are types as well as values (ESM projects included).
+let held: ImmuKVClient<Key, { n: number }> = typed
+held = ImmuKVClient.inMemory<Key, { n: number }>()
+const isMissing = (err: unknown): err is KeyNotFoundError => err instanceof KeyNotFoundError
+function describe(err: ImmuKVError | ReadOnlyError | AbortedError): ErrorCode {
+  return err.code
+}
+void [held, isMissing, describe]
 `
 
 const VARIANTS = [
   { name: 'commonjs, moduleResolution node', module: 'commonjs', moduleResolution: 'node', type: 'commonjs' },
   { name: 'node16, CommonJS project', module: 'node16', moduleResolution: 'node16', type: 'commonjs' },
   { name: 'node16, ESM project', module: 'node16', moduleResolution: 'node16', type: 'module' },
+  { name: 'nodenext, ESM project', module: 'nodenext', moduleResolution: 'nodenext', type: 'module' },
   { name: 'bundler', module: 'esnext', moduleResolution: 'bundler', type: 'module' },
 ]
 
@@ -70,6 +80,13 @@ for (const v of VARIANTS) {
     const dir = mkdtempSync(join(tmpdir(), 'immukv-types-'))
     mkdirSync(join(dir, 'node_modules'))
     symlinkSync(root, join(dir, 'node_modules', 'immukv'), 'dir')
+    // The README's Vitest example (vitest is ESM only): in ESM projects.
+    const files = ['consumer.ts', 'quickstart.ts']
+    if (v.type === 'module') {
+      symlinkSync(join(root, 'node_modules', 'vitest'), join(dir, 'node_modules', 'vitest'), 'dir')
+      copyFileSync(join(root, 'examples', 'vitest', 'audit.test.ts'), join(dir, 'audit.test.ts'))
+      files.push('audit.test.ts')
+    }
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: v.type }))
     writeFileSync(join(dir, 'consumer.ts'), consumer)
     copyFileSync(join(root, 'examples', 'quickstart.ts'), join(dir, 'quickstart.ts'))
@@ -88,7 +105,7 @@ for (const v of VARIANTS) {
           lib: ['ES2022', 'DOM'],
           skipLibCheck: false,
         },
-        files: ['consumer.ts', 'quickstart.ts'],
+        files,
       }),
     )
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')

@@ -5,10 +5,12 @@
 
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { addAbortSignal } from 'node:stream'
 import { parseArgs } from 'node:util'
 import { Format, type Options as BarOptions, type Params as BarParams, SingleBar } from 'cli-progress'
 import type { JSONValue } from './codec'
 import {
+  AbortedError,
   type Config,
   type Digest,
   type Entry,
@@ -58,7 +60,9 @@ Commands:
                                     save it somewhere safe
   verify [--trusted FILE] [--no-key-objects] [--limit N]
                                     check the log (and key objects); FILE is a
-                                    saved digest, "-" reads it from stdin
+                                    saved digest, "-" reads it from stdin; one
+                                    holding null (an empty log's digest)
+                                    trusts nothing yet
   help                              this text
 
 Connection (flags first, then the environment):
@@ -120,6 +124,8 @@ interface Context {
   client: ImmuKVClient
   /** The store's prefix in the bucket, for naming its objects. */
   s3Prefix: string
+  /** Fired by Ctrl-C: every command passes it to its calls. */
+  signal: AbortSignal
 }
 
 interface Command {
@@ -327,11 +333,28 @@ function describeError(err: unknown): { code: string; message: string; exit: num
 // ---------------------------------------------------------------------------
 // Input
 
-/** All of stdin, which must be UTF-8 (a value is JSON or text). */
-async function readStdin(): Promise<string> {
+/** The error of a command interrupted outside a library call (reading stdin). */
+function interrupted(signal: AbortSignal, what: string, mayHaveCommitted?: boolean): AbortedError {
+  return new AbortedError({ code: 'ABORTED', message: `interrupted while ${what}`, mayHaveCommitted }, { cause: signal.reason })
+}
+
+/** All of stdin, which must be UTF-8 (a value is JSON or text); Ctrl-C ends the wait. */
+async function readStdin(signal: AbortSignal): Promise<Buffer[]> {
   if (process.stdin.isTTY) writeErr('immukv: reading from stdin; end with Ctrl-D')
   const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  // Destroys stdin on abort: the loop ends, and nothing keeps the process alive.
+  addAbortSignal(signal, process.stdin)
+  try {
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  } catch (err) {
+    if (signal.aborted) throw interrupted(signal, 'reading stdin')
+    throw err
+  }
+  return chunks
+}
+
+async function readStdinText(signal: AbortSignal): Promise<string> {
+  const chunks = await readStdin(signal)
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
   } catch {
@@ -340,9 +363,9 @@ async function readStdin(): Promise<string> {
 }
 
 /** The value of `set`: JSON, or with --string the text itself. */
-async function readValue(arg: string | undefined, asString: boolean): Promise<JSONValue> {
+async function readValue(arg: string | undefined, asString: boolean, signal: AbortSignal): Promise<JSONValue> {
   const fromStdin = arg === undefined || arg === '-'
-  let text = fromStdin ? await readStdin() : arg
+  let text = fromStdin ? await readStdinText(signal) : arg
   // `echo hello | immukv set k --string` means "hello": drop the one newline echo adds.
   if (fromStdin && asString) text = text.replace(/\r?\n$/, '')
   if (asString) return text
@@ -354,13 +377,16 @@ async function readValue(arg: string | undefined, asString: boolean): Promise<JS
   }
 }
 
-/** A digest saved by `immukv digest`, from FILE or stdin ("-"). */
-async function readTrustedDigest(file: string): Promise<Digest> {
+/**
+ * A digest saved by `immukv digest`, from FILE or stdin ("-"); undefined
+ * when it holds `null`, the digest of an empty log: nothing is trusted yet.
+ */
+async function readTrustedDigest(file: string, signal: AbortSignal): Promise<Digest | undefined> {
   let text: string
   try {
-    text = file === '-' ? await readStdin() : readFileSync(file, 'utf8')
+    text = file === '-' ? await readStdinText(signal) : readFileSync(file, 'utf8')
   } catch (err) {
-    if (err instanceof UsageError) throw err
+    if (err instanceof UsageError || err instanceof ImmuKVError) throw err
     throw new UsageError(`--trusted: cannot read ${file}: ${(err as Error).message}`)
   }
   let d: unknown
@@ -369,6 +395,7 @@ async function readTrustedDigest(file: string): Promise<Digest> {
   } catch {
     d = undefined
   }
+  if (d === null) return undefined
   if (!isDigest(d))
     throw new UsageError(`--trusted: ${file === '-' ? 'stdin' : file} does not hold a digest {sequence, versionId, hash} as printed by "immukv digest"`)
   // Only the digest's fields: verifyLog is handed nothing else from the file.
@@ -384,26 +411,29 @@ function isDigest(d: unknown): d is Digest {
 // ---------------------------------------------------------------------------
 // The commands
 
-async function runGet({ args, values, json, client }: Context): Promise<number> {
+async function runGet({ args, values, json, client, signal }: Context): Promise<number> {
   const verify = values.verify === true
-  const entry = await client.get(args[0], { verify })
+  const entry = await client.get(args[0], { verify, signal })
   if (json) writeJson(verify ? { ...entry, verified: true } : entry)
   else writeOut([...entryBlock(entry), ...(verify ? ['verified  in the log'] : [])].join('\n'))
   return EXIT.ok
 }
 
-async function runSet({ args, values, json, client }: Context): Promise<number> {
-  const value = await readValue(args[1], values.string === true)
-  const entry = await client.set(args[0], value)
+async function runSet({ args, values, json, client, signal }: Context): Promise<number> {
+  const value = await readValue(args[1], values.string === true, signal).catch((err: unknown) => {
+    // Nothing was sent: say so, as a failed set does.
+    throw err instanceof AbortedError ? interrupted(signal, 'reading the value', false) : err
+  })
+  const entry = await client.set(args[0], value, { signal })
   if (json) writeJson(entry)
   else writeOut(entryLine(entry))
   return EXIT.ok
 }
 
-async function runHistory({ args, values, json, client }: Context): Promise<number> {
+async function runHistory({ args, values, json, client, signal }: Context): Promise<number> {
   const limit = parseLimit(values.limit)
   const before = stringOption(values, 'before')
-  const [entries, cursor] = await client.history(args[0], before, limit)
+  const [entries, cursor] = await client.history(args[0], before, limit, { signal })
   // No entries on the first page: the key was never set.
   if (entries.length === 0 && before === undefined) throw new KeyNotFoundError({ code: 'KEY_NOT_FOUND', message: `key ${JSON.stringify(args[0])} not found` })
   // Without a limit every entry is here; with one, the cursor leads on (an empty page ends it).
@@ -413,9 +443,9 @@ async function runHistory({ args, values, json, client }: Context): Promise<numb
   return EXIT.ok
 }
 
-async function runLog({ values, json, client }: Context): Promise<number> {
+async function runLog({ values, json, client, signal }: Context): Promise<number> {
   const limit = parseLimit(values.limit)
-  const entries = await client.logEntries(stringOption(values, 'before'), limit)
+  const entries = await client.logEntries(stringOption(values, 'before'), limit, { signal })
   // A full page may have a next one: it starts before the oldest entry shown.
   const next = limit !== undefined && entries.length === limit ? entries[entries.length - 1].versionId : undefined
   if (json) writeJson({ entries, nextBefore: next ?? null })
@@ -423,9 +453,9 @@ async function runLog({ values, json, client }: Context): Promise<number> {
   return EXIT.ok
 }
 
-async function runKeys({ values, json, client }: Context): Promise<number> {
+async function runKeys({ values, json, client, signal }: Context): Promise<number> {
   const limit = parseLimit(values.limit)
-  const keys = await client.listKeysWithPrefix(stringOption(values, 'prefix') ?? '', stringOption(values, 'after'), limit)
+  const keys = await client.listKeysWithPrefix(stringOption(values, 'prefix') ?? '', stringOption(values, 'after'), limit, { signal })
   const next = limit !== undefined && keys.length === limit ? keys[keys.length - 1] : undefined
   if (json) writeJson({ keys, nextAfter: next ?? null })
   else printPage(keys, next === undefined ? undefined : `--after ${next}`)
@@ -442,19 +472,18 @@ function printPage(lines: string[], nextPage: string | undefined): void {
   if (nextPage !== undefined) writeErr(`next page: ${nextPage}`)
 }
 
-async function runDigest({ json, client }: Context): Promise<number> {
-  const digest = await client.digest()
+async function runDigest({ json, client, signal }: Context): Promise<number> {
+  const digest = await client.digest({ signal })
   // Human or not, the digest is JSON: it is meant to be saved and read back by verify --trusted.
   writeOut(JSON.stringify(digest ?? null))
   if (digest === undefined && !json) writeErr('immukv: the log is empty: there is no digest yet')
   return EXIT.ok
 }
 
-async function runVerify({ values, json, client, s3Prefix }: Context): Promise<number> {
+async function runVerify({ values, json, client, s3Prefix, signal }: Context): Promise<number> {
   const limit = parseLimit(values.limit)
   const trustedFile = stringOption(values, 'trusted')
-  const trusted = trustedFile === undefined ? undefined : await readTrustedDigest(trustedFile)
-  const interrupt = abortOnInterrupt()
+  const trusted = trustedFile === undefined ? undefined : await readTrustedDigest(trustedFile, signal)
   // A bar only for a person watching: not in pipes or CI logs, not mixed with JSON.
   const bar = process.stderr.isTTY && !json ? new ProgressBar() : undefined
   let report: VerifyReport
@@ -464,13 +493,13 @@ async function runVerify({ values, json, client, s3Prefix }: Context): Promise<n
       trusted,
       checkKeyObjects: values['no-key-objects'] !== true,
       onProgress: bar && ((p) => bar.update(p)),
-      signal: interrupt.signal,
+      signal,
     })
   } finally {
     bar?.stop()
-    interrupt.dispose()
   }
-  if (json) writeJson(report)
+  // head is always there (null for an empty log): the next run's --trusted, saved with jq .head.
+  if (json) writeJson({ ...report, head: report.head ?? null })
   else writeOut(verdict(report, `${s3Prefix}_log.json`).join('\n'))
   return report.failures.length === 0 ? EXIT.ok : EXIT.tampered
 }
@@ -486,8 +515,9 @@ function verdict(report: VerifyReport, logPath: string): string[] {
 }
 
 /**
- * Ctrl-C during verify aborts the check (the in-flight requests are dropped)
- * and the command exits 130; a second Ctrl-C does not wait for that.
+ * Ctrl-C during a command aborts it (the in-flight requests are dropped; the
+ * ABORTED error is reported) and it exits 130; a second Ctrl-C does not wait
+ * for that.
  */
 function abortOnInterrupt(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController()
@@ -509,7 +539,7 @@ class ProgressBar {
     format: formatProgress,
     clearOnComplete: true,
     hideCursor: true,
-    // Ctrl-C is handled by abortOnInterrupt, which stops the bar through verify's finally.
+    // Ctrl-C is handled by abortOnInterrupt: the aborted verify stops the bar in its finally.
     gracefulExit: false,
     etaBuffer: 50,
   })
@@ -580,10 +610,18 @@ async function dispatch(argv: string[], name: string | undefined): Promise<numbe
   const config = connectionConfig(values, process.env, !command.writes)
   selectProfile(stringOption(values, 'profile'))
   const client = new ImmuKVClient(config)
+  const json = values.json === true
+  const interrupt = abortOnInterrupt()
   try {
-    return await command.run({ args, values, json: values.json === true, client, s3Prefix: config.s3Prefix })
+    return await command.run({ args, values, json, client, s3Prefix: config.s3Prefix, signal: interrupt.signal })
+  } catch (err) {
+    return reportError(err, json)
   } finally {
-    await client.close()
+    // Ctrl-C during close() ends the process as usual. After a Ctrl-C,
+    // close() would wait for work the core still has in flight (up to
+    // operationTimeoutMs): the process exits instead (main).
+    interrupt.dispose()
+    if (!interrupt.signal.aborted) await client.close()
   }
 }
 
@@ -610,6 +648,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 })
 
 main(process.argv.slice(2)).then((code) => {
-  // exitCode, not exit(): stdout is flushed first.
-  process.exitCode = code
+  // exitCode, not exit(): stdout is flushed first. Interrupted, the process
+  // exits once stdout is flushed, not when the core's work in flight ends.
+  if (code === EXIT.interrupted) process.stdout.write('', () => process.exit(code))
+  else process.exitCode = code
 })

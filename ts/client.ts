@@ -4,7 +4,7 @@
 import type { NativeCancel, NativeClient, NativeEntry, NativeProgress } from '../index'
 import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView } from './codec'
 import { type Config, type StoreOptions, nativeConfig, nativeMemoryConfig } from './config'
-import { type ImmuKVError, expect, fromNative, immukvError } from './errors'
+import { type ErrorCode, type ErrorInfo, ImmuKVError, expect, fromNative, immukvError } from './errors'
 import { native } from './native'
 
 export interface Entry<K extends string = string, V = JSONValue> {
@@ -98,7 +98,11 @@ export interface VerifyOptions extends CallOptions {
    * hold the key's latest entry.
    */
   checkKeyObjects?: boolean
-  /** Called as the check goes (throttled), e.g. for a progress bar. */
+  /**
+   * Called as the check goes (throttled), e.g. for a progress bar. If it
+   * throws, the check stops and the call rejects (INVALID_ARGUMENT, `cause`
+   * the callback's error).
+   */
   onProgress?: (progress: VerifyProgress) => void
 }
 
@@ -141,12 +145,19 @@ function checkKey(key: unknown, name = 'key'): asserts key is string {
   expect(key.isWellFormed(), 'INVALID_KEY', `${name} contains a lone surrogate (not valid Unicode)`)
 }
 
+/** A limit: a number, or undefined or null for none (the core checks its value). */
 function checkLimit(limit: unknown, name = 'limit'): void {
   expect(limit === undefined || limit === null || typeof limit === 'number', 'INVALID_ARGUMENT', `${name} must be a number, got ${typeof limit}`)
 }
 
+/** A string argument: lone surrogates would silently become U+FFFD on the way to Rust. */
+function checkString(v: unknown, name: string): asserts v is string {
+  expect(typeof v === 'string', 'INVALID_ARGUMENT', `${name} must be a string`)
+  expect(v.isWellFormed(), 'INVALID_ARGUMENT', `${name} contains a lone surrogate (not valid Unicode)`)
+}
+
 function checkCursor(v: unknown, name: string): void {
-  expect(v === undefined || v === null || typeof v === 'string', 'INVALID_ARGUMENT', `${name} must be a string`)
+  if (v !== undefined && v !== null) checkString(v, name)
 }
 
 function checkOptions(o: unknown): void {
@@ -154,7 +165,11 @@ function checkOptions(o: unknown): void {
   const signal = (o as CallOptions | undefined)?.signal
   expect(
     signal === undefined ||
-      (typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'),
+      (typeof signal === 'object' &&
+        signal !== null &&
+        typeof signal.aborted === 'boolean' &&
+        typeof signal.addEventListener === 'function' &&
+        typeof signal.removeEventListener === 'function'),
     'INVALID_ARGUMENT',
     'signal must be an AbortSignal',
   )
@@ -168,10 +183,23 @@ function checkDigest(d: unknown, name: string): asserts d is Digest | undefined 
     'INVALID_ARGUMENT',
     `${name} must be a digest: { sequence, versionId, hash }`,
   )
+  checkString(t.versionId, `${name}.versionId`)
+  checkString(t.hash, `${name}.hash`)
 }
 
-function aborted(signal: AbortSignal): ImmuKVError {
-  return immukvError({ code: 'ABORTED', message: 'the operation was aborted' }, { cause: signal.reason })
+function aborted(signal: AbortSignal, extra?: Partial<ErrorInfo>): ImmuKVError {
+  return immukvError({ code: 'ABORTED', message: 'the operation was aborted', ...extra }, { cause: signal.reason })
+}
+
+/** Codes that mean a `set` was refused before its log append was sent. */
+const NOT_SENT = new Set<ErrorCode>(['INVALID_CONFIG', 'INVALID_KEY', 'INVALID_VALUE', 'INVALID_ARGUMENT', 'READ_ONLY', 'CLIENT_CLOSED'])
+
+/** A failed set says whether it may have committed (README): for these, it cannot have. */
+function refusedSet(err: unknown): unknown {
+  if (err instanceof ImmuKVError && err.mayHaveCommitted === undefined && NOT_SENT.has(err.code)) {
+    ;(err as { mayHaveCommitted?: boolean }).mayHaveCommitted = false
+  }
+  return err
 }
 
 export class ImmuKVClient<K extends string = string, V = JSONValue> {
@@ -214,7 +242,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * local development only: nothing is persisted.
    */
   static inMemory<K extends string = string, V = JSONValue>(name?: string, options?: StoreOptions): ImmuKVClient<K, V> {
-    expect(name === undefined || typeof name === 'string', 'INVALID_CONFIG', 'name must be a string')
+    expect(name === undefined || (typeof name === 'string' && name.isWellFormed()), 'INVALID_CONFIG', 'name must be a string (valid Unicode)')
     const opts = nativeMemoryConfig(options)
     let n: NativeClient
     try {
@@ -228,19 +256,28 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
 
   /** Forgets the shared in-memory store called `name`: the next `inMemory(name)` starts empty. */
   static dropInMemory(name: string): boolean {
+    checkString(name, 'name')
     return native.NativeClient.dropInMemory(name)
   }
 
-  /** Runs one native call: refused once closed, tracked for close(), wired to the signal. */
-  #call<T>(options: CallOptions | undefined, run: (cancel: NativeCancel | undefined) => Promise<T>): Promise<T> {
-    if (this.#closed || this.#shared.closed) return Promise.reject(immukvError({ code: 'CLIENT_CLOSED', message: 'the client is closed' }))
+  /**
+   * Runs one native call: refused once closed, tracked for close(), wired to
+   * the signal. `refused` is added to the errors of a call refused here;
+   * `cancellable` hands `run` a cancel token even without a signal.
+   */
+  #call<T>(
+    options: CallOptions | undefined,
+    run: (cancel: NativeCancel | undefined) => Promise<T>,
+    { refused, cancellable = false }: { refused?: Partial<ErrorInfo>; cancellable?: boolean } = {},
+  ): Promise<T> {
+    if (this.#closed || this.#shared.closed) return Promise.reject(immukvError({ code: 'CLIENT_CLOSED', message: 'the client is closed', ...refused }))
     const signal = options?.signal
-    if (signal?.aborted) return Promise.reject(aborted(signal))
+    if (signal?.aborted) return Promise.reject(aborted(signal, refused))
     let cancel: NativeCancel | undefined
     let onAbort: (() => void) | undefined
-    if (signal) {
-      const c = new native.NativeCancel()
-      cancel = c
+    if (signal || cancellable) cancel = new native.NativeCancel()
+    if (signal && cancel) {
+      const c = cancel
       onAbort = () => c.cancel()
       signal.addEventListener('abort', onAbort, { once: true })
     }
@@ -280,10 +317,19 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * whether the entry may be in the log all the same.
    */
   async set(key: K, value: V, options?: CallOptions): Promise<Entry<K, V>> {
-    checkKey(key)
-    checkOptions(options)
-    const json = encodeValue(this.#encode, value)
-    const n = await this.#call(options, (cancel) => this.#shared.native.set(key, json, cancel))
+    let json: string
+    try {
+      checkKey(key)
+      checkOptions(options)
+      json = encodeValue(this.#encode, value)
+    } catch (err) {
+      throw refusedSet(err)
+    }
+    const n = await this.#call(options, (cancel) => this.#shared.native.set(key, json, cancel), { refused: { mayHaveCommitted: false } }).catch(
+      (err: unknown) => {
+        throw refusedSet(err) // READ_ONLY, CLIENT_CLOSED from the core
+      },
+    )
     // Committed: the caller's value is the answer, whatever a decoder would make of it.
     return this.#entry(n, value)
   }
@@ -304,7 +350,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
 
   /** One log entry by its S3 version id (VERSION_NOT_FOUND when absent). */
   async getLogVersion(versionId: string, options?: CallOptions): Promise<Entry<K, V>> {
-    expect(typeof versionId === 'string', 'INVALID_ARGUMENT', 'versionId must be a string')
+    checkString(versionId, 'versionId')
     checkOptions(options)
     return this.#entry(await this.#call(options, (cancel) => this.#shared.native.getLogVersion(versionId, cancel)))
   }
@@ -332,15 +378,16 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     return entries.map((e) => this.#entry(e))
   }
 
-  /** Every log entry, newest first, fetched a page at a time. */
+  /** Every log entry, newest first, fetched a page at a time (`null` is the default size too). */
   async *entries(pageSize = 100, options?: CallOptions): AsyncGenerator<Entry<K, V>, void, undefined> {
     checkLimit(pageSize, 'pageSize')
     checkOptions(options)
+    const size = pageSize ?? 100
     let before: string | undefined
     for (;;) {
-      const page = await this.logEntries(before, pageSize, options)
+      const page = await this.logEntries(before, size, options)
       yield* page
-      if (page.length < pageSize) return
+      if (page.length === 0 || page.length < size) return
       before = page[page.length - 1].versionId
     }
   }
@@ -352,7 +399,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
 
   /** Keys starting with `prefix`, in S3 order, after `afterKey`. */
   async listKeysWithPrefix(prefix: string, afterKey?: K, limit?: number, options?: CallOptions): Promise<K[]> {
-    expect(typeof prefix === 'string', 'INVALID_ARGUMENT', 'prefix must be a string')
+    checkString(prefix, 'prefix')
     if (afterKey !== undefined && afterKey !== null) checkKey(afterKey, 'afterKey')
     checkLimit(limit)
     checkOptions(options)
@@ -390,23 +437,57 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     return native.verifyEntry(fields, text)
   }
 
-  /** Hashes and links of the newest `limit` entries (all when omitted). */
+  /**
+   * Hashes and links of the newest `limit` entries (all when omitted).
+   * Like verifyLog, not bounded by operationTimeoutMs: each request has its
+   * timeout; end it early with the `signal`.
+   */
   async verifyLogChain(limit?: number, options?: CallOptions): Promise<boolean> {
-    return (await this.verifyLog({ ...options, limit, checkKeyObjects: false })).ok
+    checkOptions(options)
+    return (await this.verifyLog({ signal: options?.signal, limit, checkKeyObjects: false })).ok
   }
 
-  /** Detailed verification: every failure located by entry, version and object. */
+  /**
+   * Detailed verification: every failure located by entry, version and
+   * object. Not bounded by operationTimeoutMs (its length grows with the
+   * log): each request has its timeout; end it early with the `signal`.
+   */
   async verifyLog(options: VerifyOptions = {}): Promise<VerifyReport> {
     expect(typeof options === 'object' && options !== null, 'INVALID_ARGUMENT', 'options must be an object')
     const { limit, trusted, checkKeyObjects, onProgress } = options
     checkLimit(limit)
     checkDigest(trusted, 'trusted')
+    expect(checkKeyObjects === undefined || typeof checkKeyObjects === 'boolean', 'INVALID_ARGUMENT', 'checkKeyObjects must be a boolean')
     checkOptions({ signal: options.signal })
     expect(onProgress === undefined || typeof onProgress === 'function', 'INVALID_ARGUMENT', 'onProgress must be a function')
+    // The callback runs from the native side: what it throws would be uncaught.
+    // It stops the check instead, and the call rejects with it as the cause.
+    const callback: { stop?: NativeCancel; failed: boolean; error?: unknown } = { failed: false }
     const progress = onProgress
-      ? (p: NativeProgress) => onProgress({ phase: p.phase as VerifyProgress['phase'], done: p.done, total: p.total ?? undefined })
+      ? (p: NativeProgress) => {
+          if (callback.failed) return
+          try {
+            onProgress({ phase: p.phase as VerifyProgress['phase'], done: p.done, total: p.total ?? undefined })
+          } catch (error) {
+            Object.assign(callback, { failed: true, error })
+            callback.stop?.cancel()
+          }
+        }
       : undefined
-    const r = await this.#call(options, (cancel) => this.#shared.native.verifyLog({ limit, trusted, checkKeyObjects }, progress, cancel))
+    const run = (cancel: NativeCancel | undefined) => {
+      callback.stop = cancel
+      return this.#shared.native.verifyLog({ limit: limit ?? undefined, trusted, checkKeyObjects }, progress, cancel)
+    }
+    let r: Awaited<ReturnType<NativeClient['verifyLog']>> | undefined
+    try {
+      r = await this.#call(options, run, { cancellable: progress !== undefined })
+    } catch (err) {
+      if (!callback.failed) throw err
+    }
+    if (callback.failed || r === undefined) {
+      const why = callback.error instanceof Error ? callback.error.message : String(callback.error)
+      throw immukvError({ code: 'INVALID_ARGUMENT', message: `onProgress threw, so the check was stopped: ${why}` }, { cause: callback.error })
+    }
     return {
       ok: r.ok,
       checked: r.checked,

@@ -3,6 +3,7 @@
 // are refused instead. What JSON.stringify cannot tell (lone surrogates,
 // depth, size) the Rust core refuses, with the same INVALID_VALUE code.
 
+import { types } from 'node:util'
 import { ImmuKVError, immukvError } from './errors'
 
 /** Any value JSON can carry. */
@@ -13,6 +14,26 @@ export type Encoder<V> = (value: V) => JSONValue
 
 function invalid(message: string, cause?: unknown): ImmuKVError {
   return immukvError({ code: 'INVALID_VALUE', message }, cause === undefined ? undefined : { cause })
+}
+
+/**
+ * What an object JSON.stringify would silently change is, or undefined: a
+ * Map or Set (written `{}`), a boxed NaN or Infinity (written `null`), a
+ * boxed symbol. Called only on objects that are not plain objects or arrays.
+ * util.types: also true of objects from another realm.
+ */
+function changedObject(x: object): string | undefined {
+  if (types.isMap(x) || types.isWeakMap(x)) return 'a Map: JSON would store {} (convert it, e.g. with Object.fromEntries)'
+  if (types.isSet(x) || types.isWeakSet(x)) return 'a Set: JSON would store {} (convert it to an array)'
+  if (types.isNumberObject(x) && !Number.isFinite(x.valueOf())) return `${x.valueOf()} (a Number object): JSON cannot carry NaN or Infinity`
+  if (types.isSymbolObject(x)) return 'a Symbol object: JSON cannot carry it'
+  return undefined
+}
+
+/** changedObject, past the common case of a plain object (one prototype comparison). */
+function changed(x: object): string | undefined {
+  const proto = Object.getPrototypeOf(x)
+  return proto === Object.prototype || proto === null ? undefined : changedObject(x)
 }
 
 /**
@@ -34,12 +55,19 @@ function problem(root: unknown): string | undefined {
       case 'function':
       case 'symbol':
         return `${where} is a ${typeof x}: JSON cannot carry it`
+      case 'undefined': // only array elements are pushed undefined
+        return `${where} is undefined: JSON would store null (use null)`
       case 'object': {
         if (x === null || seen.has(x)) break
         seen.add(x)
         if (Array.isArray(x)) {
-          for (let i = x.length - 1; i >= 0; i--) stack.push([x[i], `${where}[${i}]`])
+          for (let i = x.length - 1; i >= 0; i--) {
+            if (!(i in x)) return `${where}[${i}] is a hole (a sparse array): JSON would store null`
+            stack.push([x[i], `${where}[${i}]`])
+          }
         } else {
+          const odd = changedObject(x)
+          if (odd !== undefined) return `${where} is ${odd}`
           const o = x as Record<string, unknown>
           const keys = Object.keys(o)
           for (let i = keys.length - 1; i >= 0; i--) {
@@ -55,10 +83,20 @@ function problem(root: unknown): string | undefined {
 }
 
 /** JSON.stringify with a replacer: checks what toJSON methods return. */
-function stringifyChecked(value: unknown): string {
+function stringifyChecked(value: unknown): string | undefined {
   return JSON.stringify(value, function (this: unknown, k: string, x: unknown) {
-    const where = k === '' ? 'value' : `property ${JSON.stringify(k)}`
+    const inArray = Array.isArray(this)
+    const where = k === '' ? 'value' : inArray ? `element ${k}` : `property ${JSON.stringify(k)}`
     switch (typeof x) {
+      case 'undefined':
+        // Dropped from an object, as documented; null in an array.
+        if (inArray) throw invalid(`${where} is undefined: JSON would store null (use null)`)
+        break
+      case 'object': {
+        const odd = x === null ? undefined : changed(x)
+        if (odd !== undefined) throw invalid(`${where} is ${odd}`)
+        break
+      }
       case 'number':
         if (!Number.isFinite(x)) throw invalid(`${where} is ${x}: JSON cannot carry NaN or Infinity`)
         break
@@ -78,7 +116,8 @@ const CALLS_TO_JSON = 2
 /**
  * A fast check of a value JSON.stringify has just written: BAD when it held
  * something JSON.stringify dropped or changed without a word (NaN, Infinity,
- * a function, a symbol), CALLS_TO_JSON when an object has a toJSON method
+ * a function, a symbol, an undefined array element or hole, a Map, ...),
+ * CALLS_TO_JSON when an object has a toJSON method
  * (what it returns must be checked instead), 0 when the text is faithful.
  * No paths and no bookkeeping: megabyte values are common; `problem` says
  * where, once something is wrong. Cycles cannot occur here: JSON.stringify
@@ -105,8 +144,13 @@ function scan(root: object): number {
     const x = stack.pop() as Record<string, unknown>
     if (typeof x.toJSON === 'function') return CALLS_TO_JSON
     if (Array.isArray(x)) {
-      for (let i = 0; i < x.length; i++) if (check(x[i]) !== 0) return BAD
+      // undefined (or a hole) would be null; an undefined property is dropped, as documented.
+      for (let i = 0; i < x.length; i++) {
+        const e = x[i]
+        if (e === undefined || check(e) !== 0) return BAD
+      }
     } else {
+      if (changed(x) !== undefined) return BAD
       const keys = Object.keys(x)
       for (let i = 0; i < keys.length; i++) if (check(x[keys[i]]) !== 0) return BAD
     }
@@ -129,9 +173,12 @@ export function encodeValue<V>(encoder: Encoder<V>, value: V): string {
     if (typeof encoded === 'function' || typeof encoded === 'symbol') throw invalid(`value is a ${typeof encoded}: JSON cannot carry it`)
     if (typeof encoded !== 'object' || encoded === null) return text
     const found = scan(encoded)
-    if (found === CALLS_TO_JSON) return stringifyChecked(encoded)
     if (found === BAD) throw invalid(String(problem(encoded)))
-    return text
+    if (found !== CALLS_TO_JSON) return text
+    const checked = stringifyChecked(encoded)
+    // A top-level toJSON returning undefined leaves nothing to store.
+    if (checked === undefined) throw invalid('value is undefined (its toJSON returned undefined): JSON cannot carry it')
+    return checked
   } catch (err) {
     if (err instanceof ImmuKVError) throw err
     const why = err instanceof RangeError ? 'it is nested too deeply' : err instanceof Error ? err.message : String(err)
@@ -141,7 +188,14 @@ export function encodeValue<V>(encoder: Encoder<V>, value: V): string {
 
 /** The caller's value from stored JSON text. */
 export function decodeValue<V>(decoder: Decoder<V>, json: string): V {
-  const parsed = JSON.parse(json) as JSONValue
+  let parsed: JSONValue
+  try {
+    parsed = JSON.parse(json) as JSONValue
+  } catch (err) {
+    // The core checked the JSON; JavaScript may still fail to hold it (a RangeError).
+    const why = err instanceof Error ? err.message : String(err)
+    throw immukvError({ code: 'CORRUPT_ENTRY', message: `the stored value cannot be read by JavaScript: ${why}` }, { cause: err })
+  }
   try {
     return decoder(parsed)
   } catch (err) {

@@ -1,9 +1,11 @@
 // The config: checked for unknown fields and wrong types here (the types
 // are JavaScript's business), then handed to the core, which owns the value
-// rules and every default.
+// rules and every default. Each known field is read once, by plain property
+// access (getters and inherited fields included), into a fresh object: what
+// is checked is what is used.
 
 import type { NativeConfig, NativeMemoryConfig } from '../index'
-import { expect, rememberProviderError } from './errors'
+import { expect, immukvError, rememberProviderError } from './errors'
 
 /** Credentials for S3 requests. */
 export interface Credentials {
@@ -20,8 +22,11 @@ export type CredentialsProvider = () => Promise<Credentials>
 export interface Overrides {
   /** S3-compatible endpoint, e.g. `http://127.0.0.1:9000`. */
   endpointUrl?: string
-  /** Static credentials or a provider function. Default: AWS's default credential chain. */
-  credentials?: Credentials | CredentialsProvider
+  /**
+   * Static credentials or a provider function. Default: AWS's default credential chain.
+   * Static ones are never refreshed, so they take no `expiration`.
+   */
+  credentials?: Omit<Credentials, 'expiration'> | CredentialsProvider
   /** Path-style URLs. Default: true when `endpointUrl` is set, else false. */
   forcePathStyle?: boolean
 }
@@ -34,7 +39,7 @@ export interface StoreOptions {
   repairCheckIntervalMs?: number
   /** When true, no write of any kind is attempted. */
   readOnly?: boolean
-  /** Budget of one call, retries included (ms); no call but `verifyLog` takes longer. */
+  /** Budget of one call, retries included (ms); no call but `verifyLog` and `verifyLogChain` takes longer. */
   operationTimeoutMs?: number
   /** Object reads in flight at once in `history`, `logEntries`, `verifyLog`. */
   readConcurrency?: number
@@ -58,7 +63,8 @@ export interface Config extends StoreOptions {
   connectTimeoutMs?: number
 }
 
-type Spec = Record<string, 'string' | 'string?' | 'number?' | 'boolean?' | 'object?' | 'any'>
+/** 'ignored': accepted and left out (fields of other tools' objects). */
+type Spec = Record<string, 'string' | 'string?' | 'number?' | 'boolean?' | 'object?' | 'any' | 'ignored'>
 
 const STORE_OPTIONS: Spec = {
   s3Prefix: 'string?',
@@ -83,20 +89,49 @@ const CONFIG: Spec = {
 
 const OVERRIDES: Spec = { endpointUrl: 'string?', forcePathStyle: 'boolean?', credentials: 'any' }
 
-function checkFields(obj: object, spec: Spec, where: string): void {
+// The AWS SDK's credential objects also carry these (it adds $source to objects it was given).
+const STATIC_CREDENTIALS: Spec = {
+  accessKeyId: 'string',
+  secretAccessKey: 'string',
+  sessionToken: 'string?',
+  accountId: 'ignored',
+  credentialScope: 'ignored',
+  $source: 'ignored',
+}
+
+/**
+ * The known fields of `obj`, each read once, type-checked, in a fresh plain
+ * object (undefined ones left out). Own fields that are not known are refused
+ * (Object.hasOwn: `constructor` or `toString` are not options).
+ */
+function readFields(obj: object, spec: Spec, where: string): Record<string, unknown> {
+  const known = Object.keys(spec).filter((n) => spec[n] !== 'ignored')
   for (const k of Object.keys(obj)) {
-    expect(k in spec, 'INVALID_CONFIG', `${where}${k} is not a known option (known: ${Object.keys(spec).join(', ')})`)
+    expect(Object.hasOwn(spec, k), 'INVALID_CONFIG', `${where}${k} is not a known option (known: ${known.join(', ')})`)
   }
+  const out: Record<string, unknown> = {}
   for (const [k, type] of Object.entries(spec)) {
-    const v = (obj as Record<string, unknown>)[k]
-    if (type === 'any') continue
-    const optional = type.endsWith('?')
+    if (type === 'ignored') continue
+    let v: unknown
+    try {
+      v = (obj as Record<string, unknown>)[k]
+    } catch (err) {
+      throw immukvError({ code: 'INVALID_CONFIG', message: `${where}${k} cannot be read: ${err instanceof Error ? err.message : String(err)}` }, { cause: err })
+    }
+    if (v === undefined) {
+      expect(type === 'any' || type.endsWith('?'), 'INVALID_CONFIG', `${where}${k} is required`)
+      continue
+    }
     const base = type.replace('?', '')
-    if (v === undefined && optional) continue
-    expect(v !== undefined, 'INVALID_CONFIG', `${where}${k} is required`)
-    const ok = base === 'object' ? typeof v === 'object' && v !== null && !Array.isArray(v) : typeof v === base
-    expect(ok, 'INVALID_CONFIG', `${where}${k} must be a ${base}, got ${v === null ? 'null' : typeof v}`)
+    if (base !== 'any') {
+      const ok = base === 'object' ? typeof v === 'object' && v !== null && !Array.isArray(v) : typeof v === base
+      expect(ok, 'INVALID_CONFIG', `${where}${k} must be a ${base}, got ${v === null ? 'null' : typeof v}`)
+      // Lone surrogates would silently become U+FFFD on the way to Rust (a prefix naming other objects).
+      expect(typeof v !== 'string' || v.isWellFormed(), 'INVALID_CONFIG', `${where}${k} contains a lone surrogate (not valid Unicode)`)
+    }
+    out[k] = v
   }
+  return out
 }
 
 function checkKeyPair(c: unknown, where: string): asserts c is Credentials {
@@ -138,17 +173,25 @@ function credentialsFunction(f: CredentialsProvider): () => Promise<string> {
 
 export function nativeConfig(config: unknown): { config: NativeConfig; provider?: () => Promise<string> } {
   expect(typeof config === 'object' && config !== null, 'INVALID_CONFIG', 'config must be an object')
-  checkFields(config, CONFIG, '')
-  const c = config as Config
-  const o = c.overrides ?? {}
-  checkFields(o, OVERRIDES, 'overrides.')
-  const { overrides: _o, ...rest } = c
+  const { overrides, ...rest } = readFields(config, CONFIG, '') as unknown as Config
+  const o = readFields(overrides ?? {}, OVERRIDES, 'overrides.') as Overrides
   const out: NativeConfig = { ...rest, endpointUrl: o.endpointUrl, forcePathStyle: o.forcePathStyle }
   const cred = o.credentials
-  if (typeof cred === 'function') return { config: out, provider: credentialsFunction(cred) }
+  if (typeof cred === 'function') return { config: out, provider: credentialsFunction(cred as CredentialsProvider) }
   if (cred !== undefined) {
-    checkKeyPair(cred, 'overrides.credentials')
-    Object.assign(out, { accessKeyId: cred.accessKeyId, secretAccessKey: cred.secretAccessKey, sessionToken: cred.sessionToken })
+    expect(
+      typeof cred === 'object' && cred !== null,
+      'INVALID_CONFIG',
+      'overrides.credentials must be an object with accessKeyId and secretAccessKey, or a function',
+    )
+    expect(
+      !Object.hasOwn(cred, 'expiration'),
+      'INVALID_CONFIG',
+      'overrides.credentials.expiration: static credentials are never refreshed; for expiring ones pass a function that returns them with their expiration',
+    )
+    const c = readFields(cred, STATIC_CREDENTIALS, 'overrides.credentials.')
+    checkKeyPair(c, 'overrides.credentials')
+    Object.assign(out, { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken })
   }
   return { config: out }
 }
@@ -156,6 +199,5 @@ export function nativeConfig(config: unknown): { config: NativeConfig; provider?
 export function nativeMemoryConfig(options: unknown): NativeMemoryConfig {
   if (options === undefined) return {}
   expect(typeof options === 'object' && options !== null, 'INVALID_CONFIG', 'options must be an object')
-  checkFields(options, STORE_OPTIONS, '')
-  return { ...(options as StoreOptions) }
+  return readFields(options, STORE_OPTIONS, '') as StoreOptions
 }
