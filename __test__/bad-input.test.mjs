@@ -192,6 +192,8 @@ describe('bad configs are refused at construction', () => {
     ['page size 0', { ...good, listPageSize: 0 }],
     ['page size above 1000', { ...good, listPageSize: 5000 }],
     ['fractional concurrency', { ...good, readConcurrency: 1.5 }],
+    // Every client reads objects up to 64 MiB: a larger value would lock the others out.
+    ['maxValueBytes past what every client reads', { ...good, maxValueBytes: 64 * 1024 * 1024 }],
     ['decoder not a function', good, 'decoder'],
   ]
   for (const [what, cfg, extra] of cases) {

@@ -263,6 +263,20 @@ for (const server of SERVERS) {
       await other.close()
     })
 
+    test('credentials that expire during verifyLog fail the audit; they are not reported as tampering', async () => {
+      const c = fresh()
+      for (let i = 0; i < 6; i++) await c.set(`k${i % 2}`, i)
+      for (const target of ['log', 'key']) {
+        // The listing went through; the versions' GETs answer what S3 answers once a session token expired.
+        proxy.inject({ op: 'GET', target, action: 'expired-token', times: 1000, pathContains: 'versionId=' })
+        const err = await rejection(c.verifyLog())
+        proxy.clearFaults()
+        assert.equal(err.code, 'STORAGE_ERROR', `${target}: ${err.message}`)
+        assert.match(err.message, /ExpiredToken/)
+      }
+      assert.deepEqual((await c.verifyLog()).failures, [])
+    })
+
     test('key-object write applied but answer lost: set succeeds, key object holds the entry', async () => {
       const c = fresh()
       proxy.inject({ op: 'PUT', target: 'key', action: 'reset', when: 'after' })

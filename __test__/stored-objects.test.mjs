@@ -197,4 +197,21 @@ describe('a thousand names that sort before the log (SeaweedFS lists them first)
       await c.close()
     })
   }
+
+  test("moto (S3's order): paging a key's history to its end, past a thousand longer names, ends with an empty page", async () => {
+    const b = await bucket(MOTO)
+    const c = client(MOTO, b)
+    await c.set('a', 0)
+    await c.set('a', 1)
+    await nearMissNames(MOTO, b, 'keys/a.json', 1001)
+    const pages = []
+    let cursor
+    do {
+      const [page, next] = await c.history('a', cursor, 1)
+      pages.push(page.map((e) => e.value))
+      cursor = next
+    } while (cursor && pages.length < 5)
+    assert.deepEqual(pages, [[1], [0], []])
+    await c.close()
+  })
 })

@@ -16,11 +16,14 @@ pub const READ_CONCURRENCY: usize = 32;
 pub const LIST_PAGE_SIZE: u32 = 1000;
 /// Largest value accepted by `set`, as canonical JSON bytes.
 pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
-/// Largest stored object a client reads (or `maxValueBytes` plus room for the
-/// entry's other fields, when that is larger): a forged giant is refused as
+/// Largest stored object any client reads: a forged giant is refused as
 /// CORRUPT_ENTRY instead of exhausting the reader's memory (V8 aborts the
-/// process on a JSON array of ~130 million elements; 64 MiB cannot hold one).
+/// process on a JSON array of ~130 million elements; 64 MiB cannot hold
+/// one). The same for every client, so that what one writes all can read.
 pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
+/// The most `maxValueBytes` may be: an entry's other fields (the key is at
+/// most 1 KiB) fit in the rest of [`MAX_OBJECT_BYTES`].
+pub const MAX_VALUE_BYTES_LIMIT: usize = MAX_OBJECT_BYTES - 64 * 1024;
 
 /// The defaults by their config names, for bindings and docs.
 pub const ALL: [(&str, u64); 7] = [

@@ -635,11 +635,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A version that this client cannot read but that does not stop the audit:
 /// archived, encrypted with a key we do not hold, or larger than any entry.
-/// It is reported where it stands; anything else (access, the network)
-/// fails the check.
+/// It is reported where it stands; anything else (access, credentials, the
+/// network) fails the check.
 fn cannot_be_read(e: &crate::storage::StoreError) -> bool {
     matches!(
         e.kind,
-        crate::storage::StoreErrorKind::BadRequest | crate::storage::StoreErrorKind::TooLarge
+        crate::storage::StoreErrorKind::Unreadable | crate::storage::StoreErrorKind::TooLarge
     )
 }

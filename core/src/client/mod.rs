@@ -135,8 +135,7 @@ impl Client<S3Store> {
                 )
             })?,
         };
-        let store = S3Store::new(s3, region).with_max_object_bytes(opts.max_object_bytes());
-        Client::new(Arc::new(store), opts)
+        Client::new(Arc::new(S3Store::new(s3, region)), opts)
     }
 }
 

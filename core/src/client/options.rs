@@ -40,13 +40,6 @@ impl Default for Options {
 }
 
 impl Options {
-    /// Largest stored object this client reads: [`defaults::MAX_OBJECT_BYTES`],
-    /// or more when `max_value_bytes` asks for it, so that a client reads
-    /// every value it may write.
-    pub fn max_object_bytes(&self) -> usize {
-        defaults::MAX_OBJECT_BYTES.max(self.max_value_bytes.saturating_add(64 * 1024))
-    }
-
     pub(crate) fn check(&self) -> Result<()> {
         if self.read_concurrency == 0 || self.read_concurrency > 256 {
             return Err(Error::invalid_config(
@@ -58,8 +51,12 @@ impl Options {
                 "listPageSize must be between 1 and 1000",
             ));
         }
-        if self.max_value_bytes == 0 {
-            return Err(Error::invalid_config("maxValueBytes must be at least 1"));
+        if self.max_value_bytes == 0 || self.max_value_bytes > defaults::MAX_VALUE_BYTES_LIMIT {
+            return Err(Error::invalid_config(format!(
+                "maxValueBytes must be between 1 and {} (every client reads stored objects of up \
+                 to 64 MiB, so that what one writes all can read)",
+                defaults::MAX_VALUE_BYTES_LIMIT
+            )));
         }
         if self.operation_timeout.is_zero() {
             return Err(Error::invalid_config("operationTimeoutMs must be positive"));

@@ -119,8 +119,14 @@ impl<S: Store> Inner<S> {
         let mut fetched: Vec<(Entry, String)> = Vec::new();
         let mut from = from;
         loop {
+            // Passing over entries, list (and read) whole pages: a key written
+            // often since the served entry must not cost a cycle per version.
+            let ask = match below {
+                Some(_) => (room - fetched.len()).max(64),
+                None => room - fetched.len(),
+            };
             let (versions, complete) = self
-                .list_versions_checked(&path, from.as_deref(), Some(room - fetched.len()), deadline)
+                .list_versions_checked(&path, from.as_deref(), Some(ask), deadline)
                 .await?;
             let read = self
                 .fetch_all(&versions, &path, deadline, |body, _| {
@@ -139,6 +145,7 @@ impl<S: Store> Inner<S> {
             }
             from = versions.last().cloned();
         }
+        fetched.truncate(room);
         let served =
             served.filter(|o| fetched.first().is_none_or(|(f, _)| f.sequence < o.sequence));
         // The cursor is the oldest key-object version returned (as before this
@@ -352,7 +359,8 @@ impl<S: Store> Inner<S> {
                 return Ok(out);
             }
             let Some(next) = page.next else {
-                if on_server_cursor && out.ids.is_empty() {
+                // (Listing from an older version, finding none is the end.)
+                if on_server_cursor && out.ids.is_empty() && before.is_none() {
                     self.hidden_versions(path, deadline).await?;
                 }
                 out.complete = true;

@@ -110,6 +110,9 @@ pub enum StoreErrorKind {
     NotS3,
     /// A stored object larger than any entry a client writes (not read).
     TooLarge,
+    /// A stored object whose state prevents reading it (archived, or
+    /// encrypted with a customer key).
+    Unreadable,
     /// Anything else (the request could not even be built, an unexpected
     /// answer).
     Other,

@@ -47,8 +47,15 @@ where
             | SdkError::DispatchFailure(_)
             | SdkError::ResponseError(_) => (StoreErrorKind::Transient, true),
             _ => match status.unwrap_or(0) {
-                // An archived object (Glacier): its state, not a permission.
-                403 if code == "InvalidObjectState" => (StoreErrorKind::BadRequest, false),
+                // The object's state prevents reading it, not the request or
+                // the caller: archived (Glacier), or encrypted with a
+                // customer key that is not sent (SSE-C).
+                _ if code == "InvalidObjectState" => (StoreErrorKind::Unreadable, false),
+                400 if operation == "GetObject"
+                    && matches!(code.as_str(), "InvalidRequest" | "InvalidArgument") =>
+                {
+                    (StoreErrorKind::Unreadable, false)
+                }
                 403 => (StoreErrorKind::AccessDenied, false),
                 404 if code == "NoSuchBucket" => (StoreErrorKind::NoSuchBucket, false),
                 404 if code.is_empty() => (StoreErrorKind::NotS3, false),

@@ -24,8 +24,6 @@ pub struct S3Store {
     bucket: String,
     kms_key_id: Option<String>,
     secrets: Secrets,
-    /// Bodies larger than this are refused before they are read.
-    max_object_bytes: usize,
 }
 
 impl S3Store {
@@ -65,14 +63,7 @@ impl S3Store {
             bucket: settings.bucket,
             kms_key_id: settings.kms_key_id,
             secrets,
-            max_object_bytes: crate::defaults::MAX_OBJECT_BYTES,
         }
-    }
-
-    /// Refuse (as [`StoreErrorKind::TooLarge`]) objects larger than `max`.
-    pub fn with_max_object_bytes(mut self, max: usize) -> S3Store {
-        self.max_object_bytes = max;
-        self
     }
 
     fn error<E>(
@@ -105,8 +96,15 @@ impl Store for S3Store {
         let out = match answer {
             Ok(out) => out,
             Err(e) if is_absent(&e) => return Ok(None),
-            // A version id the server cannot parse: no such version.
-            Err(e) if status(&e) == Some(400) && version_id.is_some() => return Ok(None),
+            // A version id the server cannot parse: no such version. (Only
+            // these codes: an expired token is a 400 too.)
+            Err(e)
+                if status(&e) == Some(400)
+                    && version_id.is_some()
+                    && matches!(e.code(), Some("InvalidArgument" | "InvalidRequest")) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(self.error("GetObject", path, e)),
         };
         let etag = out.e_tag.clone();
@@ -120,12 +118,12 @@ impl Store for S3Store {
             detail: format!(
                 "the object is {len} bytes or more, larger than any entry a client writes \
                  (at most {} bytes are read)",
-                self.max_object_bytes
+                crate::defaults::MAX_OBJECT_BYTES
             ),
             cause: None,
             maybe_applied: false,
         };
-        let max = self.max_object_bytes;
+        let max = crate::defaults::MAX_OBJECT_BYTES;
         if let Some(len) = out
             .content_length
             .filter(|&n| n > 0 && n as u64 > max as u64)
