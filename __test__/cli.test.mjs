@@ -456,7 +456,7 @@ describe('immukv command line: errors and configuration', () => {
 
   test('Ctrl-C during any command aborts it: exit 130, the ABORTED error, with --json as a document (set: mayHaveCommitted)', async () => {
     // A server that accepts connections and never answers: the command waits on it.
-    for (const args of [['set', 'k', '1'], ['get', 'k'], ['keys'], ['set', 'k']]) {
+    for (const args of [['set', 'k', '1'], ['get', 'k'], ['keys'], ['verify'], ['set', 'k']]) {
       const sockets = []
       let connected
       const reached = new Promise((resolve) => (connected = resolve))
@@ -491,34 +491,6 @@ describe('immukv command line: errors and configuration', () => {
         for (const s of sockets) s.destroy()
         silent.close()
       }
-    }
-  })
-
-  test('Ctrl-C during verify aborts it: exit 130', async () => {
-    // A server that accepts connections and never answers: verify waits on it.
-    const sockets = []
-    let connected
-    const reached = new Promise((resolve) => (connected = resolve))
-    const silent = net.createServer((s) => {
-      sockets.push(s)
-      connected()
-    })
-    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve))
-    try {
-      const endpoint = `http://127.0.0.1:${silent.address().port}`
-      const p = spawn(process.execPath, [CLI, 'verify', '--endpoint', endpoint], { env: cliEnv(b), stdio: ['ignore', 'pipe', 'pipe'] })
-      let stderr = ''
-      p.stderr.on('data', (d) => (stderr += d))
-      const exited = new Promise((resolve) => p.on('close', (code) => resolve(code)))
-      await reached
-      const t0 = Date.now()
-      p.kill('SIGINT')
-      assert.equal(await exited, 130, stderr)
-      assert.ok(Date.now() - t0 < 5000, 'it does not wait for the request to time out')
-      assert.match(stderr, /^immukv: ABORTED: /m)
-    } finally {
-      for (const s of sockets) s.destroy()
-      silent.close()
     }
   })
 })

@@ -422,32 +422,24 @@ impl<S: Store> Inner<S> {
             versions.sort_by_key(|(position, _, _)| *position);
             for pair in versions.windows(2) {
                 let ((position, newer, version), (_, older, _)) = (&pair[0], &pair[1]);
-                if newer == older {
+                let why = if newer == older {
                     // Each entry's key object is written once (conditional on
                     // the version before): two in a row holding one entry
                     // means one was written again, by hand.
-                    let path = self.layout.key_path(key);
-                    failures.push(Failure {
-                        sequence: Some(*newer),
-                        version_id: Some(version.clone()),
-                        path: Some(path.clone()),
-                        kind: FailureKind::KeyObjectForged,
-                        detail: format!(
-                            "key object version {version} of {path} holds sequence {newer}, as the version before it does: an entry's key object is written once, so this one was written again (replayed)"
-                        ),
-                    });
+                    format!("holds sequence {newer}, as the version before it does: an entry's key object is written once, so this one was written again (replayed)")
                 } else if *position > 0 && newer < older {
-                    let path = self.layout.key_path(key);
-                    failures.push(Failure {
-                        sequence: Some(*newer),
-                        version_id: Some(version.clone()),
-                        path: Some(path.clone()),
-                        kind: FailureKind::KeyObjectForged,
-                        detail: format!(
-                            "key object version {version} of {path} holds sequence {newer}, written after a version holding sequence {older}: an older key object was written again (rolled back)"
-                        ),
-                    });
-                }
+                    format!("holds sequence {newer}, written after a version holding sequence {older}: an older key object was written again (rolled back)")
+                } else {
+                    continue;
+                };
+                let path = self.layout.key_path(key);
+                failures.push(Failure {
+                    sequence: Some(*newer),
+                    version_id: Some(version.clone()),
+                    path: Some(path.clone()),
+                    kind: FailureKind::KeyObjectForged,
+                    detail: format!("key object version {version} of {path} {why}"),
+                });
             }
         }
         // The head is let off as an orphan above only if its key object was
