@@ -933,14 +933,15 @@ impl<S: Store> Inner<S> {
         }
     }
 
-    /// Sleeps in slices, so that a set aborted while it waits does not hold
-    /// the pipeline (the sets queued behind it) for the rest of the wait.
+    /// Sleeps, but no longer than the caller waits: a set aborted while it
+    /// waits does not hold the pipeline (the sets queued behind it) for the
+    /// rest of the wait.
     async fn yield_for(&self, job: &Job, delay: Duration) {
-        let until = self.now() + delay;
-        while self.now() < until && !job.cancelled.load(Ordering::SeqCst) {
-            let left = until.saturating_sub(self.now());
-            self.env.sleep(left.min(Duration::from_millis(20))).await;
-        }
+        select(
+            std::pin::pin!(self.env.sleep(delay)),
+            std::pin::pin!(self.given_up(job)),
+        )
+        .await;
     }
 
     pub(super) fn append_rtt(&self) -> Duration {
