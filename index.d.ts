@@ -138,6 +138,7 @@ export interface NativeReport {
   checked: number
   failures: Array<NativeFailure>
   head?: NativeDigest
+  empty: boolean
 }
 
 export interface NativeRequests {

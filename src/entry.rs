@@ -102,6 +102,7 @@ pub struct NativeReport {
     pub checked: u32,
     pub failures: Vec<NativeFailure>,
     pub head: Option<NativeDigest>,
+    pub empty: bool,
 }
 
 impl From<Report> for NativeReport {
@@ -121,6 +122,7 @@ impl From<Report> for NativeReport {
                 })
                 .collect(),
             head: r.head.map(Into::into),
+            empty: r.empty,
         }
     }
 }

@@ -60,6 +60,13 @@ export interface VerifyReport {
   failures: VerifyFailure[]
   /** The head when checked: save it as the next `trusted`. */
   head?: Digest
+  /**
+   * True when there is no log here at all: no version of `_log.json` and no
+   * delete marker under the prefix (never written, or a mistyped bucket or
+   * prefix). `ok` is then true (nothing is wrong with an empty store), so an
+   * audit of a store that must exist checks `empty` too.
+   */
+  empty: boolean
 }
 
 /** Lets a call be abandoned. */
@@ -499,6 +506,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
         return out
       }),
       head: r.head ?? undefined,
+      empty: r.empty,
     }
   }
 

@@ -100,6 +100,11 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// The head at the time of the check (save it as the next `trusted`).
     pub head: Option<Digest>,
+    /// No log here at all: the prefix holds no version of the log and no
+    /// delete marker (never written, or a mistyped bucket or prefix). An
+    /// empty log is intact, but an audit of a fixed prefix should not pass
+    /// on it: callers tell "nothing to check" from "checked and intact".
+    pub empty: bool,
 }
 
 /// Checks a run of log versions given newest first, as listed. `complete`:
@@ -175,15 +180,16 @@ pub fn check_chain(newest_first: &[Entry], complete: bool) -> Vec<Failure> {
 pub fn check_trusted(newest_first: &[Entry], trusted: &Digest) -> Option<Failure> {
     let head_seq = newest_first.first().map(|e| e.sequence);
     if head_seq.is_none_or(|s| s < trusted.sequence) {
+        let ends = match head_seq {
+            Some(s) => format!("the log ends at sequence {s}"),
+            None => "the log has no entries".to_string(),
+        };
         return Some(Failure {
             sequence: Some(trusted.sequence),
             version_id: Some(trusted.version_id.clone()),
             path: None,
             kind: FailureKind::Truncated,
-            detail: format!(
-                "the log ends at sequence {head_seq:?}, before the trusted sequence {}",
-                trusted.sequence
-            ),
+            detail: format!("{ends}, before the trusted sequence {}", trusted.sequence),
         });
     }
     match newest_first.iter().find(|e| e.version_id == trusted.version_id) {

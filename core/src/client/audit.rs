@@ -146,6 +146,7 @@ impl<S: Store> Inner<S> {
         failures.extend(verify::check_chain(&entries, complete));
         // Versions listed but no latest version: a delete marker hides the
         // log, so readers see it empty and a writer would start a new chain.
+        let empty = versions.is_empty() && matches!(head, Ok(LogHead::Empty));
         let hidden = match head {
             Ok(LogHead::Deleted { .. }) => true,
             Ok(_) => false,
@@ -191,6 +192,7 @@ impl<S: Store> Inner<S> {
             checked: entries.len(),
             failures,
             head: entries.first().map(Digest::from),
+            empty,
         })
     }
 
