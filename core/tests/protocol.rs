@@ -817,3 +817,33 @@ async fn a_held_key_object_write_is_decided_once_the_object_moved_on() {
     assert_eq!(pending.await.unwrap().unwrap().sequence, 5);
     assert!(t2.elapsed() >= held, "{:?}", t2.elapsed());
 }
+
+/// Issue: a writer whose chain knows a key object's ETag set the key again
+/// after someone put a delete marker on the key object. The key-object PUT
+/// failed its condition, which was taken for "a repairer wrote it": the
+/// acknowledged entry never got a key object, its writer and every reader
+/// answered KEY_NOT_FOUND, and history lost it for good.
+#[tokio::test]
+async fn a_set_after_its_key_object_was_deleted_is_written_and_kept_in_history() {
+    let store = Arc::new(MemoryStore::default());
+    let w = client(&store);
+    w.set("k", &j(json!(1))).await.unwrap();
+    store.raw_delete("keys/k.json", None); // a delete marker
+    let acked = w.set("k", &j(json!(2))).await.unwrap();
+    // Read-your-writes, and a fresh reader, both see it.
+    assert_eq!(w.get("k").await.unwrap().sequence, acked.sequence);
+    let r = read_only_client(&store);
+    assert_eq!(r.get("k").await.unwrap().sequence, acked.sequence);
+    w.set("k", &j(json!(3))).await.unwrap();
+    let (history, _) = r.history("k", None, None).await.unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![2, 1, 0]
+    );
+    // The same after the key object is rolled back by hand to an older
+    // entry's bytes: the next write of the key goes over it.
+    let first = store.versions("keys/k.json")[0].clone();
+    store.raw_put("keys/k.json", &first);
+    let after = w.set("k", &j(json!(4))).await.unwrap();
+    assert_eq!(r.get("k").await.unwrap().sequence, after.sequence);
+}

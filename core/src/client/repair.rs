@@ -18,13 +18,27 @@ use crate::storage::{Precondition, PutOutcome, Store, StoreErrorKind};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Writes over what a key object holds, after a failed condition, at most
+/// this many times before the write fails (transiently): each one means the
+/// object changed again between the look and the write.
+const KEY_WRITE_LOOKS: usize = 4;
+
+/// What a key object holds when a write to it failed its condition.
+enum KeyObjectNow {
+    /// The entry being written, or a later entry of the same key.
+    Holds,
+    /// Something else: nothing (`None`, deleted), an older entry, or an
+    /// object that is not an entry of this key; its ETag.
+    Replaced(Option<String>),
+}
+
 /// Outcome of writing a key object (phase 2, or a repair).
 #[derive(Debug)]
 pub(super) enum KeyWrite {
     /// We wrote it; the key object's new ETag.
     Written(String),
-    /// The condition failed: someone wrote it already, or a later entry of
-    /// the key superseded it.
+    /// The condition failed, and the object holds this entry (someone wrote
+    /// it already) or a later entry of the key (which superseded it).
     AlreadyWritten,
     /// It can never be written (reported and counted).
     Unwritable,
@@ -34,6 +48,18 @@ impl<S: Store> Inner<S> {
     /// Writes the key object of `entry`, conditional on the ETag the entry
     /// recorded, in the entry's own dialect (a repaired Python entry keeps
     /// its number text and still verifies).
+    ///
+    /// A failed condition is decided by looking at the object, never
+    /// assumed to mean "already written": it does when a repairer wrote this
+    /// entry's key object first, or when a later entry of the key superseded
+    /// it, but the object may also have been deleted (a delete marker: S3
+    /// answers If-Match with 404, SeaweedFS with 412) or replaced by hand.
+    /// Taking that for success loses an acknowledged entry from its key's
+    /// history for good (no reader repairs an entry below the head). So the
+    /// object is read: this entry, or a later one of the key, decides the
+    /// write; anything else (absent, an older entry, not an entry) is
+    /// written over, conditional on what was seen, so that a concurrent
+    /// writer of a later entry still wins.
     pub(super) async fn write_key_object(
         &self,
         entry: &Entry,
@@ -48,24 +74,70 @@ impl<S: Store> Inner<S> {
             Err(e) => return Ok(self.unwritable(entry, &e.0)),
         };
         let path = self.layout.key_path(&entry.key);
-        let expected = entry.previous_key_object_etag.as_deref();
-        let condition = Precondition::expecting(expected);
-        let len = body.len();
-        let put = retry::idempotent(self, deadline, || {
-            self.store
-                .put(&path, body.clone().into_bytes(), condition.clone())
-        });
-        let outcome = self.unless_moved_on(put, &path, expected, len).await;
-        match outcome {
-            Ok(PutOutcome::Written(meta)) => Ok(KeyWrite::Written(meta.etag)),
-            Ok(PutOutcome::PreconditionFailed) => Ok(KeyWrite::AlreadyWritten),
-            Err(e) => {
-                if e.kind == StoreErrorKind::AccessDenied {
-                    self.state().repairs_refused = true;
+        let mut expected = entry.previous_key_object_etag.clone();
+        for _ in 0..KEY_WRITE_LOOKS {
+            let condition = Precondition::expecting(expected.as_deref());
+            let put = retry::idempotent(self, deadline, || {
+                self.store
+                    .put(&path, body.clone().into_bytes(), condition.clone())
+            });
+            let outcome = self
+                .unless_moved_on(put, &path, expected.as_deref(), body.len())
+                .await;
+            match outcome {
+                Ok(PutOutcome::Written(meta)) => return Ok(KeyWrite::Written(meta.etag)),
+                Ok(PutOutcome::PreconditionFailed) => {}
+                Err(e) => {
+                    if e.kind == StoreErrorKind::AccessDenied {
+                        self.state().repairs_refused = true;
+                    }
+                    return Err(e.into());
                 }
-                Err(e.into())
+            }
+            match self.key_object_now(entry, &path, deadline).await? {
+                KeyObjectNow::Holds => return Ok(KeyWrite::AlreadyWritten),
+                KeyObjectNow::Replaced(etag) => {
+                    tracing::warn!(target: "immukv::repair", key = %entry.key, sequence = entry.sequence, found = if etag.is_some() { "another object" } else { "no object (deleted?)" }, "a key-object write found neither this entry nor a later one; writing it over what is there");
+                    expected = etag;
+                }
             }
         }
+        Err(Error {
+            bucket: Some(self.bucket().to_string()),
+            path: Some(path.clone()),
+            transient: true,
+            ..Error::new(
+                ErrorCode::Storage,
+                format!(
+                    "the key object s3://{}/{path} kept changing while sequence {} was written to it",
+                    self.bucket(),
+                    entry.sequence
+                ),
+            )
+        })
+    }
+
+    /// After a key-object write's condition failed: what the object holds
+    /// now. Read with a GET, since only the entry inside tells whether the
+    /// write is done.
+    async fn key_object_now(
+        &self,
+        entry: &Entry,
+        path: &str,
+        deadline: Duration,
+    ) -> Result<KeyObjectNow> {
+        let got = retry::idempotent(self, deadline, || self.store.get(path, None)).await?;
+        let Some(obj) = got else {
+            return Ok(KeyObjectNow::Replaced(None));
+        };
+        let holds = Entry::from_key_object(&obj.body).is_ok_and(|k| {
+            k.key == entry.key && (k.version_id == entry.version_id || k.sequence > entry.sequence)
+        });
+        Ok(if holds {
+            KeyObjectNow::Holds
+        } else {
+            KeyObjectNow::Replaced(Some(obj.etag.unwrap_or_default()))
+        })
     }
 
     /// Waits for a key-object PUT conditional on `expected`; while it goes
