@@ -847,3 +847,45 @@ async fn a_set_after_its_key_object_was_deleted_is_written_and_kept_in_history()
     let after = w.set("k", &j(json!(4))).await.unwrap();
     assert_eq!(r.get("k").await.unwrap().sequence, after.sequence);
 }
+
+/// Issue: 6000 overlapped sets through one client with the default config
+/// lost a sixth of them to `operationTimeoutMs`, spent waiting in the
+/// client's own queue. The budget starts at a set's turn; a queued set gives
+/// up only when the pipeline committed nothing for a whole budget.
+#[tokio::test]
+async fn queued_sets_spend_their_budget_from_their_turn_not_in_the_queue() {
+    let store = Arc::new(MemoryStore::default());
+    let c = Client::new(
+        store.clone(),
+        Options {
+            operation_timeout: Duration::from_millis(300),
+            ..opts()
+        },
+    )
+    .unwrap();
+    // Every log append takes 15 ms: 60 sets take about a second, three
+    // budgets' worth.
+    store.inject(Op::Put, "_log.json", FaultPoint::Held(Duration::from_millis(15)), 60);
+    let sets: Vec<_> = (0..60).map(|i| c.set(&format!("k{i}"), &j(json!(i)))).collect();
+    let started = std::time::Instant::now();
+    let out = futures_util::future::join_all(sets).await;
+    assert!(started.elapsed() > Duration::from_millis(600));
+    assert!(out.iter().all(|r| r.is_ok()), "{:?}", out.iter().find(|r| r.is_err()));
+    assert_eq!(log_entries(&store).len(), 60);
+
+    // A pipeline that does not move: the set in flight times out, and the
+    // sets queued behind it give up within one budget, saying they were not
+    // sent.
+    store.inject(Op::Put, "_log.json", FaultPoint::Held(Duration::from_secs(5)), 100);
+    let sets: Vec<_> = (0..5).map(|i| c.set(&format!("s{i}"), &j(json!(i)))).collect();
+    let started = std::time::Instant::now();
+    let out = futures_util::future::join_all(sets).await;
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    for r in &out[1..] {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.code, ErrorCode::Storage);
+        assert_eq!(e.may_have_committed, Some(false), "{}", e.message);
+        assert!(e.message.contains("waited in this client's queue"), "{}", e.message);
+    }
+    store.clear_faults();
+}

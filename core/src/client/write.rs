@@ -67,6 +67,9 @@ pub(super) struct Queue {
     current: Option<String>,
     /// HEADs of queued keys, started while chain `epoch` stood.
     prefetched: HashMap<String, (u64, EtagFuture)>,
+    /// When a set of this client last committed: queued sets wait as long
+    /// as the pipeline moves (see [`Inner::wait_for`]).
+    last_commit: Duration,
 }
 
 /// One `set` waiting for, or in, the pipeline.
@@ -76,7 +79,13 @@ struct Job {
     /// before any request for it. A value `set` refuses rejects its call at
     /// once, without waiting for its turn.
     value: Shared<BoxFuture<Result<Json>>>,
-    deadline: Duration,
+    /// When it was queued.
+    queued_at: Duration,
+    /// Its operation budget's end, set when its turn comes: time spent in
+    /// this client's own queue is not spent on S3.
+    deadline: std::sync::OnceLock<Duration>,
+    /// Fired when its turn comes.
+    turn: tokio::sync::Notify,
     /// The caller gave up (cancelled or timed out): do not start an attempt.
     cancelled: AtomicBool,
     /// A log PUT for it may have been applied and is not settled.
@@ -88,6 +97,17 @@ struct Job {
 }
 
 impl Job {
+    /// Its turn has come: its operation budget starts now.
+    fn begin(&self, deadline: Duration) -> Duration {
+        let d = *self.deadline.get_or_init(|| deadline);
+        self.turn.notify_one();
+        d
+    }
+
+    fn deadline(&self) -> Duration {
+        self.deadline.get().copied().unwrap_or(Duration::MAX)
+    }
+
     /// Records the committed entry; called before `in_doubt` is cleared.
     fn committed(&self, entry: &Entry) {
         *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry.clone());
@@ -105,6 +125,16 @@ impl Job {
             let _ = tx.send(out);
         }
     }
+}
+
+/// Why a caller stopped waiting for its set.
+enum Stop {
+    Aborted,
+    /// Its operation budget, counted from its turn, ran out.
+    TimedOut,
+    /// Still queued, behind a pipeline that committed nothing for the
+    /// operation budget.
+    QueuedTooLong,
 }
 
 /// How a log append ended.
@@ -169,7 +199,9 @@ impl<S: Store> Inner<S> {
         let job = Arc::new(Job {
             key: key.to_string(),
             value: checked.shared(),
-            deadline: self.deadline(),
+            queued_at: self.now(),
+            deadline: std::sync::OnceLock::new(),
+            turn: tokio::sync::Notify::new(),
             cancelled: AtomicBool::new(false),
             in_doubt: AtomicBool::new(false),
             committed: Mutex::new(None),
@@ -186,6 +218,13 @@ impl<S: Store> Inner<S> {
         Ok((job, rx, guard))
     }
 
+    /// Waits for a queued set's outcome, or until its caller gives up: the
+    /// signal, or the operation budget, which starts when the set's turn
+    /// comes. Time in this client's own queue is not an S3 failure, so a
+    /// bulk load of many overlapped sets commits them all; but a queued set
+    /// does not wait for ever behind a pipeline that is stuck: it gives up
+    /// (not sent) once no set of this client has committed for
+    /// `operation_timeout` while it waited.
     async fn wait_for(
         &self,
         job: &Job,
@@ -193,23 +232,38 @@ impl<S: Store> Inner<S> {
         cancel: Option<&Cancel>,
         key: &str,
     ) -> Result<Entry> {
-        let stop = async {
-            let timeout = self.env.sleep(self.opts.operation_timeout);
-            match cancel {
-                Some(c) => matches!(
-                    select(timeout, Box::pin(c.cancelled())).await,
-                    Either::Right(_)
-                ),
-                None => {
-                    timeout.await;
-                    false
+        let limit = async {
+            loop {
+                if let Some(&deadline) = job.deadline.get() {
+                    self.env.sleep(deadline.saturating_sub(self.now())).await;
+                    return Stop::TimedOut;
                 }
+                let idle_until =
+                    self.queue().last_commit.max(job.queued_at) + self.opts.operation_timeout;
+                let now = self.now();
+                if now >= idle_until {
+                    return Stop::QueuedTooLong;
+                }
+                select(
+                    std::pin::pin!(job.turn.notified()),
+                    self.env.sleep(idle_until - now),
+                )
+                .await;
+            }
+        };
+        let stop = async {
+            match cancel {
+                Some(c) => match select(std::pin::pin!(limit), Box::pin(c.cancelled())).await {
+                    Either::Left((why, _)) => why,
+                    Either::Right(_) => Stop::Aborted,
+                },
+                None => limit.await,
             }
         };
         match select(rx, Box::pin(stop)).await {
             Either::Left((Ok(out), _)) => out,
             Either::Left((Err(_), _)) => Err(Error::internal("the append pipeline stopped")),
-            Either::Right((aborted, rx)) => {
+            Either::Right((why, rx)) => {
                 // Either the pipeline sees `cancelled` before it sends, or we
                 // see `in_doubt`: both are SeqCst, so one of them wins. The
                 // pipeline records a commit before it clears `in_doubt`, so
@@ -219,10 +273,17 @@ impl<S: Store> Inner<S> {
                 if let Some(entry) = job.committed_entry() {
                     return Ok(entry); // too late to abort: it is in the log
                 }
-                let e = if aborted {
-                    Error::aborted()
-                } else {
-                    self.timed_out(&format!("set of {key:?}"))
+                let e = match why {
+                    Stop::Aborted => Error::aborted(),
+                    Stop::TimedOut => self.timed_out(&format!("set of {key:?}")),
+                    Stop::QueuedTooLong => Error::new(
+                        ErrorCode::Storage,
+                        format!(
+                            "set of {key:?} waited in this client's queue while no set of the \
+                             client committed for operationTimeoutMs ({} ms); it was not sent",
+                            self.opts.operation_timeout.as_millis()
+                        ),
+                    ),
                 };
                 if !in_doubt {
                     return Err(e.with_commit_state(false));
@@ -279,10 +340,14 @@ impl<S: Store> Inner<S> {
                 continue;
             }
             self.prefetch();
-            let out = AssertUnwindSafe(self.commit(&job))
+            let deadline = job.begin(self.deadline());
+            let out = AssertUnwindSafe(self.commit(&job, deadline))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(Error::internal("the append pipeline panicked")));
+            if out.is_ok() {
+                self.queue().last_commit = self.now();
+            }
             job.finish(out);
         }
     }
@@ -339,12 +404,12 @@ impl<S: Store> Inner<S> {
         }
     }
 
-    async fn commit(&self, job: &Job) -> Result<Entry> {
+    async fn commit(&self, job: &Job, deadline: Duration) -> Result<Entry> {
         let value = job.value.clone().await?;
         let mut pending: Vec<Attempt> = Vec::new();
         let mut lost = 0u32;
         let mut transient = 0u32;
-        let started = job.deadline.saturating_sub(self.opts.operation_timeout);
+        let started = deadline.saturating_sub(self.opts.operation_timeout);
         // Other clients are contending: yield like a newcomer before the
         // first try, instead of racing ahead of writers that waited longer.
         // No race lost for long: contention is over, forget its size.
@@ -358,7 +423,7 @@ impl<S: Store> Inner<S> {
             now < st.contended_until
         };
         if contended {
-            self.yield_for(job, self.race_delay(started, job.deadline))
+            self.yield_for(job, self.race_delay(started, deadline))
                 .await;
         }
         loop {
@@ -387,10 +452,10 @@ impl<S: Store> Inner<S> {
                 Err(e) => return self.give_up(e, job, &mut pending).await,
             };
             let delay = match &failure {
-                None => self.race_delay(started, job.deadline),
+                None => self.race_delay(started, deadline),
                 Some(_) => retry::backoff(self.env.as_ref(), transient),
             };
-            if self.now() + delay >= job.deadline || job.cancelled.load(Ordering::SeqCst) {
+            if self.now() + delay >= deadline || job.cancelled.load(Ordering::SeqCst) {
                 let e = failure.unwrap_or_else(|| {
                     Error::new(
                         ErrorCode::WriteConflict,
@@ -444,7 +509,7 @@ impl<S: Store> Inner<S> {
         value: &Json,
         pending: &mut Vec<Attempt>,
     ) -> Result<Outcome> {
-        let deadline = job.deadline;
+        let deadline = job.deadline();
         let chain = if pending.is_empty() {
             self.chain_head()
         } else {
