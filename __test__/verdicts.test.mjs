@@ -44,7 +44,10 @@ describe('bulk writes through one client', () => {
     const failed = out.filter((r) => r.status === 'rejected')
     assert.equal(failed.length, 0, `${failed.length} failed, first: ${failed[0]?.reason?.message}`)
     // Sets commit in the order they were called: sequence i is set i.
-    out.forEach((r, i) => assert.equal(r.value.sequence, i))
+    assert.deepEqual(
+      out.map((r) => r.value.sequence),
+      out.map((_, i) => i),
+    )
     assert.equal(c.stats().commits, n)
     console.log(`# ${n} sets through one client: ${((Date.now() - started) / 1000).toFixed(1)} s`)
     await c.close()
