@@ -181,6 +181,7 @@ pub struct NativeRequests {
     pub list_versions: f64,
     pub list_objects: f64,
     pub get_bucket_versioning: f64,
+    pub bucket_config: f64,
     pub total: f64,
 }
 
@@ -195,6 +196,7 @@ impl From<StatsSnapshot> for NativeStats {
                 list_versions: n(s.list_versions),
                 list_objects: n(s.list_paths),
                 get_bucket_versioning: n(s.versioning),
+                bucket_config: n(s.bucket_config),
                 total: n(s.requests()),
             },
             request_errors: n(s.request_errors),

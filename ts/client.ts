@@ -115,7 +115,8 @@ export interface VerifyOptions extends CallOptions {
 
 /** Counters since the client was made (forks share them). */
 export interface Stats {
-  requests: { get: number; head: number; put: number; listVersions: number; listObjects: number; getBucketVersioning: number; total: number }
+  /** `bucketConfig`: reads of the bucket's lifecycle configuration (verifyLog reads it when the oldest log versions are gone). */
+  requests: { get: number; head: number; put: number; listVersions: number; listObjects: number; getBucketVersioning: number; bucketConfig: number; total: number }
   requestErrors: number
   bytesSent: number
   bytesReceived: number

@@ -32,6 +32,7 @@ pub mod defaults;
 pub mod env;
 pub mod error;
 pub mod format;
+pub mod lifecycle;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;

@@ -12,6 +12,7 @@ pub struct Stats {
     list_versions: AtomicU64,
     list_paths: AtomicU64,
     versioning: AtomicU64,
+    bucket_config: AtomicU64,
     request_errors: AtomicU64,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
@@ -32,6 +33,8 @@ pub enum Request {
     ListVersions,
     ListPaths,
     Versioning,
+    /// Another read of the bucket's configuration (lifecycle rules).
+    BucketConfig,
 }
 
 /// Something the protocol did, as counted.
@@ -60,6 +63,8 @@ pub struct StatsSnapshot {
     pub list_versions: u64,
     pub list_paths: u64,
     pub versioning: u64,
+    /// Other reads of the bucket's configuration (lifecycle rules).
+    pub bucket_config: u64,
     /// Requests that failed (any reason, retried or not).
     pub request_errors: u64,
     pub bytes_sent: u64,
@@ -75,7 +80,13 @@ pub struct StatsSnapshot {
 impl StatsSnapshot {
     /// Requests of every kind.
     pub fn requests(&self) -> u64 {
-        self.get + self.head + self.put + self.list_versions + self.list_paths + self.versioning
+        self.get
+            + self.head
+            + self.put
+            + self.list_versions
+            + self.list_paths
+            + self.versioning
+            + self.bucket_config
     }
 }
 
@@ -88,6 +99,7 @@ impl Stats {
             Request::ListVersions => &self.list_versions,
             Request::ListPaths => &self.list_paths,
             Request::Versioning => &self.versioning,
+            Request::BucketConfig => &self.bucket_config,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -126,6 +138,7 @@ impl Stats {
             list_versions: l(&self.list_versions),
             list_paths: l(&self.list_paths),
             versioning: l(&self.versioning),
+            bucket_config: l(&self.bucket_config),
             request_errors: l(&self.request_errors),
             bytes_sent: l(&self.bytes_sent),
             bytes_received: l(&self.bytes_received),

@@ -4,6 +4,39 @@
 use crate::format::hash::GENESIS;
 use crate::format::Entry;
 
+/// An entry without its value: what the chain and key-object checks need,
+/// so that an audit keeps a few hundred bytes per entry, whatever the
+/// values it read (the value is checked, through the hash, as it is read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub key: String,
+    pub sequence: u64,
+    pub timestamp_ms: u64,
+    pub previous_hash: String,
+    pub hash: String,
+    pub previous_version_id: Option<String>,
+    pub previous_key_object_etag: Option<String>,
+    pub version_id: String,
+    /// Its stored hash matches one dialect's hash of its fields.
+    pub intact: bool,
+}
+
+impl From<&Entry> for Summary {
+    fn from(e: &Entry) -> Self {
+        Summary {
+            key: e.key.clone(),
+            sequence: e.sequence,
+            timestamp_ms: e.timestamp_ms,
+            previous_hash: e.previous_hash.clone(),
+            hash: e.hash.clone(),
+            previous_version_id: e.previous_version_id.clone(),
+            previous_key_object_etag: e.previous_key_object_etag.clone(),
+            version_id: e.version_id.clone(),
+            intact: e.hash_dialect().is_some(),
+        }
+    }
+}
+
 /// The head of a log at some moment: save it, and later prove that the log
 /// still contains that entry unchanged and extends it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +48,16 @@ pub struct Digest {
 
 impl From<&Entry> for Digest {
     fn from(e: &Entry) -> Self {
+        Digest {
+            sequence: e.sequence,
+            version_id: e.version_id.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+impl From<&Summary> for Digest {
+    fn from(e: &Summary) -> Self {
         Digest {
             sequence: e.sequence,
             version_id: e.version_id.clone(),
@@ -37,6 +80,9 @@ pub enum FailureKind {
     BadGenesis,
     /// A key's latest entry and its key object disagree.
     KeyObjectMismatch,
+    /// A log entry that no version of its key object holds: the key's
+    /// history lost it (never written, or that version deleted).
+    KeyObjectMissing,
     /// A key-object version that is not the key object of the log entry it
     /// names (forged, altered, or naming a log version that does not exist).
     KeyObjectForged,
@@ -59,6 +105,7 @@ impl FailureKind {
             FailureKind::WrongPreviousVersion => "wrong_previous_version",
             FailureKind::BadGenesis => "bad_genesis",
             FailureKind::KeyObjectMismatch => "key_object_mismatch",
+            FailureKind::KeyObjectMissing => "key_object_missing",
             FailureKind::KeyObjectForged => "key_object_forged",
             FailureKind::TrustedMismatch => "trusted_mismatch",
             FailureKind::Truncated => "truncated",
@@ -81,7 +128,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn at(e: &Entry, kind: FailureKind, detail: String) -> Self {
+    /// A failure located at a log entry.
+    pub fn at(e: &Summary, kind: FailureKind, detail: String) -> Self {
         Failure {
             sequence: Some(e.sequence),
             version_id: Some(e.version_id.clone()),
@@ -92,8 +140,62 @@ impl Failure {
     }
 }
 
+/// Where the verified range starts when it is not the start of the log: the
+/// oldest log versions are gone, and the bucket's own rules explain it (or
+/// cannot be read to tell).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Horizon {
+    /// The oldest entry still in the log: the verified range starts here.
+    pub sequence: u64,
+    pub version_id: String,
+    pub reason: HorizonReason,
+    /// In words: the rule and what it does, or why the rules could not be read.
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HorizonReason {
+    /// A lifecycle rule of the bucket removes noncurrent log versions.
+    Lifecycle,
+    /// The bucket's lifecycle rules could not be read, so a rule cannot be
+    /// told from a deletion: the oldest versions are missing.
+    OldestMissing,
+}
+
+impl HorizonReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HorizonReason::Lifecycle => "lifecycle",
+            HorizonReason::OldestMissing => "oldest_missing",
+        }
+    }
+}
+
+/// What became of a trusted digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustedCheck {
+    /// The log still holds it, unchanged, and extends it.
+    Verified,
+    /// It is older than the retention horizon: its entry expired under the
+    /// bucket's rules, so it can be neither proven nor refuted.
+    Expired,
+    /// The log does not hold it (see the failures).
+    Failed,
+}
+
+impl TrustedCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustedCheck::Verified => "verified",
+            TrustedCheck::Expired => "expired",
+            TrustedCheck::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Report {
+    /// No failure, and a trusted digest (if one was given) was proven.
     pub ok: bool,
     /// Entries checked.
     pub checked: usize,
@@ -105,15 +207,21 @@ pub struct Report {
     /// empty log is intact, but an audit of a fixed prefix should not pass
     /// on it: callers tell "nothing to check" from "checked and intact".
     pub empty: bool,
+    /// Where the verified range starts, when the oldest log versions are
+    /// gone under the bucket's retention rules (`None`: the range starts at
+    /// the first entry, or the check was limited to the newest entries).
+    pub horizon: Option<Horizon>,
+    /// What became of the trusted digest, when one was given.
+    pub trusted: Option<TrustedCheck>,
 }
 
 /// Checks a run of log versions given newest first, as listed. `complete`:
 /// the run reaches the start of the log, so its oldest entry must be a
 /// proper first entry.
-pub fn check_chain(newest_first: &[Entry], complete: bool) -> Vec<Failure> {
+pub fn check_chain(newest_first: &[Summary], complete: bool) -> Vec<Failure> {
     let mut failures = Vec::new();
     for e in newest_first {
-        if e.hash_dialect().is_none() {
+        if !e.intact {
             failures.push(Failure::at(
                 e,
                 FailureKind::HashMismatch,
@@ -177,7 +285,7 @@ pub fn check_chain(newest_first: &[Entry], complete: bool) -> Vec<Failure> {
 
 /// Checks that the log (newest first, reaching at least back to the
 /// trusted sequence when the log is intact) still holds the trusted entry.
-pub fn check_trusted(newest_first: &[Entry], trusted: &Digest) -> Option<Failure> {
+pub fn check_trusted(newest_first: &[Summary], trusted: &Digest) -> Option<Failure> {
     let head_seq = newest_first.first().map(|e| e.sequence);
     if head_seq.is_none_or(|s| s < trusted.sequence) {
         let ends = match head_seq {
@@ -218,7 +326,11 @@ mod tests {
     use crate::format::{Dialect, Json};
     use serde_json::json;
 
-    fn chain(n: u64) -> Vec<Entry> {
+    fn chain(n: u64) -> Vec<Summary> {
+        entries(n).iter().map(Summary::from).collect()
+    }
+
+    fn entries(n: u64) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
             let value = Json::canonical_from(&json!({"i": i}).to_string(), Dialect::Js)
@@ -264,8 +376,9 @@ mod tests {
 
     #[test]
     fn altered_value_is_a_hash_mismatch_at_that_entry() {
-        let mut c = chain(4);
-        c[2].value = Json::parse(r#""forged""#).unwrap();
+        let mut e = entries(4);
+        e[2].value = Json::parse(r#""forged""#).unwrap();
+        let c: Vec<Summary> = e.iter().map(Summary::from).collect();
         assert_eq!(
             kinds(&check_chain(&c, true)),
             vec![(Some(1), FailureKind::HashMismatch)]
@@ -277,7 +390,7 @@ mod tests {
         let c = chain(4);
         let d = Digest::from(&c[1]);
         assert_eq!(check_trusted(&c, &d), None);
-        let rewritten: Vec<Entry> = c
+        let rewritten: Vec<Summary> = c
             .iter()
             .cloned()
             .map(|mut e| {

@@ -865,27 +865,291 @@ async fn queued_sets_spend_their_budget_from_their_turn_not_in_the_queue() {
     .unwrap();
     // Every log append takes 15 ms: 60 sets take about a second, three
     // budgets' worth.
-    store.inject(Op::Put, "_log.json", FaultPoint::Held(Duration::from_millis(15)), 60);
-    let sets: Vec<_> = (0..60).map(|i| c.set(&format!("k{i}"), &j(json!(i)))).collect();
+    store.inject(
+        Op::Put,
+        "_log.json",
+        FaultPoint::Held(Duration::from_millis(15)),
+        60,
+    );
+    let sets: Vec<_> = (0..60)
+        .map(|i| c.set(&format!("k{i}"), &j(json!(i))))
+        .collect();
     let started = std::time::Instant::now();
     let out = futures_util::future::join_all(sets).await;
     assert!(started.elapsed() > Duration::from_millis(600));
-    assert!(out.iter().all(|r| r.is_ok()), "{:?}", out.iter().find(|r| r.is_err()));
+    assert!(
+        out.iter().all(|r| r.is_ok()),
+        "{:?}",
+        out.iter().find(|r| r.is_err())
+    );
     assert_eq!(log_entries(&store).len(), 60);
 
     // A pipeline that does not move: the set in flight times out, and the
     // sets queued behind it give up within one budget, saying they were not
     // sent.
-    store.inject(Op::Put, "_log.json", FaultPoint::Held(Duration::from_secs(5)), 100);
-    let sets: Vec<_> = (0..5).map(|i| c.set(&format!("s{i}"), &j(json!(i)))).collect();
+    store.inject(
+        Op::Put,
+        "_log.json",
+        FaultPoint::Held(Duration::from_secs(5)),
+        100,
+    );
+    let sets: Vec<_> = (0..5)
+        .map(|i| c.set(&format!("s{i}"), &j(json!(i))))
+        .collect();
     let started = std::time::Instant::now();
     let out = futures_util::future::join_all(sets).await;
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     for r in &out[1..] {
         let e = r.as_ref().unwrap_err();
         assert_eq!(e.code, ErrorCode::Storage);
         assert_eq!(e.may_have_committed, Some(false), "{}", e.message);
-        assert!(e.message.contains("waited in this client's queue"), "{}", e.message);
+        assert!(
+            e.message.contains("waited in this client's queue"),
+            "{}",
+            e.message
+        );
     }
     store.clear_faults();
+}
+
+/// A clock `days` in the past: entries written `days` ago.
+struct DaysAgo(immukv_core::env::TokioEnv, u64);
+
+impl immukv_core::env::Env for DaysAgo {
+    fn monotonic(&self) -> Duration {
+        self.0.monotonic()
+    }
+    fn wall_ms(&self) -> u64 {
+        self.0.wall_ms() - self.1 * 86_400_000
+    }
+    fn sleep(&self, d: Duration) -> immukv_core::env::BoxFuture<()> {
+        self.0.sleep(d)
+    }
+    fn random(&self) -> u64 {
+        self.0.random()
+    }
+    fn spawn(&self, task: immukv_core::env::BoxFuture<()>) {
+        self.0.spawn(task)
+    }
+}
+
+fn expiring(prefix: &str, days: u32) -> immukv_core::lifecycle::Rule {
+    immukv_core::lifecycle::Rule {
+        id: Some("expire-history".into()),
+        enabled: true,
+        prefix: prefix.into(),
+        noncurrent_days: Some(days),
+        ..Default::default()
+    }
+}
+
+/// Issue: once a lifecycle rule expired the oldest log versions, a genuine
+/// store was reported tampered for ever (bad_genesis, and key_object_forged
+/// for every key object naming an expired entry).
+#[tokio::test]
+async fn the_oldest_versions_expired_under_a_lifecycle_rule_are_a_horizon_not_tampering() {
+    use immukv_core::lifecycle::Lifecycle;
+    use immukv_core::verify::{HorizonReason, TrustedCheck};
+    let store = Arc::new(MemoryStore::default());
+    let old = Client::with_env(
+        store.clone(),
+        opts(),
+        Arc::new(DaysAgo(Default::default(), 40)),
+    )
+    .unwrap();
+    for i in 0..6 {
+        old.set(&format!("k{}", i % 2), &j(json!(i))).await.unwrap();
+    }
+    let early = old.digest().await.unwrap().unwrap(); // sequence 5
+    let c = client(&store);
+    let before = c.digest().await.unwrap().unwrap();
+    for i in 6..9 {
+        c.set(&format!("k{}", i % 2), &j(json!(i))).await.unwrap();
+    }
+    // The rule removed the three oldest log versions and the oldest key
+    // object versions of both keys.
+    let ids = store.version_ids("_log.json");
+    for v in &ids[..3] {
+        store.raw_delete("_log.json", Some(v));
+    }
+    for k in ["keys/k0.json", "keys/k1.json"] {
+        let first = store.version_ids(k)[0].clone();
+        store.raw_delete(k, Some(&first));
+    }
+    let ro = read_only_client(&store);
+    let verify = |trusted| {
+        let ro = ro.clone();
+        async move {
+            ro.verify_log(&VerifyOptions {
+                trusted,
+                ..VerifyOptions::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    // No lifecycle rule: the versions were deleted.
+    let r = verify(None).await;
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.kind == FailureKind::BadGenesis
+                && f.detail.contains("no enabled lifecycle rule")),
+        "{:?}",
+        r.failures
+    );
+
+    // A rule that removes noncurrent versions after 30 days: a horizon.
+    store.set_lifecycle(Lifecycle::Rules(vec![expiring("", 30)]));
+    let r = verify(None).await;
+    assert!(r.ok, "{:?}", r.failures);
+    let h = r.horizon.clone().expect("a horizon");
+    assert_eq!((h.sequence, h.reason), (3, HorizonReason::Lifecycle));
+    assert_eq!(h.version_id, ids[3]);
+    assert!(h.detail.contains("expire-history"), "{}", h.detail);
+    assert_eq!(r.checked, 6);
+
+    // A trusted digest older than the horizon cannot be checked: neither
+    // intact nor tampered. One inside the range is verified.
+    let old_digest = immukv_core::Digest {
+        sequence: 1,
+        version_id: ids[1].clone(),
+        hash: "sha256:whatever".into(),
+    };
+    let r = verify(Some(old_digest)).await;
+    assert_eq!(r.trusted, Some(TrustedCheck::Expired));
+    assert!(!r.ok && r.failures.is_empty(), "{:?}", r.failures);
+    let r = verify(Some(before.clone())).await;
+    assert_eq!(r.trusted, Some(TrustedCheck::Verified));
+    assert!(r.ok);
+    assert_eq!(early.sequence, before.sequence);
+
+    // A missing version inside the range is still tampering.
+    store.raw_delete("_log.json", Some(&ids[6]));
+    let r = verify(None).await;
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.kind == FailureKind::SequenceGap && f.sequence == Some(7)),
+        "{:?}",
+        r.failures
+    );
+    let restored = store.versions("_log.json"); // (cannot put the version back: start again)
+    drop(restored);
+
+    // A rule that keeps versions for 60 days cannot have removed versions
+    // that became noncurrent 40 days ago.
+    let store2 = Arc::new(MemoryStore::default());
+    let old2 = Client::with_env(
+        store2.clone(),
+        opts(),
+        Arc::new(DaysAgo(Default::default(), 40)),
+    )
+    .unwrap();
+    for i in 0..4 {
+        old2.set("k", &j(json!(i))).await.unwrap();
+    }
+    let ids2 = store2.version_ids("_log.json");
+    store2.raw_delete("_log.json", Some(&ids2[0]));
+    store2.set_lifecycle(Lifecycle::Rules(vec![expiring("", 60)]));
+    let r = read_only_client(&store2)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.kind == FailureKind::BadGenesis && f.detail.contains("60 days")),
+        "{:?}",
+        r.failures
+    );
+    // Rules that cannot be read: a horizon, saying so.
+    store2.set_lifecycle(Lifecycle::Unknown("not permitted".into()));
+    let r = read_only_client(&store2)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(r.ok, "{:?}", r.failures);
+    assert_eq!(
+        r.horizon.map(|h| h.reason),
+        Some(HorizonReason::OldestMissing)
+    );
+}
+
+/// Issue: a log entry that no key-object version holds (its key's history
+/// lost it) went unreported.
+#[tokio::test]
+async fn verify_log_reports_an_entry_no_key_object_version_holds() {
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    c.set("a", &j(json!(1))).await.unwrap();
+    let lost = c.set("a", &j(json!(2))).await.unwrap();
+    c.set("a", &j(json!(3))).await.unwrap();
+    c.set("b", &j(json!(4))).await.unwrap();
+    assert_log_sound(&c).await;
+    let v = store.version_ids("keys/a.json")[1].clone();
+    store.raw_delete("keys/a.json", Some(&v));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.failures
+            .iter()
+            .map(|f| (f.kind, f.sequence))
+            .collect::<Vec<_>>(),
+        vec![(FailureKind::KeyObjectMissing, Some(lost.sequence))],
+        "{:?}",
+        r.failures
+    );
+    // Checked with a limit that covers it: found too.
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions {
+            limit: Some(3),
+            ..VerifyOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(r
+        .failures
+        .iter()
+        .any(|f| f.kind == FailureKind::KeyObjectMissing));
+}
+
+/// Issue: `verifyLog({ limit: 50 })` read every version of every key
+/// object of the keys it met (2154 requests on a store of ~2000 keys).
+#[tokio::test]
+async fn a_limited_audit_reads_the_key_objects_of_the_checked_entries_only() {
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    for round in 0..20 {
+        for k in 0..10 {
+            c.set(&format!("k{k}"), &j(json!(round))).await.unwrap();
+        }
+    }
+    let ro = read_only_client(&store);
+    let before = ro.stats();
+    let r = ro
+        .verify_log(&VerifyOptions {
+            limit: Some(10),
+            ..VerifyOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.ok, "{:?}", r.failures);
+    let after = ro.stats();
+    // The head (1 GET), the log window (a listing, 10 GETs), then per key a
+    // listing and its versions down to the first below the window (2 here).
+    let gets = after.get - before.get;
+    assert!(
+        gets <= 1 + 10 + 20,
+        "{gets} GETs for a window of 10 entries"
+    );
+    let lists = after.list_versions - before.list_versions;
+    assert!(lists <= 11, "{lists} listings");
 }

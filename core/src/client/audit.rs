@@ -1,15 +1,24 @@
 //! `verify_log`, `digest` and verified reads: read the log (and key
-//! objects), then check with `crate::verify`.
+//! objects), then check with `crate::verify`. The key-object half of the
+//! audit is `key_objects.rs`.
+//!
+//! An audit's memory does not grow with the values it reads: each log
+//! version is reduced to a [`Summary`] (its fields and whether its hash
+//! holds) as it is read, and at most `read_concurrency` objects are held at
+//! once.
 
+use super::key_objects::Checked;
 use super::read::check_limit;
 use super::{retry, Inner, LogHead};
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::{Dialect, Entry};
+use crate::lifecycle::Lifecycle;
 use crate::storage::Store;
-use crate::verify::{self, Digest, Failure, FailureKind, Report};
+use crate::verify::{
+    self, Digest, Failure, FailureKind, Horizon, HorizonReason, Report, Summary, TrustedCheck,
+};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -18,9 +27,9 @@ pub struct VerifyOptions {
     pub limit: Option<u32>,
     /// A digest saved earlier: the log must still contain it and extend it.
     pub trusted: Option<Digest>,
-    /// Also check key objects: every version must be backed, byte for byte,
-    /// by the log entry it names, and each key's latest object must hold the
-    /// key's latest entry.
+    /// Also check key objects: every version must hold the log entry it
+    /// names, each key's latest object must hold the key's latest entry, and
+    /// every checked entry must be held by a version of its key object.
     pub check_key_objects: bool,
 }
 
@@ -41,9 +50,9 @@ pub enum VerifyPhase {
     ListingLog,
     /// Reading and checking log entries.
     CheckingLog,
-    /// Listing key objects and their versions.
+    /// Listing key objects.
     ListingKeys,
-    /// Reading and checking key-object versions.
+    /// Checking key objects, key by key (`done` and `total` count keys).
     CheckingKeyObjects,
 }
 
@@ -56,9 +65,46 @@ pub struct Progress {
 
 pub type ProgressFn<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
-/// Per key, each key-object version read: its position (newest first), the
-/// sequence it names and its version id.
-type NamedSequences = HashMap<String, Vec<(usize, u64, String)>>;
+/// Tolerance for the writers' clocks when telling a version removed by a
+/// lifecycle rule from one removed early (S3 removes it no sooner than the
+/// rule's days after it became noncurrent).
+const CLOCK_SKEW_MS: u64 = 3_600_000;
+
+/// The bucket's lifecycle rules, read once and only if an audit needs them
+/// (versions are missing): what S3 itself may have removed.
+pub(super) struct Retention<'a, S: Store> {
+    inner: &'a Inner<S>,
+    rules: tokio::sync::OnceCell<Lifecycle>,
+}
+
+impl<'a, S: Store> Retention<'a, S> {
+    fn new(inner: &'a Inner<S>) -> Self {
+        Retention {
+            inner,
+            rules: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn rules(&self) -> Result<&Lifecycle> {
+        let inner = self.inner;
+        self.rules
+            .get_or_try_init(|| async move {
+                retry::idempotent(inner, inner.audit_deadline(), || inner.store.lifecycle())
+                    .await
+                    .map_err(Into::into)
+            })
+            .await
+    }
+
+    /// Noncurrent versions of `path` may be gone under the bucket's rules: a
+    /// rule removes them, or the rules cannot be read to tell.
+    pub(super) async fn may_expire(&self, path: &str) -> Result<bool> {
+        Ok(match self.rules().await? {
+            Lifecycle::Unknown(_) => true,
+            rules => rules.expiring(path).is_some(),
+        })
+    }
+}
 
 impl<S: Store> Inner<S> {
     /// The current head, or `None` for an empty log.
@@ -100,9 +146,10 @@ impl<S: Store> Inner<S> {
             .await?;
         let total = versions.len() as u64;
         report(VerifyPhase::CheckingLog, 0, Some(total));
-        // Every listed version is read; one that is not an entry is reported
-        // where it stands instead of failing the whole check.
-        let read: Vec<std::result::Result<Entry, crate::format::ParseError>> =
+        // Every listed version is read and kept as its summary; one that is
+        // not an entry is reported where it stands instead of failing the
+        // whole check.
+        let read: Vec<std::result::Result<Summary, String>> =
             stream::iter(versions.iter().cloned().enumerate())
                 .map(|(i, v)| async move {
                     let obj = match retry::idempotent(self, deadline, || {
@@ -110,19 +157,17 @@ impl<S: Store> Inner<S> {
                     })
                     .await
                     {
-                        Err(e) if cannot_be_read(&e) => {
-                            return Ok(Err(crate::format::ParseError(e.to_string())))
-                        }
+                        Err(e) if cannot_be_read(&e) => return Ok(Err(e.to_string())),
                         other => other?,
                     };
                     if i.is_multiple_of(64) {
                         report(VerifyPhase::CheckingLog, i as u64, Some(total));
                     }
                     Ok::<_, Error>(match obj {
-                        Some(o) => Entry::from_log_object(&o.body, &v),
-                        None => Err(crate::format::ParseError(
-                            "listed version vanished (deleted while reading?)".into(),
-                        )),
+                        Some(o) => Entry::from_log_object(&o.body, &v)
+                            .map(|e| Summary::from(&e))
+                            .map_err(|e| e.0),
+                        None => Err("listed version vanished (deleted while reading?)".into()),
                     })
                 })
                 .buffered(self.opts.read_concurrency)
@@ -134,16 +179,37 @@ impl<S: Store> Inner<S> {
         for (parsed, v) in read.into_iter().zip(&versions) {
             match parsed {
                 Ok(e) => entries.push(e),
-                Err(e) => failures.push(Failure {
+                Err(why) => failures.push(Failure {
                     sequence: None,
                     version_id: Some(v.clone()),
                     path: Some(log_path.clone()),
                     kind: FailureKind::Unreadable,
-                    detail: format!("log version {v} is not an entry: {}", e.0),
+                    detail: format!("log version {v} is not an entry: {why}"),
                 }),
             }
         }
-        failures.extend(verify::check_chain(&entries, complete));
+        // The whole log was listed but does not start with a first entry:
+        // gone under the bucket's retention rules, or deleted.
+        let retention = Retention::new(self);
+        let mut horizon = None;
+        let mut genesis_detail = None;
+        if complete {
+            match self.horizon(&entries, versions.len(), &retention).await? {
+                Some(Ok(h)) => horizon = Some(h),
+                Some(Err(why)) => genesis_detail = Some(why),
+                None => {}
+            }
+        }
+        let mut chain = verify::check_chain(&entries, complete && horizon.is_none());
+        if let Some(why) = genesis_detail {
+            for f in chain
+                .iter_mut()
+                .filter(|f| f.kind == FailureKind::BadGenesis)
+            {
+                f.detail = format!("{}: {why}", f.detail);
+            }
+        }
+        failures.extend(chain);
         // Versions listed but no latest version: a delete marker hides the
         // log, so readers see it empty and a writer would start a new chain.
         let empty = versions.is_empty() && matches!(head, Ok(LogHead::Empty));
@@ -173,13 +239,43 @@ impl<S: Store> Inner<S> {
                 ),
             });
         }
-        if let Some(t) = &opts.trusted {
-            failures.extend(verify::check_trusted(&entries, t));
-        }
+        // A trusted digest older than the horizon expired with the versions
+        // around it: it can be neither proven nor refuted.
+        let trusted = opts.trusted.as_ref().map(|t| {
+            if horizon.as_ref().is_some_and(|h| t.sequence < h.sequence) {
+                return TrustedCheck::Expired;
+            }
+            match verify::check_trusted(&entries, t) {
+                Some(f) => {
+                    failures.push(f);
+                    TrustedCheck::Failed
+                }
+                None => TrustedCheck::Verified,
+            }
+        });
         if opts.check_key_objects {
+            report(VerifyPhase::ListingKeys, 0, None);
+            let keys = self.keys_to_check(&entries, opts.limit.is_none()).await?;
+            report(VerifyPhase::ListingKeys, keys.len() as u64, None);
+            let mut by_key: HashMap<&str, Vec<&Summary>> = HashMap::new();
+            for e in &entries {
+                by_key.entry(e.key.as_str()).or_default().push(e);
+            }
+            let checked = Checked {
+                by_version: entries.iter().map(|e| (e.version_id.as_str(), e)).collect(),
+                by_key,
+                head: entries.first(),
+                complete,
+                oldest: entries.last().map(|e| e.sequence),
+                horizon: horizon.as_ref().map(|h| h.sequence),
+                all_versions: opts.limit.is_none(),
+            };
+            report(VerifyPhase::CheckingKeyObjects, 0, Some(keys.len() as u64));
             failures.extend(
-                self.check_key_objects(&entries, complete, opts.limit.is_none(), &report)
-                    .await?,
+                self.check_key_objects(keys, &checked, &retention, &|done, total| {
+                    report(VerifyPhase::CheckingKeyObjects, done, Some(total))
+                })
+                .await?,
             );
         }
         failures.sort_by(|a, b| {
@@ -188,319 +284,128 @@ impl<S: Store> Inner<S> {
                 .then_with(|| a.path.cmp(&b.path))
         });
         Ok(Report {
-            ok: failures.is_empty(),
+            ok: failures.is_empty() && trusted != Some(TrustedCheck::Expired),
             checked: entries.len(),
             failures,
             head: entries.first().map(Digest::from),
             empty,
+            horizon,
+            trusted,
         })
+    }
+
+    /// The keys whose objects an audit checks, each with whether the bucket
+    /// listing showed it: every key object in the store (with `all`), and
+    /// every storable key of the checked entries.
+    async fn keys_to_check(&self, entries: &[Summary], all: bool) -> Result<Vec<(String, bool)>> {
+        // Listed without the reads' side effects: an audit repairs nothing.
+        let listed: Vec<String> = if all {
+            self.list_key_names("", None, usize::MAX, false, self.audit_deadline())
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut seen: HashSet<String> = listed.iter().cloned().collect();
+        let mut keys: Vec<(String, bool)> = listed.into_iter().map(|k| (k, true)).collect();
+        for e in entries {
+            if seen.insert(e.key.clone()) {
+                keys.push((e.key.clone(), false));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// When the whole log was listed and its oldest entry is not a first
+    /// entry: `Ok(horizon)` if the bucket's rules explain the missing
+    /// versions (or cannot be read to tell), `Err(why)` if they do not (the
+    /// versions were deleted). `None` when the log starts where it should.
+    async fn horizon(
+        &self,
+        newest_first: &[Summary],
+        listed: usize,
+        retention: &Retention<'_, S>,
+    ) -> Result<Option<std::result::Result<Horizon, String>>> {
+        let Some(oldest) = newest_first.last() else {
+            return Ok(None);
+        };
+        let first = oldest.sequence == 0
+            && oldest.previous_hash == crate::format::hash::GENESIS
+            && oldest.previous_version_id.is_none();
+        if first {
+            return Ok(None);
+        }
+        let log_path = self.log_path();
+        let horizon = |reason, detail| Horizon {
+            sequence: oldest.sequence,
+            version_id: oldest.version_id.clone(),
+            reason,
+            detail,
+        };
+        let rule = match retention.rules().await? {
+            Lifecycle::Unknown(why) => {
+                return Ok(Some(Ok(horizon(
+                    HorizonReason::OldestMissing,
+                    format!(
+                        "the log versions before sequence {} are gone, and the bucket's lifecycle \
+                         rules could not be read ({why}), so removal by a rule cannot be told \
+                         from deletion",
+                        oldest.sequence
+                    ),
+                ))))
+            }
+            rules => match rules.expiring(log_path) {
+                Some(r) => r.clone(),
+                None => {
+                    return Ok(Some(Err(format!(
+                        "the bucket has no enabled lifecycle rule that removes noncurrent versions \
+                         of {log_path}, so the versions before it were deleted"
+                    ))))
+                }
+            },
+        };
+        // A rule removes versions only once they are old enough: one that
+        // went sooner was deleted.
+        let noncurrent = listed.saturating_sub(1) as u64;
+        if let Some(keep) = rule.newer_noncurrent {
+            if noncurrent < u64::from(keep) {
+                return Ok(Some(Err(format!(
+                    "{} keeps the newest {keep} noncurrent versions, but only {noncurrent} are \
+                     left: older ones were deleted",
+                    rule.name()
+                ))));
+            }
+        }
+        if let Some(days) = rule.noncurrent_days {
+            // The newest removed version became noncurrent when the oldest
+            // one left was written.
+            let since = self.env.wall_ms().saturating_sub(oldest.timestamp_ms);
+            if since + CLOCK_SKEW_MS < u64::from(days) * 86_400_000 {
+                return Ok(Some(Err(format!(
+                    "{} removes noncurrent versions {days} days after they become noncurrent, but \
+                     the version before sequence {} became noncurrent {} hours ago: it was \
+                     deleted",
+                    rule.name(),
+                    oldest.sequence,
+                    since / 3_600_000
+                ))));
+            }
+        }
+        Ok(Some(Ok(horizon(
+            HorizonReason::Lifecycle,
+            format!(
+                "{} {}: the log versions before sequence {} have expired",
+                rule.name(),
+                rule.noncurrent_expiry(),
+                oldest.sequence
+            ),
+        ))))
     }
 
     /// The deadline of an audit's requests: far away, since an audit is
     /// ended by its caller, not by `operationTimeoutMs` (its length grows
     /// with the store). Transient failures still get their few retries.
-    fn audit_deadline(&self) -> Duration {
+    pub(super) fn audit_deadline(&self) -> Duration {
         self.now() + Duration::from_secs(366 * 24 * 3600)
-    }
-
-    /// Key objects are a cache of the log: every version of every key object
-    /// must be the key object of the log entry it names, byte for byte, and
-    /// each key's latest object must hold the key's latest entry (or the one
-    /// before it, when that entry is the orphan head). With `all_keys`, every
-    /// key object in the store is checked, else the keys of `newest_first`.
-    async fn check_key_objects(
-        &self,
-        newest_first: &[Entry],
-        log_complete: bool,
-        all_keys: bool,
-        report: &(impl Fn(VerifyPhase, u64, Option<u64>) + Sync),
-    ) -> Result<Vec<Failure>> {
-        let deadline = self.audit_deadline();
-        report(VerifyPhase::ListingKeys, 0, None);
-        // Listed without the reads' side effects: an audit repairs nothing.
-        let mut keys: Vec<String> = if all_keys {
-            self.list_key_names("", None, usize::MAX, false, deadline)
-                .await?
-        } else {
-            Vec::new()
-        };
-        let mut seen: HashSet<String> = keys.iter().cloned().collect();
-        for e in newest_first {
-            if seen.insert(e.key.clone()) && self.layout.check_key(&e.key).is_ok() {
-                keys.push(e.key.clone());
-            }
-        }
-        let by_version: HashMap<&str, &Entry> = newest_first
-            .iter()
-            .map(|e| (e.version_id.as_str(), e))
-            .collect();
-        let mut latest: HashMap<&str, &Entry> = HashMap::new();
-        for e in newest_first {
-            latest.entry(e.key.as_str()).or_insert(e);
-        }
-        let oldest_checked = newest_first.last().map(|e| e.sequence);
-        let head = newest_first.first();
-
-        // Versions of each key object, listed concurrently. A key object whose
-        // latest version is a delete marker is missing, whatever it had before.
-        let listed: Vec<(String, Vec<String>, bool)> = stream::iter(keys)
-            .map(|key| async move {
-                let path = self.layout.key_path(&key);
-                let l = self.list_all_versions(&path, None, None, deadline).await?;
-                Ok::<_, Error>((key, l.ids, l.latest_delete_marker.is_some()))
-            })
-            .buffer_unordered(self.opts.read_concurrency)
-            .try_collect()
-            .await?;
-        let total: u64 = listed.iter().map(|(_, v, _)| v.len() as u64).sum();
-        report(VerifyPhase::CheckingKeyObjects, 0, Some(total));
-        let jobs: Vec<(String, String, usize, bool)> = listed
-            .iter()
-            .flat_map(|(k, vs, deleted)| {
-                vs.iter()
-                    .enumerate()
-                    .map(move |(i, v)| (k.clone(), v.clone(), i, i == 0 && !deleted))
-            })
-            .collect();
-        let done = std::sync::atomic::AtomicU64::new(0);
-        // The log versions that versions of the head's key object name, and
-        // what each key's newest version names: to tell an orphan head (its
-        // key object never written) from one whose key object was rolled
-        // back or deleted after it was written.
-        let head_named: Mutex<HashSet<String>> = Mutex::default();
-        let newest_names: Mutex<HashMap<String, String>> = Mutex::default();
-        let named_sequences: Mutex<NamedSequences> = Mutex::default();
-        let checked: Vec<Vec<Failure>> = stream::iter(jobs)
-            .map(|(key, version, position, newest)| {
-                let by_version = &by_version;
-                let latest = &latest;
-                let done = &done;
-                let (head_named, newest_names) = (&head_named, &newest_names);
-                let named_sequences = &named_sequences;
-                async move {
-                    let path = self.layout.key_path(&key);
-                    let obj = match retry::idempotent(self, deadline, || self.store.get(&path, Some(&version))).await {
-                        Err(e) if cannot_be_read(&e) => Err(e.to_string()),
-                        other => Ok(other?),
-                    };
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if n.is_multiple_of(64) {
-                        report(VerifyPhase::CheckingKeyObjects, n, Some(total));
-                    }
-                    let at = |kind, detail: String| Failure {
-                        sequence: None,
-                        version_id: Some(version.clone()),
-                        path: Some(path.clone()),
-                        kind,
-                        detail,
-                    };
-                    // The protocol never deletes a key-object version.
-                    let obj = match obj {
-                        Ok(Some(obj)) => obj,
-                        Ok(None) => {
-                            return Ok(vec![at(
-                                FailureKind::Unreadable,
-                                format!("key object version {version} of {path} was listed but is gone (deleted while reading?)"),
-                            )])
-                        }
-                        Err(why) => {
-                            return Ok(vec![at(
-                                FailureKind::Unreadable,
-                                format!("key object version {version} of {path} cannot be read: {why}"),
-                            )])
-                        }
-                    };
-                    let k = match Entry::from_key_object(&obj.body) {
-                        Ok(k) => k,
-                        Err(e) => {
-                            return Ok(vec![at(
-                                FailureKind::KeyObjectForged,
-                                format!("key object version {version} of {path} is not an entry: {}", e.0),
-                            )])
-                        }
-                    };
-                    if head.is_some_and(|h| h.key == key) {
-                        lock(head_named).insert(k.version_id.clone());
-                    }
-                    if newest {
-                        lock(newest_names).insert(key.clone(), k.version_id.clone());
-                    }
-                    let mut out = Vec::new();
-                    if k.key != key {
-                        out.push(at(
-                            FailureKind::KeyObjectForged,
-                            format!("key object version {version} of {path} holds key {:?}", k.key),
-                        ));
-                    }
-                    match by_version.get(k.version_id.as_str()) {
-                        Some(e) => {
-                            let same = [Dialect::Js, Dialect::Python]
-                                .iter()
-                                .any(|d| e.key_object(*d).is_ok_and(|b| b.as_bytes() == obj.body.as_slice()));
-                            if !same {
-                                out.push(Failure {
-                                    sequence: Some(e.sequence),
-                                    ..at(
-                                        FailureKind::KeyObjectForged,
-                                        format!(
-                                            "key object version {version} of {path} names log version {} (sequence {}) but differs from it",
-                                            e.version_id, e.sequence
-                                        ),
-                                    )
-                                });
-                            }
-                        }
-                        None => {
-                            // Not among the entries read: forged, unless it is
-                            // older than the window that was checked.
-                            let outside = !log_complete && oldest_checked.is_none_or(|o| k.sequence < o);
-                            if !outside {
-                                out.push(at(
-                                    FailureKind::KeyObjectForged,
-                                    format!(
-                                        "key object version {version} of {path} names log version {} (sequence {}), which is not in the log",
-                                        k.version_id, k.sequence
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                    // Only versions that hold the entry they name (or one
-                    // older than the window) take part in the order check: a
-                    // forged sequence must not make a genuine version look
-                    // rolled back.
-                    if out.is_empty() {
-                        lock(named_sequences).entry(key.clone()).or_default().push((position, k.sequence, version.clone()));
-                    }
-                    if newest {
-                        out.extend(self.check_latest(&key, &k, &obj.etag, latest_of(latest, &key), head, &path));
-                    }
-                    Ok::<_, Error>(out)
-                }
-            })
-            .buffer_unordered(self.opts.read_concurrency)
-            .try_collect()
-            .await?;
-        report(VerifyPhase::CheckingKeyObjects, total, Some(total));
-        let mut failures: Vec<Failure> = checked.into_iter().flatten().collect();
-        // A key with entries in the log but no key object at all.
-        let listed_keys: HashSet<&str> = listed
-            .iter()
-            .filter(|(_, v, deleted)| !v.is_empty() && !deleted)
-            .map(|(k, _, _)| k.as_str())
-            .collect();
-        for (key, e) in &latest {
-            if let Err(why) = self.layout.check_key(key) {
-                failures.push(Failure::at(
-                    e,
-                    FailureKind::KeyObjectMismatch,
-                    format!("this entry's key cannot be stored as an object, so it has no key object: {why}"),
-                ));
-                continue;
-            }
-            if listed_keys.contains(key) {
-                continue;
-            }
-            let orphan_head = head.is_some_and(|h| h.version_id == e.version_id)
-                && e.previous_key_object_etag.is_none();
-            if !orphan_head {
-                failures.push(Failure::at(
-                    e,
-                    FailureKind::KeyObjectMismatch,
-                    format!("key object {} is missing", self.layout.key_path(key)),
-                ));
-            }
-        }
-        // Key-object writes are conditional on the version before, so the
-        // sequences a key's versions name never go down: an older entry's
-        // key object written again after a newer one was rolled back (even
-        // if a repair has since written the newer one again). The newest
-        // version is left to check_latest and the head check, which
-        // already report it.
-        let mut named_sequences = named_sequences
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
-        for (key, versions) in named_sequences.iter_mut() {
-            versions.sort_by_key(|(position, _, _)| *position);
-            for pair in versions.windows(2) {
-                let ((position, newer, version), (_, older, _)) = (&pair[0], &pair[1]);
-                let why = if newer == older {
-                    // Each entry's key object is written once (conditional on
-                    // the version before): two in a row holding one entry
-                    // means one was written again, by hand.
-                    format!("holds sequence {newer}, as the version before it does: an entry's key object is written once, so this one was written again (replayed)")
-                } else if *position > 0 && newer < older {
-                    format!("holds sequence {newer}, written after a version holding sequence {older}: an older key object was written again (rolled back)")
-                } else {
-                    continue;
-                };
-                let path = self.layout.key_path(key);
-                failures.push(Failure {
-                    sequence: Some(*newer),
-                    version_id: Some(version.clone()),
-                    path: Some(path.clone()),
-                    kind: FailureKind::KeyObjectForged,
-                    detail: format!("key object version {version} of {path} {why}"),
-                });
-            }
-        }
-        // The head is let off as an orphan above only if its key object was
-        // never written: once a version of it held the head, the newest must.
-        if let Some(h) = head {
-            let written = lock(&head_named).contains(&h.version_id);
-            let holds = lock(&newest_names).get(&h.key) == Some(&h.version_id);
-            let reported = failures.iter().any(|f| {
-                f.kind == FailureKind::KeyObjectMismatch && f.sequence == Some(h.sequence)
-            });
-            if written
-                && !holds
-                && !reported
-                && latest
-                    .get(h.key.as_str())
-                    .is_some_and(|e| e.version_id == h.version_id)
-            {
-                let path = self.layout.key_path(&h.key);
-                failures.push(Failure {
-                    path: Some(path.clone()),
-                    ..Failure::at(
-                        h,
-                        FailureKind::KeyObjectMismatch,
-                        format!("key object {path} once held this entry (the head) and no longer does: its latest version was rolled back or deleted"),
-                    )
-                });
-            }
-        }
-        Ok(failures)
-    }
-
-    /// The latest key object of `key` must hold the key's latest entry. The
-    /// head may be an orphan (not yet repaired): that is the protocol
-    /// working, not tampering.
-    fn check_latest(
-        &self,
-        _key: &str,
-        k: &Entry,
-        etag: &Option<String>,
-        latest: Option<&Entry>,
-        head: Option<&Entry>,
-        path: &str,
-    ) -> Option<Failure> {
-        let e = latest?;
-        let is_head = head.is_some_and(|h| h.version_id == e.version_id);
-        if is_head && etag.as_deref() == e.previous_key_object_etag.as_deref() {
-            return None; // orphan head: its key object is the one before
-        }
-        if k.sequence != e.sequence || k.hash != e.hash || k.version_id != e.version_id {
-            return Some(Failure::at(
-                e,
-                FailureKind::KeyObjectMismatch,
-                format!(
-                    "key object {path} holds sequence {} (hash {}, log version {}), but the key's latest log entry is sequence {} (hash {}, log version {})",
-                    k.sequence, k.hash, k.version_id, e.sequence, e.hash, e.version_id
-                ),
-            ));
-        }
-        None
     }
 
     /// `get`, then proof that the entry is in the log: the log version its
@@ -593,7 +498,8 @@ impl<S: Store> Inner<S> {
             self.fetch_all(&ids, &log_path, deadline, Entry::from_log_object)
                 .await?,
         );
-        if let Some(f) = verify::check_chain(&run, false).first() {
+        let summaries: Vec<Summary> = run.iter().map(Summary::from).collect();
+        if let Some(f) = verify::check_chain(&summaries, false).first() {
             return Err(broken(f.detail.clone()));
         }
         if run.last().map(|e| e.version_id.as_str()) != Some(older.as_str()) {
@@ -613,25 +519,17 @@ impl<S: Store> Inner<S> {
     }
 }
 
-fn latest_of<'a>(latest: &HashMap<&str, &'a Entry>, key: &str) -> Option<&'a Entry> {
-    latest.get(key).copied()
-}
-
 /// The verified entry as the log holds it (with its links), valued as read.
 fn logged_with_value(read: Entry, mut logged: Entry) -> Entry {
     logged.value = read.value;
     logged
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A version that this client cannot read but that does not stop the audit:
 /// archived, encrypted with a key we do not hold, or larger than any entry.
 /// It is reported where it stands; anything else (access, credentials, the
 /// network) fails the check.
-fn cannot_be_read(e: &crate::storage::StoreError) -> bool {
+pub(super) fn cannot_be_read(e: &crate::storage::StoreError) -> bool {
     matches!(
         e.kind,
         crate::storage::StoreErrorKind::Unreadable | crate::storage::StoreErrorKind::TooLarge

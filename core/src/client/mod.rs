@@ -5,12 +5,14 @@
 //! - `settle.rs`: deciding whether an attempt whose answer was lost committed
 //! - `repair.rs`: orphans (log entries whose key object was not written)
 //! - `read.rs`: `get`, `history`, `log_entries`, `list_keys`
-//! - `audit.rs`: `verify_log`, `digest`, verified reads
+//! - `audit.rs`: `verify_log`, `digest`, verified reads; `key_objects.rs`:
+//!   the audit of key objects against the log
 //! - `retry.rs`: the retry policy; `options.rs`: settings and their rules
 //! - `calls.rs`: what every call shares: closing, timeouts, cancellation
 
 mod audit;
 mod calls;
+mod key_objects;
 pub mod options;
 mod read;
 mod repair;

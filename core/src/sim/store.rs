@@ -227,6 +227,13 @@ impl Store for SimStore {
     async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
         self.read("GetBucketVersioning", "", || Some(true)).await
     }
+
+    async fn lifecycle(&self) -> StoreResult<crate::lifecycle::Lifecycle> {
+        self.read("GetBucketLifecycleConfiguration", "", || {
+            crate::lifecycle::Lifecycle::Rules(Vec::new())
+        })
+        .await
+    }
 }
 
 /// Decrements a first-entry counter when dropped.

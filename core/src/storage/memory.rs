@@ -11,6 +11,7 @@ use super::{
     KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
     StoreErrorKind, StoreResult, VersionPage,
 };
+use crate::lifecycle::Lifecycle;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -54,12 +55,25 @@ struct Version {
     etag: String,
 }
 
-#[derive(Default)]
 struct State {
     /// path -> versions, oldest first.
     objects: BTreeMap<String, Vec<Version>>,
     next_id: u64,
     faults: Vec<Fault>,
+    /// What GetBucketLifecycleConfiguration answers (nothing expires here:
+    /// tests remove versions themselves, as a rule would).
+    lifecycle: Lifecycle,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            objects: BTreeMap::new(),
+            next_id: 0,
+            faults: Vec::new(),
+            lifecycle: Lifecycle::Rules(Vec::new()),
+        }
+    }
 }
 
 /// An in-memory versioned bucket.
@@ -117,6 +131,11 @@ impl MemoryStore {
             point,
             remaining: times,
         });
+    }
+
+    /// Sets what the store answers for its lifecycle configuration.
+    pub fn set_lifecycle(&self, lifecycle: Lifecycle) {
+        self.state().lifecycle = lifecycle;
     }
 
     /// Removes every injected fault.
@@ -425,5 +444,9 @@ impl Store for MemoryStore {
 
     async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
         Ok(Some(true))
+    }
+
+    async fn lifecycle(&self) -> StoreResult<Lifecycle> {
+        Ok(self.state().lifecycle.clone())
     }
 }

@@ -90,4 +90,9 @@ impl<S: Store> Store for Metered<S> {
         let out = self.inner.versioning_enabled().await;
         self.counted(Request::Versioning, "", out)
     }
+
+    async fn lifecycle(&self) -> StoreResult<crate::lifecycle::Lifecycle> {
+        let out = self.inner.lifecycle().await;
+        self.counted(Request::BucketConfig, "", out)
+    }
 }

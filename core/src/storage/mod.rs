@@ -9,6 +9,7 @@ pub mod memory;
 pub mod metered;
 pub mod s3;
 
+use crate::lifecycle::Lifecycle;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -228,4 +229,9 @@ pub trait Store: Send + Sync + 'static {
     /// GetBucketVersioning: `Some(true)` when enabled, `None` when the
     /// answer is unavailable (for example not permitted).
     fn versioning_enabled(&self) -> impl Future<Output = StoreResult<Option<bool>>> + Send;
+
+    /// GetBucketLifecycleConfiguration: the rules (none when the bucket has
+    /// no configuration), or why they could not be read (not permitted, not
+    /// implemented by the server).
+    fn lifecycle(&self) -> impl Future<Output = StoreResult<Lifecycle>> + Send;
 }

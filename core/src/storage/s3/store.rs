@@ -4,6 +4,7 @@ use super::credentials::Provider;
 use super::errors::{chain, is_absent, status, store_error};
 use super::redact::Secrets;
 use super::S3Settings;
+use crate::lifecycle::Lifecycle;
 use crate::storage::{
     KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
     StoreErrorKind, StoreResult, VersionPage,
@@ -329,6 +330,74 @@ impl Store for S3Store {
                 .map(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>"))),
             Err(e) => Err(self.error("GetBucketVersioning", "", e)),
         }
+    }
+
+    async fn lifecycle(&self) -> StoreResult<Lifecycle> {
+        let out = match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => {
+                return Ok(Lifecycle::Rules(Vec::new()))
+            }
+            Err(e) if matches!(status(&e), Some(403) | Some(405) | Some(501)) => {
+                let why = match status(&e) {
+                    Some(403) => "not permitted (s3:GetLifecycleConfiguration)",
+                    _ => "the server does not implement GetBucketLifecycleConfiguration",
+                };
+                return Ok(Lifecycle::Unknown(why.into()));
+            }
+            Err(e) => return Err(self.error("GetBucketLifecycleConfiguration", "", e)),
+        };
+        Ok(Lifecycle::Rules(
+            out.rules().iter().map(lifecycle_rule).collect(),
+        ))
+    }
+}
+
+/// A lifecycle rule as [`crate::lifecycle`] reads it. A rule's prefix is in
+/// its filter (`Filter.Prefix`, or `Filter.And.Prefix` beside tags), or in
+/// the older top-level `Prefix`.
+fn lifecycle_rule(r: &aws_sdk_s3::types::LifecycleRule) -> crate::lifecycle::Rule {
+    let filter = r.filter();
+    let and = filter.and_then(|f| f.and());
+    #[allow(deprecated)]
+    let prefix = filter
+        .and_then(|f| f.prefix())
+        .or_else(|| and.and_then(|a| a.prefix()))
+        .or(r.prefix())
+        .unwrap_or("");
+    let days = |d: Option<i32>| d.and_then(|d| u32::try_from(d).ok());
+    crate::lifecycle::Rule {
+        id: r.id().map(str::to_string),
+        enabled: r.status() == &aws_sdk_s3::types::ExpirationStatus::Enabled,
+        prefix: prefix.to_string(),
+        needs_tags: filter.is_some_and(|f| f.tag().is_some())
+            || and.is_some_and(|a| !a.tags().is_empty()),
+        expiration_days: days(r.expiration().and_then(|e| e.days())),
+        expiration_date: r.expiration().and_then(|e| e.date()).map(|d| d.to_string()),
+        noncurrent_days: days(
+            r.noncurrent_version_expiration()
+                .and_then(|e| e.noncurrent_days()),
+        ),
+        newer_noncurrent: days(
+            r.noncurrent_version_expiration()
+                .and_then(|e| e.newer_noncurrent_versions()),
+        ),
+        transition: r
+            .transitions()
+            .first()
+            .and_then(|t| Some((days(t.days())?, t.storage_class()?.as_str().to_string()))),
+        noncurrent_transition: r.noncurrent_version_transitions().first().and_then(|t| {
+            Some((
+                days(t.noncurrent_days())?,
+                t.storage_class()?.as_str().to_string(),
+            ))
+        }),
     }
 }
 
