@@ -115,6 +115,14 @@ export interface NativeHistory {
   nextCursor?: string
 }
 
+export interface NativeHorizon {
+  sequence: number
+  versionId: string
+  /** `lifecycle` or `oldest_missing`. */
+  reason: string
+  detail: string
+}
+
 /** The protocol settings an in-memory client takes. */
 export interface NativeMemoryConfig {
   s3Prefix?: string
@@ -139,6 +147,9 @@ export interface NativeReport {
   failures: Array<NativeFailure>
   head?: NativeDigest
   empty: boolean
+  horizon?: NativeHorizon
+  /** `verified`, `expired` or `failed`, when a trusted digest was given. */
+  trusted?: string
 }
 
 export interface NativeRequests {
@@ -148,6 +159,7 @@ export interface NativeRequests {
   listVersions: number
   listObjects: number
   getBucketVersioning: number
+  bucketConfig: number
   total: number
 }
 

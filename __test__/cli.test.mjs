@@ -239,7 +239,7 @@ describe('immukv command line on SeaweedFS', () => {
 
     const j = await runJson(['verify', '--trusted', state.digestFile], { env })
     assert.equal(j.code, 0)
-    assert.deepEqual(j.doc, { ok: true, checked: 8, failures: [], head: digest })
+    assert.deepEqual(j.doc, { ok: true, checked: 8, failures: [], head: digest, empty: false, trusted: 'verified' })
   })
 
   test('the read commands write nothing to the bucket', async () => {
@@ -443,7 +443,7 @@ describe('immukv command line: errors and configuration', () => {
     // The nightly audit of docs/CLI.md, from an empty log on: verify --trusted, save .head on exit 0.
     let j = await runJson(['verify', '--trusted', file], { env })
     assert.equal(j.code, 0, j.stderr)
-    assert.deepEqual(j.doc, { ok: true, checked: 0, failures: [], head: null })
+    assert.deepEqual(j.doc, { ok: true, checked: 0, failures: [], head: null, empty: true })
     writeFileSync(file, JSON.stringify(j.doc.head))
     assert.equal((await run(['set', 'k', '1'], { env })).code, 0)
     j = await runJson(['verify', '--trusted', file], { env })

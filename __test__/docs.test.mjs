@@ -47,7 +47,7 @@ test("the README's error codes are every code, and the TypeScript list is the co
 test("the README's failure kinds are the ones verifyLog reports", () => {
   const documented = table('### Verification').flatMap(([kinds]) => kinds.split(',').map((k) => k.trim().replaceAll('`', '')))
   const kinds = readFileSync(new URL('../core/src/verify.rs', import.meta.url), 'utf8')
-    .match(/=> "([a-z_]+)",/g)
-    .map((m) => m.slice(4, -2))
+    .match(/FailureKind::\w+ => "([a-z_]+)",/g)
+    .map((m) => m.replace(/.*=> "/, '').slice(0, -2))
   assert.deepEqual([...documented].sort(), [...kinds].sort())
 })

@@ -103,6 +103,18 @@ pub struct NativeReport {
     pub failures: Vec<NativeFailure>,
     pub head: Option<NativeDigest>,
     pub empty: bool,
+    pub horizon: Option<NativeHorizon>,
+    /// `verified`, `expired` or `failed`, when a trusted digest was given.
+    pub trusted: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeHorizon {
+    pub sequence: f64,
+    pub version_id: String,
+    /// `lifecycle` or `oldest_missing`.
+    pub reason: String,
+    pub detail: String,
 }
 
 impl From<Report> for NativeReport {
@@ -123,6 +135,13 @@ impl From<Report> for NativeReport {
                 .collect(),
             head: r.head.map(Into::into),
             empty: r.empty,
+            horizon: r.horizon.map(|h| NativeHorizon {
+                sequence: h.sequence as f64,
+                version_id: h.version_id,
+                reason: h.reason.as_str().to_string(),
+                detail: h.detail,
+            }),
+            trusted: r.trusted.map(|t| t.as_str().to_string()),
         }
     }
 }

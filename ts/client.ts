@@ -36,6 +36,7 @@ export type FailureKind =
   | 'wrong_previous_version'
   | 'bad_genesis'
   | 'key_object_mismatch'
+  | 'key_object_missing'
   | 'key_object_forged'
   | 'trusted_mismatch'
   | 'truncated'
@@ -54,6 +55,7 @@ export interface VerifyFailure {
 }
 
 export interface VerifyReport {
+  /** No failure, and the trusted digest, if given, was proven. */
   ok: boolean
   /** Log entries checked. */
   checked: number
@@ -67,6 +69,32 @@ export interface VerifyReport {
    * audit of a store that must exist checks `empty` too.
    */
   empty: boolean
+  /**
+   * Where the verified range starts when the oldest log versions are gone
+   * under the bucket's retention: a lifecycle rule that removes noncurrent
+   * versions (`reason: 'lifecycle'`), or rules that could not be read to tell
+   * (`'oldest_missing'`). Absent when the range starts at the first entry, or
+   * when `limit` checked only the newest entries. Versions missing above it
+   * are still failures.
+   */
+  horizon?: RetentionHorizon
+  /**
+   * What became of `trusted`, when given: `'verified'`; `'failed'` (see the
+   * failures); or `'expired'`: the digest is older than the horizon, so its
+   * entry can be neither proven nor refuted, and `ok` is false without a
+   * failure.
+   */
+  trusted?: 'verified' | 'expired' | 'failed'
+}
+
+/** The start of the verified range when the oldest log versions expired. */
+export interface RetentionHorizon {
+  /** The oldest entry left: the verified range starts here. */
+  sequence: number
+  versionId: string
+  reason: 'lifecycle' | 'oldest_missing'
+  /** The rule and what it does, or why the rules could not be read. */
+  detail: string
 }
 
 /** Lets a call be abandoned. */
@@ -90,6 +118,7 @@ export interface GetOptions extends CallOptions {
 
 export interface VerifyProgress {
   phase: 'listing log' | 'checking log' | 'listing keys' | 'checking key objects'
+  /** Log versions (listing, checking log), key objects listed, or keys checked ('checking key objects'). */
   done: number
   total?: number
 }
@@ -508,6 +537,8 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
       }),
       head: r.head ?? undefined,
       empty: r.empty,
+      ...(r.horizon ? { horizon: { ...r.horizon, reason: r.horizon.reason as RetentionHorizon['reason'] } } : {}),
+      ...(r.trusted ? { trusted: r.trusted as VerifyReport['trusted'] } : {}),
     }
   }
 
