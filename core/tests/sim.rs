@@ -62,6 +62,7 @@ fn tampering_is_always_located() {
             tamper: true,
             crash_chance: 0.0,
             delete_marker_chance: 0.0,
+            key_delete_chance: 0.0,
             ..Config::default()
         },
     );

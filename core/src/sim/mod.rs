@@ -35,6 +35,12 @@ pub struct Config {
     pub crash_chance: f64,
     /// Delete the log without a version id (a delete marker), with this chance.
     pub delete_marker_chance: f64,
+    /// Delete one key object without a version id (a delete marker) while
+    /// the clients write, with this chance: its writers must still keep
+    /// their entries in the key's history (a failed conditional key-object
+    /// write is decided by looking, never assumed), and the audit may
+    /// report only that key.
+    pub key_delete_chance: f64,
     /// After the run, tamper with the bucket and check that it is located.
     pub tamper: bool,
 }
@@ -52,6 +58,7 @@ impl Default for Config {
             },
             crash_chance: 0.3,
             delete_marker_chance: 0.05,
+            key_delete_chance: 0.1,
             tamper: false,
         }
     }
@@ -84,6 +91,8 @@ struct Record {
     stale_reads: Vec<String>,
     /// When the log was deleted (a delete marker), in wall-clock ms.
     deleted_log_at: Option<u64>,
+    /// The key whose key object was deleted (a delete marker), if one was.
+    deleted_key: Option<String>,
 }
 
 /// The wall clock at virtual time zero.
@@ -152,6 +161,25 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
             }),
         );
     }
+    if world.chance(cfg.key_delete_chance) {
+        // An operator's `aws s3 rm` of one key object, at a random moment.
+        let store2 = store.clone();
+        let w = world.clone();
+        let record = record.clone();
+        let at = Duration::from_millis(world.below(400));
+        let key = format!("k{}", world.below(cfg.keys as u64));
+        world.spawn(
+            None,
+            Box::pin(async move {
+                w.sleep(at).await;
+                let path = format!("keys/{key}.json");
+                if !store2.memory.versions(&path).is_empty() {
+                    store2.memory.raw_delete(&path, None);
+                    record.lock().unwrap().deleted_key = Some(key);
+                }
+            }),
+        );
+    }
     // At most one crash, at a random moment.
     let crash_at = world.chance(cfg.crash_chance).then(|| {
         (
@@ -186,7 +214,15 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
     // client can prevent that; our writers must never start a chain
     // themselves, and verifyLog must report the result.
     if rec.deleted_log_at.is_none() {
-        out.violations.extend(rec.stale_reads.iter().cloned());
+        // A reader of a key whose object was deleted may find it gone: that
+        // is the tampering, not a client's fault.
+        let touched = |v: &&String| {
+            rec.deleted_key
+                .as_ref()
+                .is_some_and(|k| v.contains(&format!(" {k} ")))
+        };
+        out.violations
+            .extend(rec.stale_reads.iter().filter(|v| !touched(v)).cloned());
     }
     out.acknowledged = rec.acked.len();
     out.failed = rec.failed;
@@ -213,11 +249,28 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
             }
         }
         Some(Ok(r)) => {
-            if !r.ok {
+            // With a key object deleted, only that key may be reported.
+            let deleted = rec.deleted_key.as_ref().map(|k| format!("keys/{k}.json"));
+            let unexpected: Vec<_> = r
+                .failures
+                .iter()
+                .filter(|f| deleted.is_none() || f.path != deleted)
+                .collect();
+            if !unexpected.is_empty() {
                 out.violations.push(format!(
-                    "verifyLog failed on an untampered bucket: {:?}",
-                    r.failures
+                    "verifyLog failed on an untampered bucket{}: {unexpected:?}",
+                    if deleted.is_some() {
+                        " (but for one deleted key object)"
+                    } else {
+                        ""
+                    }
                 ));
+            }
+            // Every acknowledged set is held by a version of its key object,
+            // unless it is the orphan head, or its writer crashed before it
+            // could write it and the deleted key object hid the orphan.
+            if deleted.is_none() {
+                check_history(&store, &log, &rec, &mut out.violations);
             }
         }
         other => out
@@ -404,6 +457,31 @@ fn check_acknowledged(log: &[Entry], rec: &Record, violations: &mut Vec<String>)
     for v in &rec.not_committed {
         if values.contains(v.as_str()) {
             violations.push(format!("a set said not committed is in the log: {v}"));
+        }
+    }
+}
+
+/// Every acknowledged set's entry is named by a version of its key object
+/// (the head excepted: it may be an orphan until the next write).
+fn check_history(store: &SimStore, log: &[Entry], rec: &Record, violations: &mut Vec<String>) {
+    let head = log.last().map(|e| e.hash.as_str());
+    for (c, key, hash, seq) in &rec.acked {
+        if Some(hash.as_str()) == head {
+            continue;
+        }
+        let Some(entry) = log.iter().find(|e| &e.hash == hash) else {
+            continue; // reported by check_acknowledged
+        };
+        let held = store
+            .memory
+            .versions(&format!("keys/{key}.json"))
+            .iter()
+            .filter_map(|b| Entry::from_key_object(b).ok())
+            .any(|k| k.version_id == entry.version_id);
+        if !held {
+            violations.push(format!(
+                "client {c}'s acknowledged set of {key} (sequence {seq}) is in no version of its key object"
+            ));
         }
     }
 }
