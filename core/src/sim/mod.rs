@@ -267,11 +267,14 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
                 ));
             }
             // Every acknowledged set is held by a version of its key object,
-            // unless it is the orphan head, or its writer crashed before it
-            // could write it and the deleted key object hid the orphan.
-            if deleted.is_none() {
-                check_history(&store, &log, &rec, &mut out.violations);
-            }
+            // unless it is the orphan head, or (a key object deleted) its
+            // writer crashed before it could write it and the deletion hid
+            // the orphan from the next writer.
+            let excused = deleted
+                .is_some()
+                .then_some(crash_at.filter(|_| crashed).map(|(_, v)| v))
+                .flatten();
+            check_history(&store, &log, &rec, excused, &mut out.violations);
         }
         other => out
             .violations
@@ -463,10 +466,16 @@ fn check_acknowledged(log: &[Entry], rec: &Record, violations: &mut Vec<String>)
 
 /// Every acknowledged set's entry is named by a version of its key object
 /// (the head excepted: it may be an orphan until the next write).
-fn check_history(store: &SimStore, log: &[Entry], rec: &Record, violations: &mut Vec<String>) {
+fn check_history(
+    store: &SimStore,
+    log: &[Entry],
+    rec: &Record,
+    excused: Option<usize>,
+    violations: &mut Vec<String>,
+) {
     let head = log.last().map(|e| e.hash.as_str());
     for (c, key, hash, seq) in &rec.acked {
-        if Some(hash.as_str()) == head {
+        if Some(hash.as_str()) == head || Some(*c) == excused {
             continue;
         }
         let Some(entry) = log.iter().find(|e| &e.hash == hash) else {
