@@ -185,8 +185,7 @@ impl<S: Store> Inner<S> {
         let orphan_head = latest.is_some_and(|e| {
             is_head(e)
                 && !named.contains(e.version_id.as_str())
-                && newest.map_or(None, |n| n.etag.as_deref())
-                    == e.previous_key_object_etag.as_deref()
+                && newest.and_then(|n| n.etag.as_deref()) == e.previous_key_object_etag.as_deref()
         });
 
         // The key's latest entry and its newest key object.

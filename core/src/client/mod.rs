@@ -1,7 +1,9 @@
 //! The client: runs the write, repair and read protocol of docs/PROTOCOL.md
 //! over a [`Store`].
 //!
-//! - `write.rs`: `set`, and the ordered append pipeline each client runs
+//! - `pipeline.rs`: `set`, and the ordered append pipeline each client runs;
+//!   `append.rs`: one set's tries at the log; `chain.rs`: what a writer knows
+//!   between its appends, and the key-object write after each
 //! - `settle.rs`: deciding whether an attempt whose answer was lost committed
 //! - `repair.rs`: orphans (log entries whose key object was not written)
 //! - `read.rs`: `get`, `history`, `log_entries`, `list_keys`
@@ -10,15 +12,17 @@
 //! - `retry.rs`: the retry policy; `options.rs`: settings and their rules
 //! - `calls.rs`: what every call shares: closing, timeouts, cancellation
 
+mod append;
 mod audit;
 mod calls;
+mod chain;
 mod key_objects;
 pub mod options;
+mod pipeline;
 mod read;
 mod repair;
 pub mod retry;
 mod settle;
-mod write;
 
 pub use audit::{Progress, VerifyOptions, VerifyPhase};
 pub use options::{duration_ms, whole_number, Options};
@@ -56,7 +60,7 @@ enum LogHead {
 }
 
 /// What this client knows about the log while it is the only one
-/// appending; see write.rs.
+/// appending; see chain.rs.
 struct Chain {
     head: Head,
     /// Changes whenever the chain is re-read: facts from an older epoch
@@ -105,7 +109,7 @@ pub(crate) struct Inner<S: Store> {
     layout: Layout,
     stats: Arc<Stats>,
     state: Mutex<State>,
-    queue: Mutex<write::Queue>,
+    queue: Mutex<pipeline::Queue>,
     calls: calls::Calls,
 }
 
@@ -172,7 +176,7 @@ impl<S: Store> Client<S> {
                 opts,
                 stats,
                 state: Mutex::new(State::default()),
-                queue: Mutex::new(write::Queue::default()),
+                queue: Mutex::new(pipeline::Queue::default()),
                 calls: calls::Calls::default(),
             }),
         })
