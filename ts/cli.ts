@@ -635,6 +635,10 @@ const LIBRARY_TERMS: [RegExp, (conn: Connection | undefined, ...groups: string[]
   [/^[\s\S]*?(no AWS credentials found;)/, (_c, start) => start],
   [/Set one of these, or pass overrides\.credentials[\s\S]*$/, () => 'Set one of these, or name a profile with --profile NAME.'],
   [/\boverrides\.credentials\b/g, () => 'the credentials'],
+  // "<call> did not finish within ...": the call by the command's name.
+  [/^logEntries did not finish/, () => 'reading the log did not finish'],
+  [/^listKeys did not finish/, () => 'listing keys did not finish'],
+  [/^verified get did not finish/, () => 'get --verify did not finish'],
   [/within operationTimeoutMs \((\d+) ms\)/g, (_c, ms) => `within ${ms} ms (--timeout MS sets the limit)`],
   [/\boperationTimeoutMs\b/g, () => '--timeout'],
   [/\bbeforeVersionId\b/g, () => '--before'],
