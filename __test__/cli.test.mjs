@@ -960,6 +960,18 @@ describe('immukv command line: long listings over a slow link', () => {
     assert.match(doc.error.message, /^reading the log did not finish within 800 ms \(--timeout MS sets the limit\)$/)
     assert.match(r.stderr, /^immukv: STORAGE_ERROR: /m)
 
+    // For people: the lines so far, then the error and how to go on.
+    const human = await runTimed(['log', '--timeout', String(TIMEOUT_MS)], { onFirstOutput: () => proxy.inject({ action: 'hang', times: 1e6 }) })
+    proxy.clearFaults()
+    assert.equal(human.code, 2, human.stderr)
+    const lastVersion = human.stdout
+      .trim()
+      .split('\n')
+      .at(-1)
+      .match(/ version (\S+)$/)[1]
+    assert.match(human.stderr, /^immukv: STORAGE_ERROR: reading the log did not finish within 800 ms/m)
+    assert.ok(human.stderr.endsWith(`  resume with: --before ${lastVersion}\n`), human.stderr)
+
     const rest = await runTimed(['log', '--json', '--timeout', String(TIMEOUT_MS), '--before', doc.nextBefore])
     assert.equal(rest.code, 0, rest.stderr)
     const all = [...doc.entries, ...JSON.parse(rest.stdout).entries].map((e) => e.sequence)

@@ -673,7 +673,8 @@ function connectionFailure(message: string, conn: Connection | undefined): strin
   if (m === null) return undefined
   const [, request, stage, why] = m
   const reason = why.replace(/^tcp connect error: /, '').replace(/ \(os error \d+\)$/, '')
-  const lower = reason.charAt(0).toLowerCase() + reason.slice(1)
+  // "Connection refused" reads "connection refused" after a colon; "TLS ..." stays.
+  const lower = /^[A-Z][a-z]/.test(reason) ? reason.charAt(0).toLowerCase() + reason.slice(1) : reason
   const what = stage === 'Connect' ? `cannot reach ${endpointName(conn)}` : `no answer from ${endpointName(conn)}`
   return `${what}: ${lower} (${request})`
 }
@@ -874,7 +875,7 @@ async function runLog(ctx: Context): Promise<number> {
     line: entryLine,
     async page(cursor, size) {
       const entries = await client.logEntries(cursor, size, { signal })
-      if (entries.length === 0 && before === undefined && cursor === undefined && values['allow-empty'] !== true) throw noLog(conn)
+      if (entries.length === 0 && cursor === undefined && values['allow-empty'] !== true) throw noLog(conn)
       return { items: entries, next: entries.at(-1)?.versionId, end: entries.length < size }
     },
   })
@@ -1023,7 +1024,7 @@ async function streamListing<T>(ctx: Context, listing: Listing<T>): Promise<numb
       const err = error ? `,\n  "error": ${JSON.stringify(errorDoc(error), null, 2).replace(/\n/g, '\n  ')}` : ''
       writeRaw(`${tail}${err}\n}\n`)
     } else {
-      if (count === 0 && error === undefined) writeErr('(nothing)')
+      if (count === 0) writeErr('(nothing)')
       if (next !== undefined) writeErr(`next page: ${listing.flag} ${shown(next)}`)
     }
   }
@@ -1037,21 +1038,22 @@ async function streamListing<T>(ctx: Context, listing: Listing<T>): Promise<numb
       // Before anything was printed, an error is reported as any other.
       if (!started) throw err
       const d = describeError(err, conn)
-      finish(cursor, d)
+      if (json) finish(cursor, d)
       printError(d, json)
       if (!json && cursor !== undefined) writeErr(`  resume with: ${listing.flag} ${shown(cursor)}`)
       return d.exit
     }
     sizer.update(page.items.length, Date.now() - t0)
     begin()
-    for (const item of page.items) {
-      if (json) writeRaw(`${count > 0 ? ',' : ''}\n    ${JSON.stringify(item, null, 2).replace(/\n/g, '\n    ')}`)
-      else writeOut(listing.line(item))
-      count += 1
-    }
+    if (json) {
+      const items = page.items.map((item, i) => `${count + i > 0 ? ',' : ''}\n    ${JSON.stringify(item, null, 2).replace(/\n/g, '\n    ')}`)
+      writeRaw(items.join(''))
+    } else if (page.items.length > 0) writeOut(page.items.map(listing.line).join('\n'))
+    count += page.items.length
     if (output.stdoutClosed) return EXIT.ok
     if (page.items.length > 0) cursor = page.next
-    if (page.end) {
+    // A page that names no next one ends the listing too: asking from the start again would never end.
+    if (page.end || cursor === undefined) {
       finish(undefined)
       return EXIT.ok
     }
