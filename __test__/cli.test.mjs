@@ -11,7 +11,8 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ADMIN, ImmuKVClient, MOTO, SEAWEED, bucket, client, config, forgeNext, putRaw, snapshot } from './support/helpers.mjs'
+import { DeleteObjectCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3'
+import { ADMIN, ImmuKVClient, MOTO, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, snapshot } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
@@ -318,7 +319,7 @@ describe('immukv command line on SeaweedFS', () => {
       assert.ok(bars.length > 0, narrow.stdout)
       for (const d of bars) {
         assert.ok(d.length < columns, `${JSON.stringify(d)} fits ${columns} columns`)
-        assert.match(d, / \d+\/8 .*ETA \S+$/, `the count and the ETA in ${JSON.stringify(d)}`)
+        assert.match(d, / \d+\/\d+ .*ETA \S+$/, `the count and the ETA in ${JSON.stringify(d)}`)
       }
       if (columns === 50)
         assert.ok(
@@ -979,5 +980,51 @@ describe('immukv command line: long listings over a slow link', () => {
       all,
       Array.from({ length: ENTRIES }, (_, i) => ENTRIES - 1 - i),
     )
+  })
+})
+
+describe('immukv command line: a retention horizon', () => {
+  /** An entry of a new key written `daysAgo` days ago, as that writer left it (log version and key object). */
+  async function writeAged(b, head, key, value, daysAgo) {
+    const forged = await forgeNext(head, key, value, undefined, Date.now() - daysAgo * 86_400_000)
+    const put = await putRaw(SEAWEED, b, '_log.json', forged.body)
+    const { hash, previous_hash, sequence, timestamp_ms } = JSON.parse(forged.body)
+    await putRaw(SEAWEED, b, `keys/${key}.json`, JSON.stringify({ hash, key, log_version_id: put.VersionId, previous_hash, sequence, timestamp_ms, value }))
+    return { sequence, hash, versionId: put.VersionId, key }
+  }
+
+  test('versions expired by a lifecycle rule: intact from the horizon; a trusted digest older than it exits 4', async () => {
+    const b = await bucket(SEAWEED)
+    const aged = []
+    for (let i = 0; i < 4; i++) aged.push(await writeAged(b, aged.at(-1), `old${i}`, i, 40))
+    const env = cliEnv(b)
+    assert.equal((await run(['set', 'new', '1'], { env })).code, 0)
+    const oldDigest = join(home, 'expired-digest.json')
+    writeFileSync(oldDigest, JSON.stringify({ sequence: aged[0].sequence, versionId: aged[0].versionId, hash: aged[0].hash }))
+    // What the rule does, 30 days after a version became noncurrent: the two oldest log versions are gone.
+    const s3 = raw(SEAWEED.endpoint)
+    for (const e of aged.slice(0, 2)) await s3.send(new DeleteObjectCommand({ Bucket: b, Key: '_log.json', VersionId: e.versionId }))
+    const rule = { ID: 'expire-history', Filter: { Prefix: '' }, Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 30 } }
+    await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: b, LifecycleConfiguration: { Rules: [rule] } }))
+
+    let r = await run(['verify'], { env })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const [first, horizon, ...rest] = r.stdout.split('\n')
+    assert.equal(first, 'intact: 3 entries checked from sequence 2, head sequence 4')
+    assert.match(horizon, /^horizon {2}sequence 2 {2}version \S+ {2}lifecycle rule "expire-history" removes noncurrent versions /)
+    assert.deepEqual(rest, [''])
+
+    r = await run(['verify', '--trusted', oldDigest], { env })
+    assert.equal(r.code, 4, r.stdout + r.stderr)
+    assert.match(r.stdout, /^UNPROVEN: the trusted digest is older than the retention horizon/)
+    const j = await runJson(['verify', '--trusted', oldDigest], { env })
+    assert.equal(j.code, 4)
+    assert.equal(j.doc.trusted, 'expired')
+    assert.equal(j.doc.ok, false)
+    assert.deepEqual(j.doc.failures, [])
+    assert.equal(j.doc.horizon.sequence, 2)
+    // A digest inside the verified range is proven as ever.
+    const inside = await run(['verify', '--trusted', '-'], { env, input: (await run(['digest'], { env })).stdout })
+    assert.equal(inside.code, 0, inside.stdout + inside.stderr)
   })
 })

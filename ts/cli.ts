@@ -18,6 +18,7 @@ import {
   ImmuKVClient,
   ImmuKVError,
   KeyNotFoundError,
+  type RetentionHorizon,
   type VerifyFailure,
   type VerifyProgress,
   type VerifyReport,
@@ -33,6 +34,8 @@ const EXIT = {
   failed: 2,
   /** Not found: the key (get, history), or any log under the prefix (verify, digest, log). */
   notFound: 3,
+  /** verify could neither prove nor refute the trusted digest: its entry expired under the bucket's retention. */
+  unproven: 4,
   /** The command line is wrong (EX_USAGE of sysexits.h). */
   usage: 64,
   /** Interrupted by Ctrl-C (128 + SIGINT, as shells report it). */
@@ -44,6 +47,7 @@ const EXIT_MEANINGS: Record<number, string> = {
   [EXIT.ok]: 'success',
   [EXIT.failed]: 'could not read or write (storage, network, credentials, access denied, corrupt entry)',
   [EXIT.notFound]: 'not found: the key, or no log under the prefix',
+  [EXIT.unproven]: 'verify: the trusted digest is older than the retention horizon (neither proven nor refuted)',
   [EXIT.usage]: 'usage error (unknown command or option, missing bucket or key, bad value)',
   [EXIT.interrupted]: 'interrupted (Ctrl-C)',
 }
@@ -238,7 +242,13 @@ const COMMANDS: Record<string, Command> = {
     },
     arity: [0, 0],
     argNames: [],
-    exits: { 0: 'the log is intact', 1: 'tampering found', 2: undefined, 3: 'no log under the prefix (see --allow-empty)' },
+    exits: {
+      0: 'the log is intact',
+      1: 'tampering found',
+      2: undefined,
+      3: 'no log under the prefix (see --allow-empty)',
+      4: 'the trusted digest is older than the retention horizon: its entry expired, neither proven nor refuted',
+    },
     writes: false,
     run: runVerify,
   },
@@ -309,6 +319,7 @@ function globalHelp(): string {
       [EXIT.tampered]: 'verify found tampering',
       [EXIT.failed]: undefined,
       [EXIT.notFound]: undefined,
+      [EXIT.unproven]: undefined,
     }),
     '',
   ].join('\n')
@@ -931,23 +942,39 @@ async function runVerify({ values, json, client, conn, signal }: Context): Promi
   // head is always there (null for an empty log): the next run's --trusted, saved with jq .head.
   if (json) writeJson({ ...report, failures, head: report.head ?? null })
   else writeOut(verdict({ ...report, failures }, conn).join('\n'))
-  return report.failures.length === 0 ? EXIT.ok : EXIT.tampered
+  if (report.failures.length > 0) return EXIT.tampered
+  // No failure, and still not ok: the trusted digest expired under the bucket's retention.
+  return report.ok ? EXIT.ok : EXIT.unproven
 }
 
+/** The verdict line, then one line a failure, then where the verified range starts if not at the first entry. */
 function verdict(report: VerifyReport, conn: Connection): string[] {
-  const checked = `${report.checked} ${report.checked === 1 ? 'entry' : 'entries'} checked`
+  const checked = `${report.checked} ${report.checked === 1 ? 'entry' : 'entries'} checked${report.horizon ? ` from sequence ${report.horizon.sequence}` : ''}`
   const where = shown(storeUrl(conn))
+  const head = `head sequence ${report.head?.sequence ?? '-'}`
+  const horizon = report.horizon ? [horizonLine(report.horizon)] : []
   if (report.failures.length === 0) {
     if (report.empty) return [`empty: no log under ${where} (accepted with --allow-empty)`]
-    return [`intact: ${checked}, head sequence ${report.head?.sequence ?? '-'}`]
+    if (!report.ok)
+      return [
+        `UNPROVEN: the trusted digest is older than the retention horizon: its entry expired, so it can be neither proven nor refuted; ${checked}, ${head}`,
+        ...horizon,
+      ]
+    return [`intact: ${checked}, ${head}`, ...horizon]
   }
   const n = report.failures.length
   const logPath = `${conn.prefix}_log.json`
   return [
     `TAMPERED: ${n} ${n === 1 ? 'failure' : 'failures'}, ${checked}`,
     ...report.failures.map((f) => failureLine(f, logPath)),
+    ...horizon,
     ...(report.empty ? [`no log under ${where} at all: it was deleted, or the bucket or prefix is mistyped`] : []),
   ]
+}
+
+/** The retention horizon: the oldest entry left, and (its detail) why the older ones are not tampering. */
+function horizonLine(h: RetentionHorizon): string {
+  return `horizon  sequence ${h.sequence}  version ${shown(h.versionId)}  ${safeText(h.detail)}`
 }
 
 // ---------------------------------------------------------------------------
