@@ -5,12 +5,15 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ADMIN, SEAWEED, bucket, forgeNext, putRaw, snapshot } from './support/helpers.mjs'
+import { DeleteObjectCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3'
+import { ADMIN, ImmuKVClient, MOTO, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, snapshot } from './support/helpers.mjs'
+import { S3Proxy } from './support/proxy.mjs'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const home = mkdtempSync(join(tmpdir(), 'immukv-cli-'))
@@ -80,15 +83,47 @@ const sequences = (stdout) => [...stdout.matchAll(/^#(\d+) /gm)].map((m) => Numb
 
 const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0
 
-/** Runs the tool with stdin, stdout and stderr on a pseudo-terminal (util-linux `script`). */
-function runOnTty(args, env) {
+/** Runs the tool with stdin, stdout and stderr on a pseudo-terminal (util-linux `script`), `columns` wide. */
+function runOnTty(args, env, columns = 80) {
   const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`
-  const command = [process.execPath, CLI, ...args].map(quote).join(' ')
+  const command = `stty cols ${columns} rows 24; exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`
   const r = spawnSync('script', ['-qfec', command, '/dev/null'], { env, encoding: 'utf8', timeout: 60000 })
   const out = { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
   checkOutput(args, out)
   return out
 }
+
+/** What a terminal would draw: the text between cursor moves and line ends, each piece one redraw. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the escape sequences a terminal acts on are what is split on
+const drawn = (text) => text.split(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]|\r|\n/).filter(Boolean)
+
+/**
+ * Runs `immukv ...args` whose stdout reader has gone before it writes (as
+ * `| true` or `| head` that has had its lines); resolves with { code, stderr }.
+ */
+function runReaderGone(args, { env, input } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+    p.stdout.destroy()
+    let stderr = ''
+    p.stderr.on('data', (d) => (stderr += d))
+    p.on('error', reject)
+    p.on('close', (code) => {
+      checkOutput(args, { code, stdout: '', stderr })
+      resolve({ code, stderr })
+    })
+    p.stdin.end(input ?? '')
+  })
+}
+
+/** Characters that must never reach a terminal raw: controls (C0, DEL, C1), line separators, bidi controls. */
+const UNSAFE = /[\p{Cc}\p{Bidi_Control}\u2028\u2029]/u
+
+/** Library option names: the CLI's messages name its flags and variables instead. */
+const LIBRARY_NAMES = /s3Bucket|s3Region|s3Prefix|overrides\.|endpointUrl|operationTimeoutMs|beforeVersionId|maxValueBytes|readOnly|logEntries|listKeys/
+
+/** Rust's Option, as it would print: never in a message. */
+const RUST_OPTION = /\bNone\b|\bSome\(/
 
 describe('immukv command line on SeaweedFS', () => {
   let b
@@ -269,12 +304,29 @@ describe('immukv command line on SeaweedFS', () => {
     }
     const tty = runOnTty(['verify'], env)
     assert.equal(tty.code, 0, tty.stdout)
-    assert.match(tty.stdout, /checking log \[[=-]+\] \d+\/8 \| \d+\/s \| ETA/, 'phase, bar, checked/total, rate, ETA')
+    assert.match(tty.stdout, /checking log \[[=-]+\] \d+\/8 \| +\d+\/s \| ETA/, 'phase, bar, checked/total, rate, ETA')
     assert.match(tty.stdout, /checking key objects/)
     assert.match(tty.stdout, /intact: 8 entries checked, head sequence 7/)
     const json = runOnTty(['verify', '--json'], env)
     assert.equal(json.code, 0, json.stdout)
     assert.doesNotMatch(json.stdout, /checking log/)
+
+    // On a narrow terminal every redraw fits the width, and keeps the count and the ETA.
+    for (const columns of [50, 30]) {
+      const narrow = runOnTty(['verify'], env, columns)
+      assert.equal(narrow.code, 0, narrow.stdout)
+      const bars = drawn(narrow.stdout).filter((d) => /^checking /.test(d))
+      assert.ok(bars.length > 0, narrow.stdout)
+      for (const d of bars) {
+        assert.ok(d.length < columns, `${JSON.stringify(d)} fits ${columns} columns`)
+        assert.match(d, / \d+\/\d+ .*ETA \S+$/, `the count and the ETA in ${JSON.stringify(d)}`)
+      }
+      if (columns === 50)
+        assert.ok(
+          bars.some((d) => d.startsWith('checking log [')),
+          `at 50 columns the log phase still has a bar: ${bars}`,
+        )
+    }
   })
 
   test('a forged log version: verify exits 1 and names the kind and sequence', async () => {
@@ -330,6 +382,40 @@ describe('immukv command line on SeaweedFS', () => {
     const gj = await runJson(['get', 'ghost', '--verify'], { env })
     assert.equal(gj.doc.error.code, 'CORRUPT_ENTRY')
   })
+
+  test('a reader gone from stdout (| true, | head): the exit status is still the verdict', async () => {
+    // The store is tampered with by now (the tests above): verify's verdict is 1, whoever reads the report.
+    for (const args of [['verify'], ['verify', '--json'], ['verify', '--no-key-objects']]) {
+      const r = await runReaderGone(args, { env })
+      assert.equal(r.code, 1, `immukv ${args.join(' ')} with stdout closed: ${r.stderr}`)
+      assert.doesNotMatch(r.stderr, /EPIPE|at .*\.js:\d+/, 'no stack trace')
+    }
+    const missing = await runReaderGone(['get', 'missing', '--json'], { env })
+    assert.equal(missing.code, 3, 'the error document is lost, the status is not')
+    assert.match(missing.stderr, /^immukv: KEY_NOT_FOUND: /m)
+    assert.equal((await runReaderGone(['get', 'note'], { env })).code, 0)
+
+    // A real pipeline under pipefail, as a cron job writes it.
+    const pipeline = (command) => spawnSync('bash', ['-c', `set -o pipefail; ${command}`], { env, encoding: 'utf8' })
+    const quoted = `'${process.execPath}' '${CLI}'`
+    let sh = pipeline(`${quoted} verify | head -n 1`)
+    assert.equal(sh.status, 1, sh.stderr)
+    assert.match(sh.stdout, /^TAMPERED: /)
+    sh = pipeline(`${quoted} verify --json | true`)
+    assert.equal(sh.status, 1, sh.stderr)
+    // A listing whose reader has had enough: nothing failed, and it stops reading.
+    sh = pipeline(`${quoted} log | head -n 1`)
+    assert.equal(sh.status, 0, sh.stderr)
+    assert.match(sh.stdout, /^#8 /)
+
+    // Output that cannot be written for another reason (a full disk) is a failure, not a success or a verdict.
+    if (existsSync('/dev/full')) {
+      sh = pipeline(`${quoted} digest > /dev/full`)
+      assert.equal(sh.status, 2, sh.stderr)
+      assert.match(sh.stderr, /^immukv: cannot write to stdout: ENOSPC/m)
+      assert.equal(pipeline(`${quoted} verify > /dev/full`).status, 1, 'the verdict stands')
+    }
+  })
 })
 
 describe('immukv command line: errors and configuration', () => {
@@ -353,6 +439,10 @@ describe('immukv command line: errors and configuration', () => {
       [['verify', '--trusted', '-'], /does not hold a digest/],
       [['get', 'k', '--prefix', 'x'], /--s3-prefix/],
       [['set', 'k', '-5'], /goes after "--"/],
+      [['log', '--timeout', '0'], /--timeout must be a whole number of milliseconds/],
+      [['get', 'k', '--timeout', '5s'], /--timeout must be a whole number of milliseconds/],
+      [['get', 'k', '--allow-empty'], /Unknown option '--allow-empty'/],
+      [['help', 'frobnicate'], /help: unknown command "frobnicate"/],
       [[], /Usage: immukv/],
     ]
     for (const [args, message] of cases) {
@@ -373,24 +463,63 @@ describe('immukv command line: errors and configuration', () => {
   })
 
   test('help and --version exit 0 and list the exit codes', async () => {
-    for (const args of [['help'], ['--help'], ['get', '--help']]) {
+    for (const args of [['help'], ['--help']]) {
       const r = await run(args, { env: cliEnv(b) })
       assert.equal(r.code, 0)
       assert.match(r.stdout, /Exit codes:[\s\S]*64/)
+      // Every command is listed, and the way to its own help.
+      for (const name of ['get', 'set', 'history', 'log', 'keys', 'digest', 'verify']) assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'))
+      assert.match(r.stdout, /immukv <command> --help/)
     }
     const v = await run(['--version'], { env: cliEnv(b) })
     assert.equal(v.code, 0)
     assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+/)
   })
 
-  test('a wrong endpoint (nothing listening): exit 2, the error on stderr', async () => {
+  test('per-command help: COMMAND --help, -h and help COMMAND show that command, its options and exit codes', async () => {
+    const own = {
+      get: ['--verify'],
+      set: ['--string'],
+      history: ['--limit N', '--before CURSOR'],
+      log: ['--limit N', '--before VERSION_ID', '--allow-empty'],
+      keys: ['--prefix P', '--after KEY', '--limit N'],
+      digest: ['--allow-empty'],
+      verify: ['--trusted FILE', '--no-key-objects', '--limit N', '--allow-empty'],
+    }
+    for (const [name, options] of Object.entries(own)) {
+      for (const args of [
+        [name, '--help'],
+        [name, '-h'],
+        ['help', name],
+      ]) {
+        const r = await run(args, { env: cliEnv(b, { IMMUKV_BUCKET: undefined }) })
+        assert.equal(r.code, 0, `immukv ${args.join(' ')}: ${r.stderr}`)
+        assert.match(r.stdout, new RegExp(`^Usage: immukv ${name} `), args.join(' '))
+        for (const option of options) assert.ok(r.stdout.includes(`  ${option} `), `${args.join(' ')} describes ${option}:\n${r.stdout}`)
+        assert.match(r.stdout, /--bucket NAME +IMMUKV_BUCKET/, 'the connection flags and their variables')
+        assert.match(r.stdout, /--timeout MS/)
+        assert.match(r.stdout, /Exit codes:\n {2}0 /)
+        assert.doesNotMatch(r.stdout, /^Commands:/m, 'not the list of commands')
+      }
+    }
+    const verify = await run(['verify', '--help'], { env: cliEnv(b) })
+    assert.match(verify.stdout, /^ {2}1 +tampering found$/m)
+    assert.match(verify.stdout, /^ {2}3 +no log under the prefix/m)
+  })
+
+  test('a wrong endpoint (nothing listening): exit 2, "cannot reach" names it', async () => {
     const r = await run(['get', 'k', '--endpoint', 'http://127.0.0.1:1'], { env: cliEnv(b) })
     assert.equal(r.code, 2)
     assert.equal(r.stdout, '')
-    assert.match(r.stderr, /^immukv: STORAGE_ERROR: .*127\.0\.0\.1|^immukv: STORAGE_ERROR: .*refused/m)
+    assert.match(r.stderr, /^immukv: STORAGE_ERROR: cannot reach http:\/\/127\.0\.0\.1:1: connection refused/m)
+    assert.doesNotMatch(r.stderr, /dispatch failure|cause:/, 'the SDK says how, the CLI says where')
     const j = await runJson(['verify', '--endpoint', 'http://127.0.0.1:1'], { env: cliEnv(b) })
     assert.equal(j.code, 2)
     assert.equal(j.doc.error.code, 'STORAGE_ERROR')
+    assert.match(j.doc.error.message, /^cannot reach http:\/\/127\.0\.0\.1:1: /)
+    // From the environment, the same.
+    const fromEnv = await run(['keys'], { env: cliEnv(b, { AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1' }) })
+    assert.match(fromEnv.stderr, /cannot reach http:\/\/127\.0\.0\.1:1: /)
   })
 
   test('wrong keys: exit 2 with ACCESS_DENIED, the secret never shown', async () => {
@@ -432,28 +561,6 @@ describe('immukv command line: errors and configuration', () => {
     }
   })
 
-  test('an empty log: digest prints null, verify --json has head null, and --trusted of that null trusts nothing yet', async () => {
-    const empty = await bucket(SEAWEED)
-    const env = cliEnv(empty)
-    const d = await run(['digest'], { env })
-    assert.equal(d.code, 0, d.stderr)
-    assert.equal(d.stdout.trim(), 'null')
-    const file = join(home, 'empty-digest.json')
-    writeFileSync(file, d.stdout)
-    // The nightly audit of docs/CLI.md, from an empty log on: verify --trusted, save .head on exit 0.
-    let j = await runJson(['verify', '--trusted', file], { env })
-    assert.equal(j.code, 0, j.stderr)
-    assert.deepEqual(j.doc, { ok: true, checked: 0, failures: [], head: null, empty: true })
-    writeFileSync(file, JSON.stringify(j.doc.head))
-    assert.equal((await run(['set', 'k', '1'], { env })).code, 0)
-    j = await runJson(['verify', '--trusted', file], { env })
-    assert.equal(j.code, 0, j.stderr)
-    assert.equal(j.doc.head.sequence, 0)
-    const human = await run(['verify', '--trusted', '-'], { env, input: 'null\n' })
-    assert.equal(human.code, 0, human.stderr)
-    assert.equal(human.stdout.trim(), 'intact: 1 entry checked, head sequence 0')
-  })
-
   test('Ctrl-C during any command aborts it: exit 130, the ABORTED error, with --json as a document (set: mayHaveCommitted)', async () => {
     // A server that accepts connections and never answers: the command waits on it.
     for (const args of [['set', 'k', '1'], ['get', 'k'], ['keys'], ['verify'], ['set', 'k']]) {
@@ -492,5 +599,432 @@ describe('immukv command line: errors and configuration', () => {
         silent.close()
       }
     }
+  })
+})
+
+describe('immukv command line: errors in its own words', () => {
+  let b
+  before(async () => {
+    b = await bucket(SEAWEED)
+    assert.equal((await run(['set', 'k', '1'], { env: cliEnv(b) })).code, 0)
+  })
+
+  /** A message for a user of the CLI: its flags and variables, no library option, no SDK dump, no Rust Option. */
+  function assertCliWords(r, what) {
+    assert.doesNotMatch(r.stderr + r.stdout, LIBRARY_NAMES, `${what}: a library option named\n${r.stderr}`)
+    assert.doesNotMatch(r.stderr + r.stdout, RUST_OPTION, `${what}: Rust's Option\n${r.stderr}`)
+    assert.doesNotMatch(r.stderr, /Error \{|aws_request_id|dispatch failure|^ +cause:|Attempted:/m, `${what}: the SDK's debug text\n${r.stderr}`)
+    const messages = r.stderr.split('\n').filter((l) => l.startsWith('immukv: '))
+    assert.equal(messages.length, 1, `${what}: one message, on one line\n${r.stderr}`)
+  }
+
+  test('configuration errors name the flag and the variable', async () => {
+    const cases = [
+      [{ AWS_REGION: undefined }, ['get', 'k'], 64, /^immukv: INVALID_CONFIG: no region: pass --region R or set AWS_REGION/m],
+      [{}, ['get', 'k', '--region', ' '], 64, /INVALID_CONFIG: --region \/ AWS_REGION must be a region name/],
+      [{}, ['get', 'k', '--endpoint', 'ftp://x'], 64, /INVALID_CONFIG: --endpoint \/ AWS_ENDPOINT_URL_S3 must be an http:\/\/ or https:\/\/ URL/],
+      [{ AWS_ENDPOINT_URL: 'ftp://x' }, ['get', 'k'], 64, /INVALID_CONFIG: --endpoint \/ AWS_ENDPOINT_URL must be/],
+      [{}, ['get', 'k', '--bucket', 'a/b'], 64, /INVALID_CONFIG: --bucket \/ IMMUKV_BUCKET "a\/b" is not a bucket name/],
+      [{ IMMUKV_PREFIX: '/x' }, ['get', 'k'], 64, /INVALID_CONFIG: --s3-prefix \/ IMMUKV_PREFIX "\/x" must not have empty/],
+      [{}, ['log', '--before', 'no-such-version'], 64, /INVALID_ARGUMENT: --before "no-such-version" is not a version/],
+    ]
+    for (const [extra, args, code, message] of cases) {
+      const r = await run(args, { env: cliEnv(b, extra) })
+      const what = `immukv ${args.join(' ')} ${JSON.stringify(extra)}`
+      assert.equal(r.code, code, `${what}: ${r.stderr}`)
+      assert.match(r.stderr, message, what)
+      assertCliWords(r, what)
+    }
+  })
+
+  test('an endpoint that is not S3, a silent one: named, and the time limit is --timeout', async () => {
+    const notS3 = http.createServer((_req, res) => res.writeHead(404).end('not here'))
+    const silent = net.createServer(() => {})
+    const sockets = []
+    silent.on('connection', (s) => sockets.push(s))
+    await Promise.all([notS3, silent].map((server) => new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))))
+    try {
+      const url = (server) => `http://127.0.0.1:${server.address().port}`
+      let r = await run(['get', 'k', '--endpoint', url(notS3)], { env: cliEnv(b) })
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, /does not look like an S3 server \(check --endpoint \/ AWS_ENDPOINT_URL_S3\)/)
+      assertCliWords(r, 'not S3')
+      const t0 = Date.now()
+      r = await run(['get', 'k', '--endpoint', url(silent), '--timeout', '700'], { env: cliEnv(b) })
+      assert.equal(r.code, 2)
+      assert.ok(Date.now() - t0 < 10000, '--timeout bounds the call')
+      assert.match(r.stderr, /^immukv: STORAGE_ERROR: get did not finish within 700 ms \(--timeout MS sets the limit\)$/m)
+      assertCliWords(r, 'silent')
+    } finally {
+      for (const s of sockets) s.destroy()
+      notS3.close()
+      silent.close()
+    }
+  })
+
+  test('credentials: none found, a profile that is nowhere (--profile and AWS_PROFILE)', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'immukv-cli-home-'))
+    try {
+      const noKeys = { HOME: empty, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined }
+      let r = await run(['get', 'k'], { env: cliEnv(b, noKeys) })
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, /^immukv: CREDENTIALS_ERROR: no AWS credentials found; tried, in order: .*name a profile with --profile NAME\.$/m)
+      assertCliWords(r, 'no credentials')
+
+      r = await run(['get', 'k', '--profile', 'nosuch'], { env: cliEnv(b, { HOME: empty }) })
+      assert.equal(r.code, 64, r.stderr)
+      const files = `${join(empty, '.aws', 'config')} nor ${join(empty, '.aws', 'credentials')}`
+      assert.ok(r.stderr.includes(`immukv: INVALID_CONFIG: profile "nosuch" (--profile) not found: it is in neither ${files}`), r.stderr)
+      assertCliWords(r, '--profile nosuch')
+
+      r = await run(['get', 'k'], { env: cliEnv(b, { ...noKeys, AWS_PROFILE: 'nosuch' }) })
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, /^immukv: CREDENTIALS_ERROR: profile "nosuch" \(AWS_PROFILE\) not found/m)
+      assertCliWords(r, 'AWS_PROFILE=nosuch')
+      r = await run(['get', 'k'], { env: cliEnv(b, { ...noKeys, AWS_PROFILE: 'nosuch', AWS_REGION: undefined }) })
+      assert.equal(r.code, 64, r.stderr)
+      assert.match(r.stderr, /^immukv: INVALID_CONFIG: profile "nosuch" \(AWS_PROFILE\) not found/m)
+    } finally {
+      rmSync(empty, { recursive: true, force: true })
+    }
+  })
+
+  for (const server of [SEAWEED, MOTO]) {
+    test(`no such bucket on ${server.name}: named, the SDK's debug text only with IMMUKV_LOG`, async () => {
+      const env = cliEnv('no-such-bucket-' + Date.now().toString(36), { AWS_ENDPOINT_URL: server.endpoint })
+      const r = await run(['get', 'k'], { env })
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, /^immukv: NO_SUCH_BUCKET: .*\(check --bucket \/ IMMUKV_BUCKET/m)
+      assertCliWords(r, 'no such bucket')
+      const j = await runJson(['verify'], { env })
+      assert.equal(j.doc.error.code, 'NO_SUCH_BUCKET')
+      assert.doesNotMatch(j.doc.error.message, /Error \{|cause/)
+      const debug = await run(['get', 'k'], { env: { ...env, IMMUKV_LOG: 'error' } })
+      assert.equal(debug.code, 2)
+      assert.match(debug.stderr, /^ +cause: /m, 'with IMMUKV_LOG the causes are shown')
+    })
+  }
+})
+
+describe('immukv command line: an empty or mistyped prefix', () => {
+  let b
+  let digestFile
+  before(async () => {
+    b = await bucket(SEAWEED)
+    const env = cliEnv(b, { IMMUKV_PREFIX: 'app/' })
+    assert.equal((await run(['set', 'k', '1'], { env })).code, 0)
+    digestFile = join(home, 'app-digest.json')
+    writeFileSync(digestFile, (await run(['digest'], { env })).stdout)
+  })
+
+  test('verify, digest and log on a prefix holding no log: exit 3, LOG_NOT_FOUND naming bucket and prefix', async () => {
+    const env = cliEnv(b, { IMMUKV_PREFIX: 'apq/' }) // a typo of app/
+    for (const args of [['verify'], ['verify', '--no-key-objects', '--limit', '5'], ['digest'], ['log'], ['log', '--limit', '2']]) {
+      const r = await run(args, { env })
+      const what = `immukv ${args.join(' ')}`
+      assert.equal(r.code, 3, `${what}: ${r.stdout}${r.stderr}`)
+      assert.equal(r.stdout, '', what)
+      assert.match(r.stderr, /^immukv: LOG_NOT_FOUND: no log under s3:\/\/\S+\/apq\/ /m, what)
+      assert.ok(r.stderr.includes(`bucket "${b}", prefix "apq/"`), `${what} names bucket and prefix: ${r.stderr}`)
+      assert.match(r.stderr, /--allow-empty/)
+      assert.doesNotMatch(r.stderr, RUST_OPTION)
+      const j = await runJson(args, { env })
+      assert.equal(j.code, 3, what)
+      assert.equal(j.doc.error.code, 'LOG_NOT_FOUND', what)
+    }
+    // The store's root: prefix "".
+    const root = await run(['verify'], { env: cliEnv(b) })
+    assert.equal(root.code, 3)
+    assert.ok(root.stderr.includes(`no log under s3://${b}/ (bucket "${b}", prefix "")`), root.stderr)
+  })
+
+  test('--allow-empty: an empty store is accepted (exit 0), and says so', async () => {
+    const env = cliEnv(b, { IMMUKV_PREFIX: 'apq/' })
+    let r = await run(['verify', '--allow-empty'], { env })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout, `empty: no log under s3://${b}/apq/ (accepted with --allow-empty)\n`)
+    const j = await runJson(['verify', '--allow-empty'], { env })
+    assert.equal(j.code, 0)
+    assert.deepEqual(j.doc, { ok: true, checked: 0, failures: [], head: null, empty: true })
+    r = await run(['digest', '--allow-empty'], { env })
+    assert.equal(r.code, 0)
+    assert.equal(r.stdout, 'null\n')
+    r = await run(['log', '--allow-empty'], { env })
+    assert.equal(r.code, 0)
+    assert.equal(r.stdout, '')
+    assert.match(r.stderr, /\(nothing\)/)
+    const log = await runJson(['log', '--allow-empty'], { env })
+    assert.deepEqual(log.doc, { entries: [], nextBefore: null })
+    // Where there is a log, the flag changes nothing.
+    r = await runJson(['verify', '--allow-empty'], { env: cliEnv(b, { IMMUKV_PREFIX: 'app/' }) })
+    assert.equal(r.code, 0)
+    assert.equal(r.doc.empty, false)
+    assert.equal(r.doc.checked, 1)
+  })
+
+  test('--trusted against a prefix holding no log fails (exit 1), --allow-empty or not, naming bucket and prefix', async () => {
+    const env = cliEnv(b, { IMMUKV_PREFIX: 'apq/' })
+    for (const extra of [[], ['--allow-empty']]) {
+      const r = await run(['verify', '--trusted', digestFile, ...extra], { env })
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(r.stdout, /^TAMPERED: 1 failure, 0 entries checked$/m)
+      assert.match(r.stdout, /^truncated /m)
+      assert.ok(r.stdout.includes(`no log under s3://${b}/apq/ at all`), r.stdout)
+      assert.doesNotMatch(r.stdout + r.stderr, RUST_OPTION)
+      const j = await runJson(['verify', '--trusted', digestFile, ...extra], { env })
+      assert.equal(j.code, 1)
+      assert.equal(j.doc.empty, true)
+      assert.equal(j.doc.ok, false)
+    }
+  })
+
+  test('the nightly audit from an empty store on: --allow-empty and a trusted null, then the saved head', async () => {
+    const fresh = await bucket(SEAWEED)
+    const env = cliEnv(fresh)
+    const d = await run(['digest', '--allow-empty'], { env })
+    assert.equal(d.code, 0, d.stderr)
+    const file = join(home, 'empty-digest.json')
+    writeFileSync(file, d.stdout)
+    let j = await runJson(['verify', '--trusted', file, '--allow-empty'], { env })
+    assert.equal(j.code, 0, j.stderr)
+    assert.deepEqual(j.doc, { ok: true, checked: 0, failures: [], head: null, empty: true })
+    assert.equal((await run(['verify', '--trusted', file], { env })).code, 3, 'a trusted null does not make an empty store pass')
+    writeFileSync(file, JSON.stringify(j.doc.head))
+    assert.equal((await run(['set', 'k', '1'], { env })).code, 0)
+    j = await runJson(['verify', '--trusted', file, '--allow-empty'], { env })
+    assert.equal(j.code, 0, j.stderr)
+    assert.equal(j.doc.head.sequence, 0)
+    const human = await run(['verify', '--trusted', '-'], { env, input: 'null\n' })
+    assert.equal(human.code, 0, human.stderr)
+    assert.equal(human.stdout.trim(), 'intact: 1 entry checked, head sequence 0')
+  })
+
+  test('no "None" or "Some(" in a report: a forged genesis and a missing previous version', async () => {
+    const forgedBucket = await bucket(SEAWEED)
+    const first = await forgeNext(undefined, 'k', 1)
+    const genesis = JSON.parse(first.body)
+    genesis.previous_version_id = 'not-a-version'
+    const put = await putRaw(SEAWEED, forgedBucket, '_log.json', JSON.stringify(genesis))
+    const next = await forgeNext({ sequence: 0, hash: first.hash, versionId: put.VersionId }, 'k', 2)
+    const orphan = JSON.parse(next.body)
+    delete orphan.previous_version_id
+    await putRaw(SEAWEED, forgedBucket, '_log.json', JSON.stringify(orphan))
+    const env = cliEnv(forgedBucket)
+    const r = await run(['verify', '--no-key-objects'], { env })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.match(r.stdout, /^bad_genesis .*previous_version_id "not-a-version"/m)
+    assert.match(r.stdout, /^wrong_previous_version .*previous_version_id none /m)
+    assert.doesNotMatch(r.stdout + r.stderr, RUST_OPTION)
+    const j = await runJson(['verify', '--no-key-objects'], { env })
+    for (const f of j.doc.failures) assert.doesNotMatch(f.detail, RUST_OPTION, f.detail)
+  })
+})
+
+describe('immukv command line: stored names in human output', () => {
+  // A forged log entry whose key would rewrite the terminal: CR LF, ESC, C1 CSI, a bidi override.
+  const evilKey = 'evil\r\nintact: 0 entries checked\u001b[2K\u009b\u202e'
+  const evilValue = 'x\u0085y\u202e'
+  let b
+  let env
+  before(async () => {
+    b = await bucket(SEAWEED)
+    env = cliEnv(b)
+    assert.equal((await run(['set', 'k', '1'], { env })).code, 0)
+    // A bidi override is allowed in a key (control characters are not).
+    const head = (await runJson(['set', 'rtl\u202eoverride', '1'], { env })).doc
+    const forged = await forgeNext(head, evilKey, evilValue)
+    await putRaw(SEAWEED, b, '_log.json', forged.body)
+    // A key object whose name holds a bidi override and a C1 control (both listable in S3's XML).
+    await putRaw(SEAWEED, b, 'keys/gh\u202eost\u0085.json', JSON.stringify({ ...JSON.parse(forged.body), key: 'gh\u202eost\u0085' }))
+  })
+
+  /** Every line of human output is one record, with no character a terminal would act on. */
+  function assertOneRecordALine(text, record, what) {
+    for (const line of text.split('\n').filter(Boolean)) {
+      assert.doesNotMatch(line, UNSAFE, `${what}: a raw control character in ${JSON.stringify(line)}`)
+      assert.match(line, record, `${what}: ${JSON.stringify(line)} is not one record`)
+    }
+  }
+
+  test('log, history and keys escape control characters; --json keeps them exact', async () => {
+    const log = await run(['log'], { env })
+    assert.equal(log.code, 0, log.stderr)
+    assertOneRecordALine(log.stdout, /^#\d+ {2}\S+ {2}/, 'log')
+    assert.equal(log.stdout.split('\n').filter(Boolean).length, 3)
+    assert.ok(log.stdout.includes('evil\\r\\nintact: 0 entries checked\\u001b[2K\\u009b\\u202e = "x\\u0085y\\u202e"'), log.stdout)
+    const j = await runJson(['log'], { env })
+    assert.equal(j.doc.entries[0].key, evilKey, '--json: the key exactly')
+    assert.equal(j.doc.entries[0].value, evilValue)
+
+    const keys = await run(['keys'], { env })
+    assertOneRecordALine(keys.stdout, /^\S+$/, 'keys')
+    assert.deepEqual(keys.stdout.split('\n'), ['k', 'rtl\\u202eoverride', ''])
+    assert.deepEqual((await runJson(['keys'], { env })).doc.keys, ['k', 'rtl\u202eoverride'])
+    const history = await run(['history', 'rtl\u202eoverride'], { env })
+    assert.equal(history.code, 0, history.stderr)
+    assertOneRecordALine(history.stdout, /^#1 {2}\S+ {2}rtl\\u202eoverride = 1 {2}version \S+$/, 'history')
+  })
+
+  test('verify: one failure a line, names and details escaped', async () => {
+    const r = await run(['verify'], { env })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assertOneRecordALine(r.stdout, /^(TAMPERED: |[a-z_]+ {2}sequence )/, 'verify')
+    assert.match(r.stdout, /^key_object_forged .*path keys\/gh\\u202eost\\u0085\.json /m)
+    const j = await runJson(['verify'], { env })
+    assert.ok(
+      j.doc.failures.some((f) => f.path === 'keys/gh\u202eost\u0085.json'),
+      JSON.stringify(j.doc.failures),
+    )
+  })
+})
+
+describe('immukv command line: long listings over a slow link', () => {
+  const ENTRIES = 300
+  const LATENCY_MS = 100
+  // Too short to read the whole log in one call through the proxy; ample for a page.
+  const TIMEOUT_MS = 800
+  let b
+  let proxy
+  let env
+  before(async () => {
+    b = await bucket(SEAWEED)
+    const writer = client(SEAWEED, b)
+    await Promise.all(Array.from({ length: ENTRIES }, (_, i) => writer.set(i % 2 === 0 ? 'even' : 'odd', i)))
+    await writer.close()
+    proxy = await new S3Proxy(SEAWEED.endpoint, { latencyMs: LATENCY_MS }).start()
+    env = cliEnv(b, { AWS_ENDPOINT_URL: proxy.endpoint })
+  })
+  after(() => proxy.stop())
+
+  /** Runs the tool, noting when its first output came and when it ended; `onFirstOutput` is called then. */
+  function runTimed(args, { onFirstOutput } = {}) {
+    return new Promise((resolve, reject) => {
+      const t0 = Date.now()
+      const p = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      let stderr = ''
+      let firstMs
+      p.stdout.on('data', (d) => {
+        if (firstMs === undefined) {
+          firstMs = Date.now() - t0
+          onFirstOutput?.()
+        }
+        stdout += d
+      })
+      p.stderr.on('data', (d) => (stderr += d))
+      p.on('error', reject)
+      p.on('close', (code) => resolve({ code, stdout, stderr, firstMs, totalMs: Date.now() - t0 }))
+    })
+  }
+
+  test('the whole log does not fit one call of the budget (the case being tested)', async () => {
+    const direct = new ImmuKVClient({ ...config(SEAWEED, b), overrides: { endpointUrl: proxy.endpoint, credentials: ADMIN }, operationTimeoutMs: TIMEOUT_MS })
+    try {
+      await assert.rejects(direct.logEntries(), /did not finish within/)
+    } finally {
+      await direct.close()
+    }
+  })
+
+  test('log --json without --limit: every entry, one JSON document, written as the pages arrive', async () => {
+    const r = await runTimed(['log', '--json', '--timeout', String(TIMEOUT_MS)])
+    assert.equal(r.code, 0, r.stderr)
+    const doc = JSON.parse(r.stdout)
+    assert.deepEqual(
+      doc.entries.map((e) => e.sequence),
+      Array.from({ length: ENTRIES }, (_, i) => ENTRIES - 1 - i),
+    )
+    assert.equal(doc.nextBefore, null)
+    assert.equal(r.stdout, JSON.stringify(doc, null, 2) + '\n', 'the same text as one document printed at once')
+    assert.ok(r.firstMs < r.totalMs / 2, `the first page shows early (${r.firstMs} of ${r.totalMs} ms)`)
+  })
+
+  test('history without --limit: every entry, printed as the pages arrive', async () => {
+    const r = await runTimed(['history', 'even', '--timeout', String(TIMEOUT_MS)])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(
+      sequences(r.stdout),
+      Array.from({ length: ENTRIES / 2 }, (_, i) => ENTRIES - 2 - 2 * i),
+    )
+    assert.ok(r.firstMs < r.totalMs / 2, `the first page shows early (${r.firstMs} of ${r.totalMs} ms)`)
+  })
+
+  test('a failure after the first page: the document ends with the error and the cursor to resume from', async () => {
+    // Once the first page is out, the link goes silent: the next page runs out of time.
+    const r = await runTimed(['log', '--json', '--timeout', String(TIMEOUT_MS)], { onFirstOutput: () => proxy.inject({ action: 'hang', times: 1e6 }) })
+    proxy.clearFaults()
+    assert.equal(r.code, 2, r.stderr)
+    const doc = JSON.parse(r.stdout)
+    assert.ok(doc.entries.length > 0 && doc.entries.length < ENTRIES, `${doc.entries.length} entries`)
+    assert.equal(doc.nextBefore, doc.entries.at(-1).versionId)
+    assert.equal(doc.error.code, 'STORAGE_ERROR')
+    assert.match(doc.error.message, /^reading the log did not finish within 800 ms \(--timeout MS sets the limit\)$/)
+    assert.match(r.stderr, /^immukv: STORAGE_ERROR: /m)
+
+    // For people: the lines so far, then the error and how to go on.
+    const human = await runTimed(['log', '--timeout', String(TIMEOUT_MS)], { onFirstOutput: () => proxy.inject({ action: 'hang', times: 1e6 }) })
+    proxy.clearFaults()
+    assert.equal(human.code, 2, human.stderr)
+    const lastVersion = human.stdout
+      .trim()
+      .split('\n')
+      .at(-1)
+      .match(/ version (\S+)$/)[1]
+    assert.match(human.stderr, /^immukv: STORAGE_ERROR: reading the log did not finish within 800 ms/m)
+    assert.ok(human.stderr.endsWith(`  resume with: --before ${lastVersion}\n`), human.stderr)
+
+    const rest = await runTimed(['log', '--json', '--timeout', String(TIMEOUT_MS), '--before', doc.nextBefore])
+    assert.equal(rest.code, 0, rest.stderr)
+    const all = [...doc.entries, ...JSON.parse(rest.stdout).entries].map((e) => e.sequence)
+    assert.deepEqual(
+      all,
+      Array.from({ length: ENTRIES }, (_, i) => ENTRIES - 1 - i),
+    )
+  })
+})
+
+describe('immukv command line: a retention horizon', () => {
+  /** An entry of a new key written `daysAgo` days ago, as that writer left it (log version and key object). */
+  async function writeAged(b, head, key, value, daysAgo) {
+    const forged = await forgeNext(head, key, value, undefined, Date.now() - daysAgo * 86_400_000)
+    const put = await putRaw(SEAWEED, b, '_log.json', forged.body)
+    const { hash, previous_hash, sequence, timestamp_ms } = JSON.parse(forged.body)
+    await putRaw(SEAWEED, b, `keys/${key}.json`, JSON.stringify({ hash, key, log_version_id: put.VersionId, previous_hash, sequence, timestamp_ms, value }))
+    return { sequence, hash, versionId: put.VersionId, key }
+  }
+
+  test('versions expired by a lifecycle rule: intact from the horizon; a trusted digest older than it exits 4', async () => {
+    const b = await bucket(SEAWEED)
+    const aged = []
+    for (let i = 0; i < 4; i++) aged.push(await writeAged(b, aged.at(-1), `old${i}`, i, 40))
+    const env = cliEnv(b)
+    assert.equal((await run(['set', 'new', '1'], { env })).code, 0)
+    const oldDigest = join(home, 'expired-digest.json')
+    writeFileSync(oldDigest, JSON.stringify({ sequence: aged[0].sequence, versionId: aged[0].versionId, hash: aged[0].hash }))
+    // What the rule does, 30 days after a version became noncurrent: the two oldest log versions are gone.
+    const s3 = raw(SEAWEED.endpoint)
+    for (const e of aged.slice(0, 2)) await s3.send(new DeleteObjectCommand({ Bucket: b, Key: '_log.json', VersionId: e.versionId }))
+    const rule = { ID: 'expire-history', Filter: { Prefix: '' }, Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 30 } }
+    await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: b, LifecycleConfiguration: { Rules: [rule] } }))
+
+    let r = await run(['verify'], { env })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const [first, horizon, ...rest] = r.stdout.split('\n')
+    assert.equal(first, 'intact: 3 entries checked from sequence 2, head sequence 4')
+    assert.match(horizon, /^horizon {2}sequence 2 {2}version \S+ {2}lifecycle rule "expire-history" removes noncurrent versions /)
+    assert.deepEqual(rest, [''])
+
+    r = await run(['verify', '--trusted', oldDigest], { env })
+    assert.equal(r.code, 4, r.stdout + r.stderr)
+    assert.match(r.stdout, /^UNPROVEN: the trusted digest is older than the retention horizon/)
+    const j = await runJson(['verify', '--trusted', oldDigest], { env })
+    assert.equal(j.code, 4)
+    assert.equal(j.doc.trusted, 'expired')
+    assert.equal(j.doc.ok, false)
+    assert.deepEqual(j.doc.failures, [])
+    assert.equal(j.doc.horizon.sequence, 2)
+    // A digest inside the verified range is proven as ever.
+    const inside = await run(['verify', '--trusted', '-'], { env, input: (await run(['digest'], { env })).stdout })
+    assert.equal(inside.code, 0, inside.stdout + inside.stderr)
   })
 })

@@ -4,6 +4,7 @@
 // output, a progress bar) and for cron jobs and CI (--json, exit codes).
 
 import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { addAbortSignal } from 'node:stream'
 import { parseArgs } from 'node:util'
@@ -17,10 +18,12 @@ import {
   ImmuKVClient,
   ImmuKVError,
   KeyNotFoundError,
+  type RetentionHorizon,
   type VerifyFailure,
   type VerifyProgress,
   type VerifyReport,
 } from './index'
+import { native } from './native'
 
 /** Exit codes: the contract with scripts, documented in `help` and docs/CLI.md. */
 const EXIT = {
@@ -29,90 +32,88 @@ const EXIT = {
   tampered: 1,
   /** Could not read or write: storage, credentials, access, a corrupt entry. */
   failed: 2,
-  /** get or history of a key that is not in the store. */
+  /** Not found: the key (get, history), or any log under the prefix (verify, digest, log). */
   notFound: 3,
+  /** verify could neither prove nor refute the trusted digest: its entry expired under the bucket's retention. */
+  unproven: 4,
   /** The command line is wrong (EX_USAGE of sysexits.h). */
   usage: 64,
   /** Interrupted by Ctrl-C (128 + SIGINT, as shells report it). */
   interrupted: 130,
 } as const
 
+/** What each exit code means, for the help texts; a command may say it in its own words. */
+const EXIT_MEANINGS: Record<number, string> = {
+  [EXIT.ok]: 'success',
+  [EXIT.failed]: 'could not read or write (storage, network, credentials, access denied, corrupt entry)',
+  [EXIT.notFound]: 'not found: the key, or no log under the prefix',
+  [EXIT.unproven]: 'verify: the trusted digest is older than the retention horizon (neither proven nor refuted)',
+  [EXIT.usage]: 'usage error (unknown command or option, missing bucket or key, bad value)',
+  [EXIT.interrupted]: 'interrupted (Ctrl-C)',
+}
+
 /** Library codes that mean the input was wrong, not the store: retrying cannot help. */
 const INPUT_ERROR_CODES = new Set(['INVALID_CONFIG', 'INVALID_KEY', 'INVALID_VALUE', 'INVALID_ARGUMENT'])
 
-const HELP = `immukv: an immutable, tamper-evident key-value store on an S3 bucket
-
-Usage: immukv <command> [arguments] [options]
-
-Commands:
-  get <key> [--verify]              the latest value of a key; --verify also
-                                    proves the entry is in the log
-  set <key> [value] [--string]      store a JSON value (read from stdin when
-                                    absent or "-"); --string stores the text
-                                    as a JSON string
-  history <key> [--limit N] [--before CURSOR]
-                                    the key's entries, newest first
-  log [--limit N] [--before VERSION_ID]
-                                    log entries of every key, newest first
-  keys [--prefix P] [--after KEY] [--limit N]
-                                    keys in S3 order
-  digest                            the log head {sequence, versionId, hash}:
-                                    save it somewhere safe
-  verify [--trusted FILE] [--no-key-objects] [--limit N]
-                                    check the log (and key objects); FILE is a
-                                    saved digest, "-" reads it from stdin; one
-                                    holding null (an empty log's digest)
-                                    trusts nothing yet
-  help                              this text
-
-Connection (flags first, then the environment):
-  --bucket NAME       IMMUKV_BUCKET (required)
-  --s3-prefix P       IMMUKV_PREFIX: the store's path prefix in the bucket (default "")
-  --region R          AWS_REGION, AWS_DEFAULT_REGION, else the profile's region
-  --endpoint URL      AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL (S3-compatible servers)
-  --profile NAME      AWS_PROFILE; credentials come from AWS's default chain
-                      (environment, profile, web identity, container, instance role)
-
-Every command except "set" opens the store read-only: it never writes to the bucket.
-
-Output:
-  --json              one JSON document on stdout (errors too: {"error": {code, message}})
-  -h, --help          this text
-  -V, --version       the version
-
-Exit codes:
-  0    success; for verify, the log is intact
-  1    verify found tampering
-  2    could not read or write (storage, credentials, access denied, corrupt entry)
-  3    key not found
-  64   usage error (unknown command or option, missing bucket or key, bad value)
-  130  interrupted (Ctrl-C)
-`
-
 // ---------------------------------------------------------------------------
-// The command line
+// Options and commands: one table each, from which parsing and every help text
+// are made. A new command is one entry in COMMANDS.
 
-type OptionSpecs = Record<string, { type: 'string' | 'boolean'; short?: string }>
+interface OptionSpec {
+  type: 'string' | 'boolean'
+  short?: string
+  /** The value's name in help texts: `--limit N`. */
+  arg?: string
+  /** Environment variables read when the flag is absent, in order. */
+  env?: string[]
+  help: string
+}
+type OptionSpecs = Record<string, OptionSpec>
 type Values = Record<string, string | boolean | undefined>
 
-/** Options every command takes. */
-const GLOBAL_OPTIONS: OptionSpecs = {
-  bucket: { type: 'string' },
-  's3-prefix': { type: 'string' },
-  region: { type: 'string' },
-  endpoint: { type: 'string' },
-  profile: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'V' },
+/** Where the store is: every command takes these. */
+const CONNECTION_OPTIONS: OptionSpecs = {
+  bucket: { type: 'string', arg: 'NAME', env: ['IMMUKV_BUCKET'], help: 'the bucket (required)' },
+  's3-prefix': { type: 'string', arg: 'P', env: ['IMMUKV_PREFIX'], help: 'the store\'s path prefix in the bucket (default "")' },
+  region: { type: 'string', arg: 'R', env: ['AWS_REGION', 'AWS_DEFAULT_REGION'], help: "else the AWS profile's region" },
+  endpoint: { type: 'string', arg: 'URL', env: ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'], help: 'an S3-compatible server' },
+  profile: {
+    type: 'string',
+    arg: 'NAME',
+    env: ['AWS_PROFILE'],
+    help: "credentials come from AWS's default chain (environment, profile,\nweb identity, container, instance role); --profile uses that profile",
+  },
 }
 
-/** A failure of the command line itself: exit 64. */
-class UsageError extends Error {
+/** How the command runs and prints: every command takes these. */
+const OUTPUT_OPTIONS: OptionSpecs = {
+  json: { type: 'boolean', help: 'one JSON document on stdout (errors too: {"error": {code, message}})' },
+  timeout: {
+    type: 'string',
+    arg: 'MS',
+    help: `the time one call may take, retries included (default ${defaultTimeoutMs()} ms;\nverify is not bounded: each of its requests has its own limit)`,
+  },
+  help: { type: 'boolean', short: 'h', help: 'this text' },
+  version: { type: 'boolean', short: 'V', help: 'the version' },
+}
+
+const GLOBAL_OPTIONS: OptionSpecs = { ...CONNECTION_OPTIONS, ...OUTPUT_OPTIONS }
+
+/** A failure of the command itself, before or after the library: a code and an exit status of the CLI's own. */
+class CliError extends Error {
   readonly code: string
-  constructor(message: string, code = 'USAGE') {
+  readonly exit: number
+  constructor(message: string, code: string, exit: number) {
     super(message)
     this.code = code
+    this.exit = exit
+  }
+}
+
+/** The command line is wrong: exit 64. */
+class UsageError extends CliError {
+  constructor(message: string, code = 'USAGE') {
+    super(message, code, EXIT.usage)
   }
 }
 
@@ -122,49 +123,232 @@ interface Context {
   values: Values
   json: boolean
   client: ImmuKVClient
-  /** The store's prefix in the bucket, for naming its objects. */
-  s3Prefix: string
+  /** Where the store is, and which flag or variable said so. */
+  conn: Connection
   /** Fired by Ctrl-C: every command passes it to its calls. */
   signal: AbortSignal
 }
 
 interface Command {
+  /** One line for the list of commands. */
+  summary: string
+  /** The positionals as the usage line shows them: `<key> [value]`. */
+  args?: string
+  /** Paragraphs of the command's own help. */
+  description: string
   options: OptionSpecs
   /** Positional arguments: at least, at most. */
   arity: [number, number]
   /** Names of the positionals, for "missing <key>" messages. */
   argNames: string[]
+  /** Exit codes the command uses, in its own words where they differ from EXIT_MEANINGS. */
+  exits: Record<number, string | undefined>
   /** Only `set` writes; every other command opens the store read-only. */
   writes: boolean
   run(ctx: Context): Promise<number>
 }
 
+const ALLOW_EMPTY: OptionSpec = { type: 'boolean', help: 'an empty store (no log under the prefix) is not an error: exit 0, not 3' }
+const LIMIT = (what: string): OptionSpec => ({ type: 'string', arg: 'N', help: what })
+
 const COMMANDS: Record<string, Command> = {
-  get: { options: { verify: { type: 'boolean' } }, arity: [1, 1], argNames: ['key'], writes: false, run: runGet },
-  set: { options: { string: { type: 'boolean' } }, arity: [1, 2], argNames: ['key', 'value'], writes: true, run: runSet },
-  history: { options: { limit: { type: 'string' }, before: { type: 'string' } }, arity: [1, 1], argNames: ['key'], writes: false, run: runHistory },
-  log: { options: { limit: { type: 'string' }, before: { type: 'string' } }, arity: [0, 0], argNames: [], writes: false, run: runLog },
-  keys: {
-    options: { prefix: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } },
+  get: {
+    summary: 'the latest value of a key',
+    args: '<key>',
+    description: 'Prints the latest entry of <key>: its value (JSON), sequence, time, log version and hash.',
+    options: { verify: { type: 'boolean', help: 'also prove the entry is in the log (one more read)' } },
+    arity: [1, 1],
+    argNames: ['key'],
+    exits: { 0: undefined, 2: undefined, 3: 'the key is not in the store' },
+    writes: false,
+    run: runGet,
+  },
+  set: {
+    summary: 'store a JSON value',
+    args: '<key> [value]',
+    description:
+      'Appends <key> = value to the log. The value is JSON, read from stdin when absent or "-".\nA value starting with "-" goes after "--": immukv set temperature -- -5',
+    options: { string: { type: 'boolean', help: 'store the text as a JSON string (stdin: one trailing newline dropped)' } },
+    arity: [1, 2],
+    argNames: ['key', 'value'],
+    exits: { 0: undefined, 2: 'could not write; with --json, mayHaveCommitted says whether the entry may be in the log' },
+    writes: true,
+    run: runSet,
+  },
+  history: {
+    summary: "a key's entries, newest first",
+    args: '<key>',
+    description:
+      "Prints the key's entries, newest first, as they are read (page by page, each within --timeout).\nWith --limit, the way to the next page goes to stderr: next page: --before CURSOR.",
+    options: { limit: LIMIT('at most N entries'), before: { type: 'string', arg: 'CURSOR', help: 'start after this cursor (printed as "next page")' } },
+    arity: [1, 1],
+    argNames: ['key'],
+    exits: { 0: undefined, 2: undefined, 3: 'the key was never set' },
+    writes: false,
+    run: runHistory,
+  },
+  log: {
+    summary: 'log entries of every key, newest first',
+    description:
+      'Prints the log, newest first, as it is read (page by page, each within --timeout).\nWith --limit, the way to the next page goes to stderr: next page: --before VERSION_ID.',
+    options: {
+      limit: LIMIT('at most N entries'),
+      before: { type: 'string', arg: 'VERSION_ID', help: 'start before this log version (printed as "next page")' },
+      'allow-empty': ALLOW_EMPTY,
+    },
     arity: [0, 0],
     argNames: [],
+    exits: { 0: undefined, 2: undefined, 3: 'no log under the prefix (see --allow-empty)' },
+    writes: false,
+    run: runLog,
+  },
+  keys: {
+    summary: 'keys in S3 order',
+    description: 'Prints the keys, one a line, in S3 order (UTF-8 bytes), as they are listed.',
+    options: {
+      prefix: { type: 'string', arg: 'P', help: 'only keys starting with P' },
+      after: { type: 'string', arg: 'KEY', help: 'start after this key (printed as "next page")' },
+      limit: LIMIT('at most N keys'),
+    },
+    arity: [0, 0],
+    argNames: [],
+    exits: { 0: undefined, 2: undefined },
     writes: false,
     run: runKeys,
   },
-  digest: { options: {}, arity: [0, 0], argNames: [], writes: false, run: runDigest },
-  verify: {
-    options: { trusted: { type: 'string' }, 'no-key-objects': { type: 'boolean' }, limit: { type: 'string' } },
+  digest: {
+    summary: 'the log head: save it, for verify --trusted',
+    description:
+      'Prints the log head {"sequence", "versionId", "hash"} as one line of JSON. Save it where the\nwriters cannot change it: verify --trusted proves later that the log still holds it, unchanged.',
+    options: { 'allow-empty': { ...ALLOW_EMPTY, help: 'an empty store prints null and exits 0, not 3' } },
     arity: [0, 0],
     argNames: [],
+    exits: { 0: undefined, 2: undefined, 3: 'no log under the prefix (see --allow-empty)' },
+    writes: false,
+    run: runDigest,
+  },
+  verify: {
+    summary: 'check the log and the key objects',
+    description: 'Checks the log (hashes, links, sequences, previous versions) and every key object against it.\nA progress bar shows on a terminal.',
+    options: {
+      trusted: {
+        type: 'string',
+        arg: 'FILE',
+        help: 'a digest saved by "immukv digest" ("-": stdin): the log must still hold it,\nunchanged; a FILE holding null (an empty store\'s digest) trusts nothing yet',
+      },
+      'no-key-objects': { type: 'boolean', help: 'check the log only' },
+      limit: LIMIT('check the newest N entries (back to the trusted digest when given)'),
+      'allow-empty': ALLOW_EMPTY,
+    },
+    arity: [0, 0],
+    argNames: [],
+    exits: {
+      0: 'the log is intact',
+      1: 'tampering found',
+      2: undefined,
+      3: 'no log under the prefix (see --allow-empty)',
+      4: 'the trusted digest is older than the retention horizon: its entry expired, neither proven nor refuted',
+    },
     writes: false,
     run: runVerify,
   },
 }
 
+/** `help` is a command too, but runs without a store. */
+const HELP_COMMAND = { summary: "this text, or a command's: immukv help verify" }
+
 /** Every option any command knows, for finding the command before its own options are known. */
 function allOptions(): OptionSpecs {
   return Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options))
 }
+
+/** parseArgs's view of a table: type and short name only. */
+function parseSpecs(specs: OptionSpecs): Record<string, { type: 'string' | 'boolean'; short?: string }> {
+  return Object.fromEntries(Object.entries(specs).map(([name, { type, short }]) => [name, short === undefined ? { type } : { type, short }]))
+}
+
+// ---------------------------------------------------------------------------
+// Help texts, made from the tables
+
+function flagText(name: string, o: OptionSpec): string {
+  return `${o.short ? `-${o.short}, ` : ''}--${name}${o.arg ? ` ${o.arg}` : ''}`
+}
+
+/** The column where the help of options starts, the same in every section of a text. */
+function helpColumn(...sections: OptionSpecs[]): number {
+  return Math.max(...sections.flatMap((specs) => Object.entries(specs).map(([name, o]) => flagText(name, o).length))) + 2
+}
+
+function optionLines(specs: OptionSpecs, column: number): string[] {
+  return Object.entries(specs).flatMap(([name, o]) => {
+    const help = o.env ? `${o.env.join(', ')}: ${o.help}` : o.help
+    return help.split('\n').map((line, i) => `  ${(i === 0 ? flagText(name, o) : '').padEnd(column)}${line}`)
+  })
+}
+
+function exitLines(exits: Record<number, string | undefined>): string[] {
+  const all: Record<number, string | undefined> = { ...exits, [EXIT.usage]: undefined, [EXIT.interrupted]: undefined }
+  return Object.entries(all).map(([code, meaning]) => `  ${code.padEnd(4)} ${meaning ?? EXIT_MEANINGS[Number(code)]}`)
+}
+
+function globalHelp(): string {
+  const names = [...Object.keys(COMMANDS), 'help']
+  const width = Math.max(...names.map((n) => n.length)) + 3
+  const summary = (n: string) => (n === 'help' ? HELP_COMMAND.summary : COMMANDS[n].summary)
+  const column = helpColumn(CONNECTION_OPTIONS, OUTPUT_OPTIONS)
+  return [
+    'immukv: an immutable, tamper-evident key-value store on an S3 bucket',
+    '',
+    'Usage: immukv <command> [arguments] [options]',
+    "       immukv <command> --help      the command's arguments and options",
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.padEnd(width)}${summary(n)}`),
+    '',
+    'Connection (each flag, else its environment variables):',
+    ...optionLines(CONNECTION_OPTIONS, column),
+    '',
+    'Every command except "set" opens the store read-only: it never writes to the bucket.',
+    '',
+    'Output:',
+    ...optionLines(OUTPUT_OPTIONS, column),
+    '',
+    'Exit codes:',
+    ...exitLines({
+      [EXIT.ok]: 'success; for verify, the log is intact',
+      [EXIT.tampered]: 'verify found tampering',
+      [EXIT.failed]: undefined,
+      [EXIT.notFound]: undefined,
+      [EXIT.unproven]: undefined,
+    }),
+    '',
+  ].join('\n')
+}
+
+function commandHelp(name: string): string {
+  const c = COMMANDS[name]
+  const flags = Object.entries(c.options).map(([n, o]) => `[${flagText(n, o)}]`)
+  const column = helpColumn(c.options, CONNECTION_OPTIONS, OUTPUT_OPTIONS)
+  return [
+    `Usage: immukv ${[name, c.args, ...flags].filter(Boolean).join(' ')} [options]`,
+    '',
+    c.description,
+    ...(Object.keys(c.options).length > 0 ? ['', 'Options:', ...optionLines(c.options, column)] : []),
+    '',
+    'Connection (each flag, else its environment variables):',
+    ...optionLines(CONNECTION_OPTIONS, column),
+    '',
+    'Output:',
+    ...optionLines(OUTPUT_OPTIONS, column),
+    '',
+    'Exit codes:',
+    ...exitLines(c.exits),
+    '',
+  ].join('\n')
+}
+
+// ---------------------------------------------------------------------------
+// The command line
 
 /**
  * A first, lenient pass: which command, and whether --json was asked for
@@ -172,7 +356,7 @@ function allOptions(): OptionSpecs {
  */
 function peekCommand(argv: string[]): { name?: string; json: boolean } {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: allOptions(), strict: false, allowPositionals: true })
+    const { values, positionals } = parseArgs({ args: argv, options: parseSpecs(allOptions()), strict: false, allowPositionals: true })
     return { name: positionals[0], json: values.json === true }
   } catch {
     return { json: false }
@@ -182,7 +366,8 @@ function peekCommand(argv: string[]): { name?: string; json: boolean } {
 /** The strict pass: the command's own options and the global ones, nothing else. */
 function parseCommandLine(argv: string[], name: string, command: Command): { args: string[]; values: Values } {
   try {
-    const { positionals, values } = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...command.options }, strict: true, allowPositionals: true })
+    const options = parseSpecs({ ...GLOBAL_OPTIONS, ...command.options })
+    const { positionals, values } = parseArgs({ args: argv, options, strict: true, allowPositionals: true })
     return { args: positionals.slice(1), values } // [0] is the command
   } catch (err) {
     throw new UsageError(explainParseError(err as Error, name))
@@ -205,17 +390,11 @@ function explainParseError(err: Error, command: string): string {
   return `${command}: ${message}`
 }
 
-/** The first of `values` that is set and not empty. */
-function firstSet(...values: (string | boolean | undefined)[]): string | undefined {
-  for (const v of values) if (typeof v === 'string' && v !== '') return v
-  return undefined
-}
-
-/** `--limit`: a positive whole number the core accepts (u32). */
-function parseLimit(text: string | boolean | undefined): number | undefined {
+/** A positive whole number: `--limit` (the core takes a u32), `--timeout`. */
+function parseCount(flag: string, text: string | boolean | undefined, max: number, unit = ''): number | undefined {
   if (text === undefined) return undefined
   const n = typeof text === 'string' && /^[0-9]+$/.test(text) ? Number(text) : NaN
-  if (!(n >= 1 && n <= 0xffffffff)) throw new UsageError(`--limit must be a whole number from 1, got ${JSON.stringify(text)}`)
+  if (!(n >= 1 && n <= max)) throw new UsageError(`--${flag} must be a whole number${unit} from 1, got ${JSON.stringify(text)}`)
   return n
 }
 
@@ -227,50 +406,195 @@ function stringOption(values: Values, name: string): string | undefined {
 // ---------------------------------------------------------------------------
 // The connection
 
-/** The client's config from the flags, then the environment. */
-function connectionConfig(values: Values, env: NodeJS.ProcessEnv, readOnly: boolean): Config {
-  const bucket = firstSet(values.bucket, env.IMMUKV_BUCKET)
+/** A connection setting and who gave it: its flag, one of its variables, or nobody. */
+interface Setting {
+  value?: string
+  /** `--bucket` or `IMMUKV_BUCKET`; undefined when unset. */
+  from?: string
+}
+
+/** Where the store is, and for messages, the name of each setting as the user knows it. */
+interface Connection {
+  bucket: string
+  prefix: string
+  settings: Record<keyof typeof CONNECTION_OPTIONS, Setting>
+}
+
+/**
+ * A setting from its flag, then its variables. Empty values count as unset,
+ * except for the prefix, whose empty value is a choice (the bucket's root).
+ */
+function setting(name: string, values: Values, env: NodeJS.ProcessEnv): Setting {
+  const isSet = (v: string | undefined): v is string => v !== undefined && (v !== '' || name === 's3-prefix')
+  const flag = stringOption(values, name)
+  if (isSet(flag)) return { value: flag, from: `--${name}` }
+  for (const variable of CONNECTION_OPTIONS[name].env ?? []) {
+    const v = env[variable]
+    if (isSet(v)) return { value: v, from: variable }
+  }
+  return {}
+}
+
+/**
+ * The name of a setting in a message: its flag and the variable that gave
+ * it, else its first one (`--endpoint / AWS_ENDPOINT_URL`).
+ */
+function settingName(conn: Connection | undefined, name: string): string {
+  const from = conn?.settings[name]?.from
+  const variable = from !== undefined && !from.startsWith('--') ? from : (CONNECTION_OPTIONS[name].env ?? [])[0]
+  return `--${name} / ${variable}`
+}
+
+function connect(values: Values, env: NodeJS.ProcessEnv): Connection {
+  const settings = Object.fromEntries(Object.keys(CONNECTION_OPTIONS).map((name) => [name, setting(name, values, env)]))
+  const bucket = settings.bucket.value
   if (bucket === undefined) throw new UsageError('no bucket: pass --bucket NAME or set IMMUKV_BUCKET')
-  const endpointUrl = firstSet(values.endpoint, env.AWS_ENDPOINT_URL_S3, env.AWS_ENDPOINT_URL)
+  return { bucket, prefix: settings['s3-prefix'].value ?? '', settings }
+}
+
+/** The client's config from the connection. */
+function clientConfig(conn: Connection, values: Values, readOnly: boolean): Config {
   const config: Config = {
-    s3Bucket: bucket,
+    s3Bucket: conn.bucket,
     // Undefined lets the core look further: AWS_REGION, AWS_DEFAULT_REGION, the profile.
-    s3Region: firstSet(values.region, env.AWS_REGION, env.AWS_DEFAULT_REGION),
-    s3Prefix: stringOption(values, 's3-prefix') ?? env.IMMUKV_PREFIX ?? '',
+    s3Region: conn.settings.region.value,
+    s3Prefix: conn.prefix,
     readOnly,
   }
+  const endpointUrl = conn.settings.endpoint.value
   if (endpointUrl !== undefined) config.overrides = { endpointUrl }
+  const timeout = timeoutOption(values)
+  if (timeout !== undefined) config.operationTimeoutMs = timeout
   return config
+}
+
+/** --timeout MS: the budget of one call (the client's operationTimeoutMs). */
+function timeoutOption(values: Values): number | undefined {
+  return parseCount('timeout', values.timeout, Number.MAX_SAFE_INTEGER, ' of milliseconds')
+}
+
+/** The core's default budget of one call, which --timeout replaces. */
+function defaultTimeoutMs(): number {
+  return native.configDefaults().operationTimeoutMs
+}
+
+/** The store as s3://bucket/prefix. */
+function storeUrl(conn: Connection): string {
+  return `s3://${conn.bucket}/${conn.prefix}`
 }
 
 /**
  * --profile: the core's credential chain reads AWS_PROFILE when the client is
  * made. Keys in the environment come first in that chain, so they are set
  * aside: naming a profile on the command line means that profile, as it does
- * for the AWS CLI.
+ * for the AWS CLI. A profile that is in neither file is said at once.
  */
-function selectProfile(profile: string | undefined): void {
-  if (profile === undefined) return
+function selectProfile(conn: Connection): void {
+  const { value: profile, from } = conn.settings.profile
+  if (profile === undefined || from !== '--profile') return
+  if (!profileExists(profile)) throw new UsageError(missingProfile(conn), 'INVALID_CONFIG')
   process.env.AWS_PROFILE = profile
   delete process.env.AWS_ACCESS_KEY_ID
   delete process.env.AWS_SECRET_ACCESS_KEY
   delete process.env.AWS_SESSION_TOKEN
 }
 
+/** The shared config and credentials files, where the AWS SDK reads profiles. */
+function profileFiles(): { config: string; credentials: string } {
+  return {
+    config: process.env.AWS_CONFIG_FILE || join(homedir(), '.aws', 'config'),
+    credentials: process.env.AWS_SHARED_CREDENTIALS_FILE || join(homedir(), '.aws', 'credentials'),
+  }
+}
+
+/** Whether a section names the profile: `[profile NAME]` (or `[default]`) in config, `[NAME]` in credentials. */
+function profileExists(name: string): boolean {
+  const files = profileFiles()
+  const sections = (file: string): string[] => {
+    try {
+      return [...readFileSync(file, 'utf8').matchAll(/^[ \t]*\[([^\]\r\n]*)\][ \t]*\r?$/gm)].map((m) => m[1].trim().replace(/\s+/g, ' '))
+    } catch {
+      return []
+    }
+  }
+  return sections(files.config).some((s) => s === `profile ${name}` || s === name) || sections(files.credentials).includes(name)
+}
+
+function missingProfile(conn: Connection): string {
+  const { value, from } = conn.settings.profile
+  const files = profileFiles()
+  return `profile ${JSON.stringify(value)} (${from}) not found: it is in neither ${files.config} nor ${files.credentials}`
+}
+
 // ---------------------------------------------------------------------------
 // Output
+//
+// stdout holds data, stderr messages. Once the reader of either has gone
+// (`immukv verify | head -n 1`, `| true`), what would go there is dropped:
+// the exit status is still the command's verdict (pipefail reads it).
+
+const output = {
+  stdoutClosed: false,
+  stderrClosed: false,
+  /** A write to stdout that failed for another reason than a reader gone (a full disk). */
+  stdoutError: undefined as Error | undefined,
+}
+
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  output.stdoutClosed = true
+  if (err.code !== 'EPIPE') output.stdoutError = err
+})
+process.stderr.on('error', () => {
+  output.stderrClosed = true
+})
 
 function writeOut(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+  if (!output.stdoutClosed) process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+}
+
+/** Text as it is, for a document written piece by piece. */
+function writeRaw(text: string): void {
+  if (!output.stdoutClosed) process.stdout.write(text)
 }
 
 function writeErr(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : text + '\n')
+  if (!output.stderrClosed) process.stderr.write(text.endsWith('\n') ? text : text + '\n')
 }
 
 /** The one JSON document of --json. */
 function writeJson(doc: unknown): void {
   writeOut(JSON.stringify(doc, null, 2))
+}
+
+/**
+ * Characters that must not reach a terminal as they are: controls (C0, DEL,
+ * C1: a CR rewrites the line, ESC starts a sequence), line and paragraph
+ * separators, and bidirectional overrides (text that reads other than it is).
+ */
+const UNSAFE = /[\p{Cc}\p{Bidi_Control}\u2028\u2029]/gu
+const SHORT_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+
+function escapeChar(c: string): string {
+  return SHORT_ESCAPES[c] ?? `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`
+}
+
+/**
+ * A stored name (key, path, version id, hash) on one line of human output:
+ * backslash escapes for unsafe characters, and for `\` itself, so that what
+ * is shown reads back unambiguously (keys never hold either).
+ */
+function shown(name: string): string {
+  return name.replace(/\\/g, '\\\\').replace(UNSAFE, escapeChar)
+}
+
+/** Prose (a failure's detail, an error message): unsafe characters escaped, the rest as it is. */
+function safeText(text: string): string {
+  return text.replace(UNSAFE, escapeChar)
+}
+
+/** JSON for a terminal: the same JSON value, with the unsafe characters JSON.stringify leaves raw escaped too. */
+function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`)
 }
 
 function isoTime(ms: number): string {
@@ -279,55 +603,156 @@ function isoTime(ms: number): string {
 
 /** One entry on one line: sequence, time, key = value, version. */
 function entryLine(e: Entry): string {
-  return `#${e.sequence}  ${isoTime(e.timestampMs)}  ${e.key} = ${JSON.stringify(e.value)}  version ${e.versionId}`
+  return `#${e.sequence}  ${isoTime(e.timestampMs)}  ${shown(e.key)} = ${safeJson(e.value)}  version ${shown(e.versionId)}`
 }
 
 /** An entry as a labelled block, for `get`. */
 function entryBlock(e: Entry): string[] {
   return [
-    `key       ${e.key}`,
-    `value     ${JSON.stringify(e.value)}`,
+    `key       ${shown(e.key)}`,
+    `value     ${safeJson(e.value)}`,
     `sequence  ${e.sequence}`,
     `time      ${isoTime(e.timestampMs)}`,
-    `version   ${e.versionId}`,
-    `hash      ${e.hash}`,
+    `version   ${shown(e.versionId)}`,
+    `hash      ${shown(e.hash)}`,
   ]
 }
 
 /** A failure without a path is about a log version: its path is the log's, named so that one can look. */
 function failureLine(f: VerifyFailure, logPath: string): string {
-  const where = [`sequence ${f.sequence ?? '-'}`, `version ${f.versionId ?? '-'}`, `path ${f.path ?? logPath}`]
-  return `${f.kind}  ${where.join('  ')}  ${f.detail}`
+  const where = [`sequence ${f.sequence ?? '-'}`, `version ${f.versionId === undefined ? '-' : shown(f.versionId)}`, `path ${shown(f.path ?? logPath)}`]
+  return `${f.kind}  ${where.join('  ')}  ${safeText(f.detail)}`
 }
 
-/** How an error is shown: "immukv: CODE: message" on stderr, and with --json also on stdout. */
-function reportError(err: unknown, json: boolean): number {
-  const { code, message, exit } = describeError(err)
-  writeErr(`immukv: ${code}: ${message}`)
-  // The cause chain, where the message does not already spell it out.
-  for (let cause = (err as Error)?.cause; cause instanceof Error; cause = cause.cause) {
-    if (!message.includes(cause.message)) writeErr(`  cause: ${cause.message}`)
-  }
-  // A failed set may have committed all the same (the answer was lost): say so, the retry is the caller's call.
-  const mayHaveCommitted = err instanceof ImmuKVError ? err.mayHaveCommitted : undefined
-  if (mayHaveCommitted === true) writeErr('  the entry may be in the log all the same: look with "immukv get" before retrying')
-  if (code === 'USAGE' && !json) writeErr('(immukv help lists the commands and options)')
-  if (json) writeJson({ error: mayHaveCommitted === undefined ? { code, message } : { code, message, mayHaveCommitted } })
-  return exit
+// ---------------------------------------------------------------------------
+// Errors, in the CLI's words
+
+/**
+ * The library's messages name its options (`s3Region`,
+ * `overrides.endpointUrl`) for programs that use it; a user of the CLI knows
+ * its flags and variables. Each rule rewrites one phrase of a library
+ * message, in order; the library's own text stays available with IMMUKV_LOG.
+ */
+const LIBRARY_TERMS: [RegExp, (conn: Connection | undefined, ...groups: string[]) => string][] = [
+  [
+    /set s3Region, or AWS_REGION \/ AWS_DEFAULT_REGION, or a region in the AWS profile \(AWS_PROFILE, else "default"\)/,
+    () => 'pass --region R or set AWS_REGION (or AWS_DEFAULT_REGION), or give the AWS profile a region (--profile / AWS_PROFILE, else "default")',
+  ],
+  [/s3Region must be a non-empty region name, e\.g\. (\S+) .*$/, (c, example) => `${settingName(c, 'region')} must be a region name, e.g. ${example}`],
+  [/\bs3Bucket\b/g, (c) => settingName(c, 'bucket')],
+  [/\bs3Prefix\b/g, (c) => settingName(c, 's3-prefix')],
+  [/\boverrides\.endpointUrl\b/g, (c) => settingName(c, 'endpoint')],
+  // The credential chain's own report follows the core's sentence: the SDK's text, for IMMUKV_LOG.
+  [/^[\s\S]*?(no AWS credentials found;)/, (_c, start) => start],
+  [/Set one of these, or pass overrides\.credentials[\s\S]*$/, () => 'Set one of these, or name a profile with --profile NAME.'],
+  [/\boverrides\.credentials\b/g, () => 'the credentials'],
+  // "<call> did not finish within ...": the call by the command's name.
+  [/^logEntries did not finish/, () => 'reading the log did not finish'],
+  [/^listKeys did not finish/, () => 'listing keys did not finish'],
+  [/^verified get did not finish/, () => 'get --verify did not finish'],
+  [/within operationTimeoutMs \((\d+) ms\)/g, (_c, ms) => `within ${ms} ms (--timeout MS sets the limit)`],
+  [/\boperationTimeoutMs\b/g, () => '--timeout'],
+  [/\bbeforeVersionId\b/g, () => '--before'],
+  [/the limit \(maxValueBytes\) is/g, () => 'the limit is'],
+  [/ \(readOnly: true\)/g, () => ''],
+  // Rust's Option as it prints (core/src/verify.rs): the value, or "none".
+  [/previous_version_id Some\(("(?:[^"\\]|\\.)*")\)/g, (_c, v) => `previous_version_id ${v}`],
+  [/previous_version_id None\b/g, () => 'previous_version_id none'],
+]
+
+function inCliTerms(text: string, conn: Connection | undefined): string {
+  return LIBRARY_TERMS.reduce(
+    (t, [re, rewrite]) => t.replace(re, (_m, ...groups: unknown[]) => rewrite(conn, ...groups.filter((g) => typeof g === 'string'))),
+    text,
+  )
 }
 
-function describeError(err: unknown): { code: string; message: string; exit: number } {
-  if (err instanceof UsageError) return { code: err.code, message: err.message, exit: EXIT.usage }
+/** Where requests go, for "cannot reach ...": the endpoint given, else AWS's. */
+function endpointName(conn: Connection | undefined): string {
+  const endpoint = conn?.settings.endpoint.value
+  if (endpoint !== undefined) return endpoint
+  const region = conn?.settings.region.value
+  return region === undefined ? 'AWS S3' : `AWS S3 (region ${region})`
+}
+
+/**
+ * A request that never got an answer: the SDK says "dispatch failure" and
+ * how the connection failed; the user needs to know which server it was.
+ */
+function connectionFailure(message: string, conn: Connection | undefined): string | undefined {
+  const m = /^(\S+ s3:\/\/.*?) failed: dispatch failure: [\s\S]*?client error \((\w+)\): ([\s\S]*)$/.exec(message)
+  if (m === null) return undefined
+  const [, request, stage, why] = m
+  const reason = why.replace(/^tcp connect error: /, '').replace(/ \(os error \d+\)$/, '')
+  // "Connection refused" reads "connection refused" after a colon; "TLS ..." stays.
+  const lower = /^[A-Z][a-z]/.test(reason) ? reason.charAt(0).toLowerCase() + reason.slice(1) : reason
+  const what = stage === 'Connect' ? `cannot reach ${endpointName(conn)}` : `no answer from ${endpointName(conn)}`
+  return `${what}: ${lower} (${request})`
+}
+
+interface Described {
+  code: string
+  message: string
+  exit: number
+  mayHaveCommitted?: boolean
+  /** The library's own text and causes: shown with IMMUKV_LOG only. */
+  debug: string[]
+}
+
+function describeError(err: unknown, conn: Connection | undefined): Described {
+  if (err instanceof CliError) return { code: err.code, message: err.message, exit: err.exit, debug: [] }
   if (err instanceof ImmuKVError) {
     let exit: number = EXIT.failed
     if (err.code === 'KEY_NOT_FOUND') exit = EXIT.notFound
     else if (err.code === 'ABORTED') exit = EXIT.interrupted
     else if (INPUT_ERROR_CODES.has(err.code)) exit = EXIT.usage
-    return { code: err.code, message: err.message, exit }
+    let message = connectionFailure(err.message, conn) ?? inCliTerms(err.message, conn)
+    // AWS_PROFILE naming a profile that is nowhere: what the chain reports is beside the point.
+    const profile = conn?.settings.profile
+    const aboutProfile = err.code === 'CREDENTIALS_ERROR' || (err.code === 'INVALID_CONFIG' && /^no region/.test(err.message))
+    if (aboutProfile && profile?.value !== undefined && !profileExists(profile.value)) message = missingProfile(conn!)
+    // What is left of an SDK dump past the first line is for IMMUKV_LOG.
+    message = message.split('\n')[0]
+    if (err.code === 'NO_SUCH_BUCKET') message += ` (check ${settingName(conn, 'bucket')}, and the endpoint or region)`
+    const debug = message === err.message ? [] : [`library: ${err.message}`]
+    for (let cause = err.cause; cause instanceof Error; cause = cause.cause) if (!err.message.includes(cause.message)) debug.push(`cause: ${cause.message}`)
+    return { code: err.code, message, exit, mayHaveCommitted: err.mayHaveCommitted, debug }
   }
   // A bug of this tool, not a verdict on the store.
   const message = err instanceof Error ? err.message : String(err)
-  return { code: 'INTERNAL_ERROR', message, exit: EXIT.failed }
+  return { code: 'INTERNAL_ERROR', message, exit: EXIT.failed, debug: err instanceof Error && err.stack ? [err.stack] : [] }
+}
+
+/** "immukv: CODE: message" on stderr, and what follows it. */
+function printError(d: Described, json: boolean): void {
+  writeErr(`immukv: ${d.code}: ${safeText(d.message)}`)
+  if (process.env.IMMUKV_LOG) for (const line of d.debug.flatMap((l) => l.split('\n'))) writeErr(`  ${safeText(line)}`)
+  // A failed set may have committed all the same (the answer was lost): say so, the retry is the caller's call.
+  if (d.mayHaveCommitted === true) writeErr('  the entry may be in the log all the same: look with "immukv get" before retrying')
+  if (d.code === 'USAGE' && !json) writeErr('(immukv help lists the commands; immukv COMMAND --help, its options)')
+}
+
+/** The error document of --json. */
+function errorDoc(d: Described): { code: string; message: string; mayHaveCommitted?: boolean } {
+  return d.mayHaveCommitted === undefined ? { code: d.code, message: d.message } : { code: d.code, message: d.message, mayHaveCommitted: d.mayHaveCommitted }
+}
+
+/** How an error is shown: on stderr, and with --json also as the document on stdout. */
+function reportError(err: unknown, json: boolean, conn?: Connection): number {
+  const d = describeError(err, conn)
+  printError(d, json)
+  if (json) writeJson({ error: errorDoc(d) })
+  return d.exit
+}
+
+/** verify, digest and log on a prefix that holds no log at all: a typo, until --allow-empty says otherwise. */
+function noLog(conn: Connection): CliError {
+  return new CliError(
+    `no log under ${storeUrl(conn)} (bucket ${JSON.stringify(conn.bucket)}, prefix ${JSON.stringify(conn.prefix)}): ` +
+      `nothing was ever written there, or the bucket or prefix is mistyped; --allow-empty accepts an empty store`,
+    'LOG_NOT_FOUND',
+    EXIT.notFound,
+  )
 }
 
 // ---------------------------------------------------------------------------
@@ -386,7 +811,7 @@ async function readTrustedDigest(file: string, signal: AbortSignal): Promise<Dig
   try {
     text = file === '-' ? await readStdinText(signal) : readFileSync(file, 'utf8')
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ImmuKVError) throw err
+    if (err instanceof CliError || err instanceof ImmuKVError) throw err
     throw new UsageError(`--trusted: cannot read ${file}: ${(err as Error).message}`)
   }
   let d: unknown
@@ -430,58 +855,70 @@ async function runSet({ args, values, json, client, signal }: Context): Promise<
   return EXIT.ok
 }
 
-async function runHistory({ args, values, json, client, signal }: Context): Promise<number> {
-  const limit = parseLimit(values.limit)
+async function runHistory(ctx: Context): Promise<number> {
+  const { args, values, client, signal } = ctx
+  const key = args[0]
   const before = stringOption(values, 'before')
-  const [entries, cursor] = await client.history(args[0], before, limit, { signal })
-  // No entries on the first page: the key was never set.
-  if (entries.length === 0 && before === undefined) throw new KeyNotFoundError({ code: 'KEY_NOT_FOUND', message: `key ${JSON.stringify(args[0])} not found` })
-  // Without a limit every entry is here; with one, the cursor leads on (an empty page ends it).
-  const next = limit !== undefined && entries.length > 0 ? cursor : undefined
-  if (json) writeJson({ entries, nextCursor: next ?? null })
-  else printPage(entries.map(entryLine), next === undefined ? undefined : `--before ${next}`)
-  return EXIT.ok
+  return streamListing(ctx, {
+    field: 'entries',
+    cursorField: 'nextCursor',
+    flag: '--before',
+    start: before,
+    line: entryLine,
+    async page(cursor, size) {
+      const [entries, next] = await client.history(key, cursor, size, { signal })
+      // No entries on the first page: the key was never set.
+      if (entries.length === 0 && cursor === undefined) throw new KeyNotFoundError({ code: 'KEY_NOT_FOUND', message: `key ${JSON.stringify(key)} not found` })
+      // Only an empty page ends a key's history: a short one may be followed by more.
+      return { items: entries, next, end: entries.length === 0 }
+    },
+  })
 }
 
-async function runLog({ values, json, client, signal }: Context): Promise<number> {
-  const limit = parseLimit(values.limit)
-  const entries = await client.logEntries(stringOption(values, 'before'), limit, { signal })
-  // A full page may have a next one: it starts before the oldest entry shown.
-  const next = limit !== undefined && entries.length === limit ? entries[entries.length - 1].versionId : undefined
-  if (json) writeJson({ entries, nextBefore: next ?? null })
-  else printPage(entries.map(entryLine), next === undefined ? undefined : `--before ${next}`)
-  return EXIT.ok
+async function runLog(ctx: Context): Promise<number> {
+  const { values, client, conn, signal } = ctx
+  const before = stringOption(values, 'before')
+  return streamListing(ctx, {
+    field: 'entries',
+    cursorField: 'nextBefore',
+    flag: '--before',
+    start: before,
+    line: entryLine,
+    async page(cursor, size) {
+      const entries = await client.logEntries(cursor, size, { signal })
+      if (entries.length === 0 && cursor === undefined && values['allow-empty'] !== true) throw noLog(conn)
+      return { items: entries, next: entries.at(-1)?.versionId, end: entries.length < size }
+    },
+  })
 }
 
-async function runKeys({ values, json, client, signal }: Context): Promise<number> {
-  const limit = parseLimit(values.limit)
-  const keys = await client.listKeysWithPrefix(stringOption(values, 'prefix') ?? '', stringOption(values, 'after'), limit, { signal })
-  const next = limit !== undefined && keys.length === limit ? keys[keys.length - 1] : undefined
-  if (json) writeJson({ keys, nextAfter: next ?? null })
-  else printPage(keys, next === undefined ? undefined : `--after ${next}`)
-  return EXIT.ok
+async function runKeys(ctx: Context): Promise<number> {
+  const { values, client, signal } = ctx
+  const prefix = stringOption(values, 'prefix') ?? ''
+  return streamListing(ctx, {
+    field: 'keys',
+    cursorField: 'nextAfter',
+    flag: '--after',
+    start: stringOption(values, 'after'),
+    line: shown,
+    async page(cursor, size) {
+      const keys = await client.listKeysWithPrefix(prefix, cursor, size, { signal })
+      return { items: keys, next: keys.at(-1), end: keys.length < size }
+    },
+  })
 }
 
-/**
- * Lines of a listing on stdout; the way to the next page on stderr, so that
- * stdout holds only data (`immukv keys | xargs ...`).
- */
-function printPage(lines: string[], nextPage: string | undefined): void {
-  if (lines.length === 0) writeErr('(nothing)')
-  else writeOut(lines.join('\n'))
-  if (nextPage !== undefined) writeErr(`next page: ${nextPage}`)
-}
-
-async function runDigest({ json, client, signal }: Context): Promise<number> {
+async function runDigest({ values, json, client, conn, signal }: Context): Promise<number> {
   const digest = await client.digest({ signal })
+  if (digest === undefined && values['allow-empty'] !== true) throw noLog(conn)
   // Human or not, the digest is JSON: it is meant to be saved and read back by verify --trusted.
-  writeOut(JSON.stringify(digest ?? null))
-  if (digest === undefined && !json) writeErr('immukv: the log is empty: there is no digest yet')
+  writeOut(json ? JSON.stringify(digest ?? null) : safeJson(digest ?? null))
+  if (digest === undefined && !json) writeErr(`immukv: no log under ${shown(storeUrl(conn))} yet: there is no digest (--allow-empty)`)
   return EXIT.ok
 }
 
-async function runVerify({ values, json, client, s3Prefix, signal }: Context): Promise<number> {
-  const limit = parseLimit(values.limit)
+async function runVerify({ values, json, client, conn, signal }: Context): Promise<number> {
+  const limit = parseCount('limit', values.limit, 0xffffffff)
   const trustedFile = stringOption(values, 'trusted')
   const trusted = trustedFile === undefined ? undefined : await readTrustedDigest(trustedFile, signal)
   // A bar only for a person watching: not in pipes or CI logs, not mixed with JSON.
@@ -498,20 +935,160 @@ async function runVerify({ values, json, client, s3Prefix, signal }: Context): P
   } finally {
     bar?.stop()
   }
+  // Nothing here and nothing trusted: a mistyped bucket or prefix passes no audit. (With a trusted
+  // digest the report already fails: the log it names is gone.)
+  if (report.empty && report.failures.length === 0 && values['allow-empty'] !== true) throw noLog(conn)
+  const failures = report.failures.map((f) => ({ ...f, detail: inCliTerms(f.detail, conn) }))
   // head is always there (null for an empty log): the next run's --trusted, saved with jq .head.
-  if (json) writeJson({ ...report, head: report.head ?? null })
-  else writeOut(verdict(report, `${s3Prefix}_log.json`).join('\n'))
-  return report.failures.length === 0 ? EXIT.ok : EXIT.tampered
+  if (json) writeJson({ ...report, failures, head: report.head ?? null })
+  else writeOut(verdict({ ...report, failures }, conn).join('\n'))
+  if (report.failures.length > 0) return EXIT.tampered
+  // No failure, and still not ok: the trusted digest expired under the bucket's retention.
+  return report.ok ? EXIT.ok : EXIT.unproven
 }
 
-function verdict(report: VerifyReport, logPath: string): string[] {
-  const checked = `${report.checked} ${report.checked === 1 ? 'entry' : 'entries'} checked`
+/** The verdict line, then one line a failure, then where the verified range starts if not at the first entry. */
+function verdict(report: VerifyReport, conn: Connection): string[] {
+  const checked = `${report.checked} ${report.checked === 1 ? 'entry' : 'entries'} checked${report.horizon ? ` from sequence ${report.horizon.sequence}` : ''}`
+  const where = shown(storeUrl(conn))
+  const head = `head sequence ${report.head?.sequence ?? '-'}`
+  const horizon = report.horizon ? [horizonLine(report.horizon)] : []
   if (report.failures.length === 0) {
-    const head = report.head ? `head sequence ${report.head.sequence}` : 'the log is empty'
-    return [`intact: ${checked}, ${head}`]
+    if (report.empty) return [`empty: no log under ${where} (accepted with --allow-empty)`]
+    if (!report.ok)
+      return [
+        `UNPROVEN: the trusted digest is older than the retention horizon: its entry expired, so it can be neither proven nor refuted; ${checked}, ${head}`,
+        ...horizon,
+      ]
+    return [`intact: ${checked}, ${head}`, ...horizon]
   }
   const n = report.failures.length
-  return [`TAMPERED: ${n} ${n === 1 ? 'failure' : 'failures'}, ${checked}`, ...report.failures.map((f) => failureLine(f, logPath))]
+  const logPath = `${conn.prefix}_log.json`
+  return [
+    `TAMPERED: ${n} ${n === 1 ? 'failure' : 'failures'}, ${checked}`,
+    ...report.failures.map((f) => failureLine(f, logPath)),
+    ...horizon,
+    ...(report.empty ? [`no log under ${where} at all: it was deleted, or the bucket or prefix is mistyped`] : []),
+  ]
+}
+
+/** The retention horizon: the oldest entry left, and (its detail) why the older ones are not tampering. */
+function horizonLine(h: RetentionHorizon): string {
+  return `horizon  sequence ${h.sequence}  version ${shown(h.versionId)}  ${safeText(h.detail)}`
+}
+
+// ---------------------------------------------------------------------------
+// Listings, streamed
+
+/** One page of a listing: its items, the cursor after them, and whether the listing ends there. */
+interface Page<T> {
+  items: T[]
+  next?: string
+  end: boolean
+}
+
+interface Listing<T> {
+  /** The document's fields under --json: `{"entries": [...], "nextBefore": ...}`. */
+  field: string
+  cursorField: string
+  /** How the next page is asked for: `--before`. */
+  flag: string
+  start?: string
+  line(item: T): string
+  page(cursor: string | undefined, size: number): Promise<Page<T>>
+}
+
+/** The first page is small, so that something shows at once; see PageSizer. */
+const FIRST_PAGE = 50
+const MIN_PAGE = 10
+const MAX_PAGE = 1000
+
+/**
+ * Each page is one call, and a call must end within the operation budget.
+ * A page costs about one round trip for its listing, then one per
+ * `readConcurrency` entries read at once; from the round trip the last page
+ * took, the next is sized to take half the budget at most (the other half for
+ * a slower moment of the link), growing at most fourfold at a time, up to 1000.
+ */
+class PageSizer {
+  size = FIRST_PAGE
+  readonly #budgetMs: number
+  readonly #concurrency: number
+  constructor(budgetMs: number, concurrency: number) {
+    this.#budgetMs = budgetMs
+    this.#concurrency = concurrency
+  }
+  update(items: number, ms: number): void {
+    const trips = 1 + Math.ceil(Math.max(items, 1) / this.#concurrency)
+    const tripMs = Math.max(ms, 1) / trips
+    const fits = (Math.floor(this.#budgetMs / 2 / tripMs) - 1) * this.#concurrency
+    this.size = Math.max(MIN_PAGE, Math.min(fits, this.size * 4, MAX_PAGE))
+  }
+}
+
+/**
+ * Prints a listing page by page as it is read: lines for people, or under
+ * --json one document written item by item (what JSON.stringify(doc, null, 2)
+ * would print). `--limit N` stops after N items, with the way to the next
+ * page. A failure after the first page still ends the document, with the
+ * cursor to resume from and the error; a reader gone from stdout ends the
+ * listing (exit 0: nothing failed).
+ */
+async function streamListing<T>(ctx: Context, listing: Listing<T>): Promise<number> {
+  const { values, json, conn } = ctx
+  const limit = parseCount('limit', values.limit, 0xffffffff)
+  const sizer = new PageSizer(timeoutOption(values) ?? defaultTimeoutMs(), native.configDefaults().readConcurrency)
+  let cursor = listing.start
+  let count = 0
+  let started = false
+  const begin = (): void => {
+    if (json && !started) writeRaw(`{\n  ${JSON.stringify(listing.field)}: [`)
+    started = true
+  }
+  const finish = (next: string | undefined, error?: Described): void => {
+    if (json) {
+      const tail = `${count > 0 ? '\n  ' : ''}],\n  ${JSON.stringify(listing.cursorField)}: ${JSON.stringify(next ?? null)}`
+      const err = error ? `,\n  "error": ${JSON.stringify(errorDoc(error), null, 2).replace(/\n/g, '\n  ')}` : ''
+      writeRaw(`${tail}${err}\n}\n`)
+    } else {
+      if (count === 0) writeErr('(nothing)')
+      if (next !== undefined) writeErr(`next page: ${listing.flag} ${shown(next)}`)
+    }
+  }
+  for (;;) {
+    const size = Math.min(sizer.size, limit === undefined ? MAX_PAGE : limit - count)
+    const t0 = Date.now()
+    let page: Page<T>
+    try {
+      page = await listing.page(cursor, size)
+    } catch (err) {
+      // Before anything was printed, an error is reported as any other.
+      if (!started) throw err
+      const d = describeError(err, conn)
+      if (json) finish(cursor, d)
+      printError(d, json)
+      if (!json && cursor !== undefined) writeErr(`  resume with: ${listing.flag} ${shown(cursor)}`)
+      return d.exit
+    }
+    sizer.update(page.items.length, Date.now() - t0)
+    begin()
+    if (json) {
+      const items = page.items.map((item, i) => `${count + i > 0 ? ',' : ''}\n    ${JSON.stringify(item, null, 2).replace(/\n/g, '\n    ')}`)
+      writeRaw(items.join(''))
+    } else if (page.items.length > 0) writeOut(page.items.map(listing.line).join('\n'))
+    count += page.items.length
+    if (output.stdoutClosed) return EXIT.ok
+    if (page.items.length > 0) cursor = page.next
+    // A page that names no next one ends the listing too: asking from the start again would never end.
+    if (page.end || cursor === undefined) {
+      finish(undefined)
+      return EXIT.ok
+    }
+    if (limit !== undefined && count >= limit) {
+      finish(cursor)
+      return EXIT.ok
+    }
+  }
 }
 
 /**
@@ -576,11 +1153,30 @@ interface ProgressPayload {
   rate: number
 }
 
-/** "checking log [=====-----] 640/1000 | 212/s | ETA 2s"; a listing has no total yet. */
+/** The narrowest bar worth drawing. */
+const MIN_BAR = 8
+
+/**
+ * "checking log [=====-----] 640/1000 | 212/s | ETA 2s", within the
+ * terminal's width: on a narrow one the bar shrinks, then goes, then the
+ * rate; the count and the ETA stay. A listing has no total yet.
+ */
 function formatProgress(options: BarOptions, params: BarParams, payload: ProgressPayload): string {
-  if (!payload.knownTotal) return `${payload.phase}... ${params.value > 0 ? `${params.value} so far` : ''}`
+  // One column spare: a line as wide as the terminal wraps on some.
+  const width = Math.max((process.stderr.columns || 80) - 1, 20)
+  if (!payload.knownTotal) return `${payload.phase}... ${params.value > 0 ? `${params.value} so far` : ''}`.slice(0, width)
   const eta = typeof params.eta === 'number' && params.value > 0 ? Format.TimeFormat(params.eta, options, 5) : '?'
-  return `${payload.phase} [${Format.BarFormat(params.progress, options)}] ${params.value}/${params.total} | ${Math.round(payload.rate)}/s | ETA ${eta}`
+  // Padded, so that the bar keeps its width as the numbers grow.
+  const count = `${String(params.value).padStart(String(params.total).length)}/${params.total}`
+  const rate = `${String(Math.round(payload.rate)).padStart(4)}/s`
+  for (const tail of [`${count} | ${rate} | ETA ${eta}`, `${count} | ETA ${eta}`]) {
+    const room = width - payload.phase.length - tail.length - 4 // " [" and "] "
+    if (room >= MIN_BAR)
+      return `${payload.phase} [${Format.BarFormat(params.progress, { ...options, barsize: Math.min(room, options.barsize ?? 40) })}] ${tail}`
+    if (payload.phase.length + 1 + tail.length <= width) return `${payload.phase} ${tail}`
+  }
+  const tail = `${count} ETA ${eta}`
+  return `${payload.phase.slice(0, Math.max(width - tail.length - 1, 0))} ${tail}`.slice(-width)
 }
 
 // ---------------------------------------------------------------------------
@@ -604,18 +1200,28 @@ async function dispatch(argv: string[], name: string | undefined): Promise<numbe
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
   if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}`)
   const { args, values } = parseCommandLine(argv, name, command)
-  if (values.help === true) return showHelpOrVersion(['--help'], name)
+  if (values.help === true) {
+    writeOut(commandHelp(name))
+    return EXIT.ok
+  }
   if (values.version === true) return showHelpOrVersion(['--version'], name)
   checkArity(args, name, command)
-  const config = connectionConfig(values, process.env, !command.writes)
-  selectProfile(stringOption(values, 'profile'))
-  const client = new ImmuKVClient(config)
+  const conn = connect(values, process.env)
+  const config = clientConfig(conn, values, !command.writes)
+  parseCount('limit', values.limit, 0xffffffff)
   const json = values.json === true
+  let client: ImmuKVClient
+  try {
+    selectProfile(conn)
+    client = new ImmuKVClient(config)
+  } catch (err) {
+    return reportError(err, json, conn)
+  }
   const interrupt = abortOnInterrupt()
   try {
-    return await command.run({ args, values, json, client, s3Prefix: config.s3Prefix, signal: interrupt.signal })
+    return await command.run({ args, values, json, client, conn, signal: interrupt.signal })
   } catch (err) {
-    return reportError(err, json)
+    return reportError(err, json, conn)
   } finally {
     // Ctrl-C during close() ends the process as usual. After a Ctrl-C,
     // close() would wait for work the core still has in flight (up to
@@ -625,31 +1231,39 @@ async function dispatch(argv: string[], name: string | undefined): Promise<numbe
   }
 }
 
-/** `immukv`, `immukv help`, `--help`, `--version`. */
+/** `immukv`, `immukv help [command]`, `--help`, `--version`. */
 function showHelpOrVersion(argv: string[], name: string | undefined): number {
-  const { values } = parseArgs({ args: argv, options: allOptions(), strict: false, allowPositionals: true })
+  const { values, positionals } = parseArgs({ args: argv, options: parseSpecs(allOptions()), strict: false, allowPositionals: true })
   if (values.version === true && values.help !== true) {
     writeOut(packageVersion())
     return EXIT.ok
   }
   if (name === undefined && values.help !== true) {
     // Bare `immukv`: the help, but as the usage error it is.
-    writeErr(HELP)
+    writeErr(globalHelp())
     return EXIT.usage
   }
-  writeOut(HELP)
+  // `immukv help verify`: that command's help.
+  const topic = name === 'help' ? positionals[1] : undefined
+  if (topic !== undefined && topic !== 'help') {
+    if (!Object.hasOwn(COMMANDS, topic)) throw new UsageError(`help: unknown command ${JSON.stringify(topic)}`)
+    writeOut(commandHelp(topic))
+    return EXIT.ok
+  }
+  writeOut(globalHelp())
   return EXIT.ok
 }
 
-// `immukv log | head`: a closed pipe ends the output, not in a stack trace.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(EXIT.ok)
-  throw err
-})
-
 main(process.argv.slice(2)).then((code) => {
+  // Output lost for another reason than a reader gone (a full disk): not a success.
+  let status = code
+  if (output.stdoutError !== undefined && code === EXIT.ok) {
+    writeErr(`immukv: cannot write to stdout: ${output.stdoutError.message}`)
+    status = EXIT.failed
+  }
   // exitCode, not exit(): stdout is flushed first. Interrupted, the process
   // exits once stdout is flushed, not when the core's work in flight ends.
-  if (code === EXIT.interrupted) process.stdout.write('', () => process.exit(code))
-  else process.exitCode = code
+  if (status === EXIT.interrupted && !output.stdoutClosed) process.stdout.write('', () => process.exit(status))
+  else if (status === EXIT.interrupted) process.exit(status)
+  else process.exitCode = status
 })
