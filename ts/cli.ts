@@ -655,9 +655,6 @@ const LIBRARY_TERMS: [RegExp, (conn: Connection | undefined, ...groups: string[]
   [/\bbeforeVersionId\b/g, () => '--before'],
   [/the limit \(maxValueBytes\) is/g, () => 'the limit is'],
   [/ \(readOnly: true\)/g, () => ''],
-  // Rust's Option as it prints (core/src/verify.rs): the value, or "none".
-  [/previous_version_id Some\(("(?:[^"\\]|\\.)*")\)/g, (_c, v) => `previous_version_id ${v}`],
-  [/previous_version_id None\b/g, () => 'previous_version_id none'],
 ]
 
 function inCliTerms(text: string, conn: Connection | undefined): string {

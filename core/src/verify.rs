@@ -259,8 +259,9 @@ pub fn check_chain(newest_first: &[Summary], complete: bool) -> Vec<Failure> {
                 e,
                 FailureKind::WrongPreviousVersion,
                 format!(
-                    "previous_version_id {:?} does not name the previous log version {}",
-                    e.previous_version_id, prev.version_id
+                    "previous_version_id {} does not name the previous log version {}",
+                    named(e.previous_version_id.as_deref()),
+                    prev.version_id
                 ),
             ));
         }
@@ -274,13 +275,21 @@ pub fn check_chain(newest_first: &[Summary], complete: bool) -> Vec<Failure> {
                 first,
                 FailureKind::BadGenesis,
                 format!(
-                    "the oldest log version has sequence {}, previous_hash {}, previous_version_id {:?}; a first entry has 0, {GENESIS} and none",
-                    first.sequence, first.previous_hash, first.previous_version_id
+                    "the oldest log version has sequence {}, previous_hash {}, previous_version_id {}; a first entry has 0, {GENESIS} and none",
+                    first.sequence,
+                    first.previous_hash,
+                    named(first.previous_version_id.as_deref())
                 ),
             ));
         }
     }
     failures
+}
+
+/// An optional version id in a message: the id, or "none" (never Rust's
+/// `Option` text).
+fn named(v: Option<&str>) -> String {
+    v.map_or_else(|| "none".to_string(), |v| format!("\"{v}\""))
 }
 
 /// Checks that the log (newest first, reaching at least back to the
