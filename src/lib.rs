@@ -26,6 +26,29 @@ mod logging;
 use immukv_core::format::{Dialect, Entry, Json};
 use napi_derive::napi;
 
+/// The runtime every call runs on: napi-rs's own, with larger worker
+/// stacks. A call's future nests the AWS SDK's inside ours; polled without
+/// the optimiser (debug builds) its frames overflowed tokio's default 2 MiB
+/// (a segfault in `get`). Built once per process: every worker thread that
+/// loads the addon runs its calls on the same runtime.
+#[napi_derive::module_init]
+fn init_runtime() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_stack_size(16 * 1024 * 1024)
+            .build()
+        {
+            Ok(rt) => napi::bindgen_prelude::create_custom_tokio_runtime(rt),
+            // napi-rs then builds its default runtime on first use.
+            Err(e) => {
+                eprintln!("immukv: could not build the async runtime ({e}); using the default")
+            }
+        }
+    });
+}
+
 /// The core's defaults by config name (the README's table is checked
 /// against these).
 #[napi]
