@@ -504,7 +504,8 @@ impl<S: Store> Inner<S> {
     }
 
     /// `get`, then proof that the entry is in the log: the log version its
-    /// key object names is read and must hold the same entry, intact. With a
+    /// key object names is read and must be intact and hold the same entry
+    /// ([`Entry::same_entry`]). With a
     /// `trusted` digest, the entries between it and the digest are read too,
     /// and must link up. Costs the `get`, one GET, and with `trusted` one GET
     /// per entry between the two (read `read_concurrency` at a time) plus a
@@ -536,14 +537,9 @@ impl<S: Store> Inner<S> {
                 logged.version_id
             )));
         }
-        let same = logged.key == entry.key
-            && logged.sequence == entry.sequence
-            && logged.hash == entry.hash
-            && logged.previous_hash == entry.previous_hash
-            && logged.timestamp_ms == entry.timestamp_ms
-            && logged.value.canonical(Dialect::Python).ok()
-                == entry.value.canonical(Dialect::Python).ok();
-        if !same {
+        // By meaning, not bytes: the key object may have been written by
+        // another client in its own dialect (a repair).
+        if !logged.same_entry(&entry) {
             return Err(fail(format!(
                 "it differs from log version {} (sequence {}) that it names",
                 logged.version_id, logged.sequence
