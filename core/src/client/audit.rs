@@ -4,7 +4,7 @@
 use super::read::check_limit;
 use super::{retry, Inner, LogHead};
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::{Dialect, Entry};
+use crate::format::Entry;
 use crate::storage::Store;
 use crate::verify::{self, Digest, Failure, FailureKind, Report};
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -334,10 +334,7 @@ impl<S: Store> Inner<S> {
                     }
                     match by_version.get(k.version_id.as_str()) {
                         Some(e) => {
-                            let same = [Dialect::Js, Dialect::Python]
-                                .iter()
-                                .any(|d| e.key_object(*d).is_ok_and(|b| b.as_bytes() == obj.body.as_slice()));
-                            if !same {
+                            if !e.same_entry(&k) {
                                 out.push(Failure {
                                     sequence: Some(e.sequence),
                                     ..at(
