@@ -26,10 +26,18 @@ function requirePython() {
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: run "bash scripts/s3.sh status" once, which installs the earlier Python client`)
 }
 
+/** Starts `argv` with `args` as JSON on its stdin; the child process. */
+export function startWith(argv, args) {
+  const p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+  p.stdin.on('error', () => {}) // a process killed before it read its arguments
+  p.stdin.end(JSON.stringify(args))
+  return p
+}
+
 /** Starts pyimmukv.py with `args` (see its docstring); the child process. */
 export function startPython(server, Bucket, prefix, args) {
   requirePython()
-  return spawn(PYTHON, [PYIMMUKV, JSON.stringify({ endpoint: server.endpoint, bucket: Bucket, prefix, ...args })], { stdio: ['ignore', 'pipe', 'pipe'] })
+  return startWith([PYTHON, PYIMMUKV], { endpoint: server.endpoint, bucket: Bucket, prefix, ...args })
 }
 
 /** Runs pyimmukv.py to the end; resolves with its JSON lines. */

@@ -2,7 +2,9 @@
 into .s3/pyimmukv) driven by the tests: a writer, a repairer and a reader on
 the same bucket and prefix as this package.
 
-    .s3/pyimmukv/bin/python pyimmukv.py '{"op": ..., "endpoint", "bucket", "prefix", ...}'
+    .s3/pyimmukv/bin/python pyimmukv.py < '{"op": ..., "endpoint", "bucket", "prefix", ...}'
+
+(the arguments as JSON on stdin: a long list of sets does not fit in argv)
 
 op "set":  "sets": [[key, value_json], ...]: each value is read with Python's
            json.loads (so NaN, Infinity, 1.0 and 1e-05 mean what they mean to
@@ -13,9 +15,12 @@ op "set":  "sets": [[key, value_json], ...]: each value is read with Python's
 op "get":  "keys": [...]: the client's get of each key (its first read
            repairs an orphan head, as the client does), one JSON line each
            with the value as Python's json.dumps writes it.
-Failures are printed as {"error": ...} lines and do not stop the run.
+Failures are printed as {"error": ...} lines and do not stop the run. Each
+repair the client makes (a key object it writes for an orphan head) is told
+on stderr as a {"repaired": message} line.
 """
 import json
+import logging
 import sys
 
 from immukv import Config, ImmuKVClient, S3Credentials, S3Overrides
@@ -37,13 +42,26 @@ def client(args):
     return ImmuKVClient(config, identity, identity)
 
 
+class Repairs(logging.Handler):
+    """The client logs each repair it makes at INFO (client.py, _repair_orphan)."""
+
+    def emit(self, record):
+        message = record.getMessage()
+        if message.startswith(("Propagated log entry", "Created key object")):
+            sys.stderr.write(json.dumps({"repaired": message}) + "\n")
+            sys.stderr.flush()
+
+
 def say(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 
 
 def main():
-    args = json.loads(sys.argv[1])
+    args = json.loads(sys.stdin.read())
+    log = logging.getLogger("immukv.client")
+    log.setLevel(logging.INFO)
+    log.addHandler(Repairs())
     c = client(args)
     try:
         if args["op"] == "set":
