@@ -47,7 +47,9 @@ const FLEETS = {
 
 for (const server of SERVERS) {
   describe(`mixed fleet on ${server.name}`, () => {
-    test('JS and Python writers, some killed with SIGKILL: every acknowledged set once, a clean audit, every key read back', { timeout: 240_000 }, async (t) => {
+    test('JS and Python writers, some killed with SIGKILL: every acknowledged set once, a clean audit, every key read back', {
+      timeout: 240_000,
+    }, async (t) => {
       const started = Date.now()
       const b = await bucket(server)
       t.diagnostic(`bucket ${b}, prefix ${PREFIX}`)
