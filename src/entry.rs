@@ -10,6 +10,10 @@ pub struct NativeEntry {
     /// The stored value as JSON text; absent on the entry `set` returns (the
     /// caller has the value).
     pub value_json: Option<String>,
+    /// `value_json` holds `NaN`, `Infinity` or `-Infinity` (written by the
+    /// earlier Python client): `JSON.parse` refuses it, so the TypeScript
+    /// layer reads it with its own parser.
+    pub value_non_finite: bool,
     pub timestamp_ms: f64,
     pub version_id: String,
     pub sequence: f64,
@@ -31,6 +35,7 @@ impl NativeEntry {
 
     fn with_value(e: Entry, value_json: Option<String>) -> Self {
         NativeEntry {
+            value_non_finite: value_json.is_some() && e.value.non_finite(),
             value_json,
             key: e.key,
             timestamp_ms: e.timestamp_ms as f64,

@@ -2,7 +2,7 @@
 // JavaScript's: argument types, the codec, AbortSignal wiring, error classes.
 
 import type { NativeCancel, NativeClient, NativeEntry, NativeProgress } from '../index'
-import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView } from './codec'
+import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView, parseStored } from './codec'
 import { type Config, type StoreOptions, nativeConfig, nativeMemoryConfig } from './config'
 import { type ErrorCode, type ErrorInfo, ImmuKVError, expect, fromNative, immukvError } from './errors'
 import { native } from './native'
@@ -129,9 +129,10 @@ export interface VerifyOptions extends CallOptions {
   /** A digest saved earlier: the log must still contain it, unchanged, and extend it. */
   trusted?: Digest
   /**
-   * Check key objects too (default true): every version must be backed, byte
-   * for byte, by the log entry it names, and each key's latest object must
-   * hold the key's latest entry.
+   * Check key objects too (default true): every version must hold the log
+   * entry it names (the same fields, a value that means the same), each key's
+   * latest object must hold the key's latest entry, and every checked entry
+   * must be held by a version of its key object.
    */
   checkKeyObjects?: boolean
   /**
@@ -171,8 +172,9 @@ interface Shared {
 }
 
 // Value JSON exactly as stored, per entry object: lets verify() recompute a
-// hash over the stored text (a Python writer's `1.0` is JavaScript's `1`).
-const storedValue = new WeakMap<object, string>()
+// hash over the stored text (a Python writer's `1.0` is JavaScript's `1`, its
+// `NaN` no JSON at all). `nonFinite`: the text holds NaN or Infinity.
+const storedValue = new WeakMap<object, { json: string; nonFinite: boolean }>()
 
 const identity = <T>(x: T): T => x
 
@@ -335,7 +337,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   #entry(n: NativeEntry, value?: V): Entry<K, V> {
     const entry: Entry<K, V> = {
       key: n.key as K,
-      value: value === undefined ? decodeValue(this.#decode, n.valueJson ?? 'null') : value,
+      value: value === undefined ? decodeValue(this.#decode, n.valueJson ?? 'null', n.valueNonFinite) : value,
       timestampMs: n.timestampMs,
       versionId: n.versionId,
       sequence: n.sequence,
@@ -344,7 +346,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     }
     if (n.previousVersionId != null) entry.previousVersionId = n.previousVersionId
     if (n.previousKeyObjectEtag != null) entry.previousKeyObjectEtag = n.previousKeyObjectEtag
-    if (n.valueJson !== undefined) storedValue.set(entry, n.valueJson)
+    if (n.valueJson != null) storedValue.set(entry, { json: n.valueJson, nonFinite: n.valueNonFinite })
     return entry
   }
 
@@ -464,7 +466,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
       return false
     }
     const stored = storedValue.get(entry)
-    if (stored !== undefined && jsView(JSON.parse(stored)) === jsView(encoded)) return native.verifyEntry(fields, stored)
+    if (stored !== undefined && jsView(parseStored(stored.json, stored.nonFinite)) === jsView(encoded)) return native.verifyEntry(fields, stored.json)
     let text: string
     try {
       text = encodeValue(identity, encoded)

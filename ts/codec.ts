@@ -186,11 +186,125 @@ export function encodeValue<V>(encoder: Encoder<V>, value: V): string {
   }
 }
 
-/** The caller's value from stored JSON text. */
-export function decodeValue<V>(decoder: Decoder<V>, json: string): V {
+const WORDS: ReadonlyArray<readonly [string, JSONValue]> = [
+  ['true', true],
+  ['false', false],
+  ['null', null],
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+
+/** Defines `o[key] = v` as JSON.parse does: an own property, `__proto__` included. */
+function define(o: Record<string, JSONValue>, key: string, v: JSONValue): void {
+  if (key === '__proto__') Object.defineProperty(o, key, { value: v, writable: true, enumerable: true, configurable: true })
+  else o[key] = v
+}
+
+/**
+ * JSON.parse, plus the tokens NaN, Infinity and -Infinity where a value goes:
+ * the earlier Python client writes non-finite floats that way (Python's json
+ * dialect), and readers here get them as the numbers NaN, Infinity and
+ * -Infinity. Used only for values the core flagged as holding such tokens;
+ * everything else goes through JSON.parse. Strings are read by JSON.parse and
+ * numbers by Number, so each means what JSON.parse makes of it; members are
+ * own properties (`__proto__` too) and a repeated name keeps its last value,
+ * as with JSON.parse. Iterative: stored values may nest a thousand deep.
+ */
+export function parseNonFinite(text: string): JSONValue {
+  let i = 0
+  const fail = (what: string): never => {
+    throw new SyntaxError(`${what} in JSON at position ${i}`)
+  }
+  const ws = (): void => {
+    for (let c = text.charCodeAt(i); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; c = text.charCodeAt(++i));
+  }
+  const string = (): string => {
+    const start = i++
+    for (let c = text.charCodeAt(i); c !== 0x22; c = text.charCodeAt(i)) {
+      if (Number.isNaN(c)) fail('Unterminated string')
+      i += c === 0x5c ? 2 : 1
+    }
+    i++
+    return JSON.parse(text.slice(start, i)) as string
+  }
+  const memberName = (): string => {
+    ws()
+    if (text.charCodeAt(i) !== 0x22) fail('Expected a member name')
+    const name = string()
+    ws()
+    if (text[i++] !== ':') fail("Expected ':'")
+    return name
+  }
+  const scalar = (): JSONValue => {
+    if (text.charCodeAt(i) === 0x22) return string()
+    for (const [word, v] of WORDS) {
+      if (text.startsWith(word, i)) {
+        i += word.length
+        return v
+      }
+    }
+    NUMBER.lastIndex = i
+    const m = NUMBER.exec(text)
+    if (m === null) return fail('Unexpected token')
+    i += m[0].length
+    return Number(m[0])
+  }
+  type Open = { array: JSONValue[]; object?: undefined } | { object: Record<string, JSONValue>; name: string; array?: undefined }
+  const stack: Open[] = []
+  for (;;) {
+    ws()
+    let value: JSONValue
+    const c = text[i]
+    if (c === '[' || c === '{') {
+      i++
+      ws()
+      if (text[i] === (c === '[' ? ']' : '}')) {
+        i++
+        value = c === '[' ? [] : {}
+      } else {
+        stack.push(c === '[' ? { array: [] } : { object: {}, name: memberName() })
+        continue
+      }
+    } else value = scalar()
+    // A value is complete: place it, and close every container that ends here.
+    for (;;) {
+      const top = stack.at(-1)
+      if (top === undefined) {
+        ws()
+        if (i !== text.length) fail('Unexpected text after the value')
+        return value
+      }
+      if (top.array) top.array.push(value)
+      else define(top.object, top.name, value)
+      ws()
+      const d = text[i++]
+      if (d === ',') {
+        if (top.object) top.name = memberName()
+        break
+      }
+      if (d !== (top.array ? ']' : '}')) fail("Expected ',' or the end of a container")
+      stack.pop()
+      value = top.array ?? top.object
+    }
+  }
+}
+
+/**
+ * A stored value as JavaScript holds it: JSON.parse, or parseNonFinite when
+ * the core flagged the text as holding NaN or Infinity (written by the
+ * earlier Python client).
+ */
+export function parseStored(json: string, nonFinite = false): JSONValue {
+  return nonFinite ? parseNonFinite(json) : (JSON.parse(json) as JSONValue)
+}
+
+/** The caller's value from stored JSON text (`nonFinite`: see parseStored). */
+export function decodeValue<V>(decoder: Decoder<V>, json: string, nonFinite = false): V {
   let parsed: JSONValue
   try {
-    parsed = JSON.parse(json) as JSONValue
+    parsed = parseStored(json, nonFinite)
   } catch (err) {
     // The core checked the JSON; JavaScript may still fail to hold it (a RangeError).
     const why = err instanceof Error ? err.message : String(err)

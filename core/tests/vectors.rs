@@ -222,3 +222,164 @@ fn stored_objects_of_any_depth_parse_and_verify() {
         assert_eq!(key_object.hash, e.hash);
     }
 }
+
+/// tests/data/python-client-v1.json: what the earlier Python client (PyPI
+/// immukv 0.1.30) writes, made with its own functions by
+/// `__test__/support/make-python-client-vectors.py`.
+fn python_client() -> Value {
+    let path = format!(
+        "{}/tests/data/python-client-v1.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read vectors at {path}: {e}"));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["format"], "immukv-python-client-1");
+    doc
+}
+
+#[test]
+fn python_non_finite_entries_read_verify_and_repair_in_their_own_dialect() {
+    let cases = python_client()["non_finite"].as_array().unwrap().clone();
+    assert_eq!(cases.len(), 5);
+    for case in cases {
+        let name = s(&case["name"]);
+        let (log_object, key_object) = (s(&case["log_object"]), s(&case["key_object"]));
+        let log = Entry::from_log_object(log_object.as_bytes(), &s(&case["log_version_id"]))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The value is the text as stored, flagged for JavaScript readers.
+        assert!(log.value.non_finite(), "{name}");
+        assert!(
+            log_object.contains(&format!("\"value\":{}", log.value.as_str())),
+            "{name}"
+        );
+        assert_eq!(log.hash_dialect(), Some(Dialect::Python), "{name}");
+        let key = Entry::from_key_object(key_object.as_bytes()).unwrap();
+        assert_eq!(key.hash_dialect(), Some(Dialect::Python), "{name}");
+        assert!(key.value.non_finite(), "{name}");
+        // Our repair writes Python's bytes; the JS dialect has no form for it.
+        assert_eq!(
+            log.key_object(Dialect::Python).unwrap(),
+            key_object,
+            "{name}"
+        );
+        assert!(log.key_object(Dialect::Js).is_err(), "{name}");
+        assert!(log.same_entry(&key) && key.same_entry(&log), "{name}");
+        assert_eq!(
+            log.log_object(Dialect::Python).unwrap(),
+            log_object,
+            "{name}"
+        );
+        // Appending after it.
+        let next = Entry::next(
+            Some(log.link()),
+            "after".into(),
+            Json::parse("1").unwrap(),
+            1,
+            None,
+        )
+        .unwrap();
+        assert_eq!(next.previous_hash, log.hash);
+        // Another non-finite value in its place does not verify.
+        let v = log.value.as_str();
+        let swapped = if v.contains("NaN") {
+            v.replacen("NaN", "Infinity", 1)
+        } else if v.contains("-Infinity") {
+            v.replacen("-Infinity", "Infinity", 1)
+        } else {
+            v.replacen("Infinity", "NaN", 1)
+        };
+        let altered =
+            key_object.replace(&format!("\"value\":{v}"), &format!("\"value\":{swapped}"));
+        let altered = Entry::from_key_object(altered.as_bytes()).unwrap();
+        assert_eq!(altered.hash_dialect(), None, "{name}: altered");
+        assert!(!altered.same_entry(&log), "{name}: altered");
+        // `set` refuses such a value in either dialect.
+        for d in [Dialect::Js, Dialect::Python] {
+            assert!(
+                Json::canonical_from(log.value.as_str(), d).is_err(),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn python_repairs_of_our_entries_hold_the_same_entry() {
+    let doc = python_client();
+    let repairs = doc["repairs_of_js"].as_array().unwrap();
+    let cases = vectors();
+    assert_eq!(repairs.len(), cases.len());
+    let mut differ_in_bytes = Vec::new();
+    for (case, repair) in cases.iter().zip(repairs) {
+        let name = s(&case["name"]);
+        assert_eq!(s(&repair["name"]), name);
+        let ours = Entry::from_log_object(
+            s(&case["js"]["log_object"]).as_bytes(),
+            &s(&case["entry"]["log_version_id"]),
+        )
+        .unwrap();
+        let body = s(&repair["key_object"]);
+        let theirs = Entry::from_key_object(body.as_bytes()).unwrap();
+        assert!(ours.same_entry(&theirs), "{name}");
+        assert!(theirs.same_entry(&ours), "{name}");
+        // Python keeps the meaning, so our hash still covers its text.
+        assert_eq!(theirs.hash_dialect(), Some(Dialect::Js), "{name}");
+        if [Dialect::Js, Dialect::Python]
+            .iter()
+            .all(|d| ours.key_object(*d).unwrap() != body)
+        {
+            differ_in_bytes.push(name.clone());
+        }
+        // Any field changed is another entry.
+        for change in [
+            |e: &mut Entry| e.sequence += 1,
+            |e: &mut Entry| e.timestamp_ms += 1,
+            |e: &mut Entry| e.key.push('x'),
+            |e: &mut Entry| e.hash.push('0'),
+            |e: &mut Entry| e.previous_hash.push('0'),
+            |e: &mut Entry| e.version_id.push('0'),
+            |e: &mut Entry| e.value = Json::parse(r#"{"other":1}"#).unwrap(),
+        ] {
+            let mut other = theirs.clone();
+            change(&mut other);
+            assert!(!ours.same_entry(&other), "{name}: changed");
+        }
+    }
+    // What a byte comparison took for forged: Python's `1e-07` for our `1e-7`.
+    assert!(
+        differ_in_bytes.contains(&"large-exponents".to_string()),
+        "{differ_in_bytes:?}"
+    );
+}
+
+#[test]
+fn earlier_typescript_repairs_of_python_entries_hold_the_same_entry() {
+    // The earlier TypeScript client repaired with JSON.parse and its
+    // canonical JSON: a Python entry's key object in JS number text, which
+    // the entry's Python hash does not cover.
+    let mut unhashed = Vec::new();
+    for case in vectors() {
+        let name = s(&case["name"]);
+        let python = Entry::from_log_object(
+            s(&case["python"]["log_object"]).as_bytes(),
+            &s(&case["entry"]["log_version_id"]),
+        )
+        .unwrap();
+        let body = python.key_object(Dialect::Js).unwrap();
+        assert_eq!(
+            body,
+            s(&case["js"]["key_object"])
+                .replace(&s(&case["js"]["hash"]), &s(&case["python"]["hash"])),
+            "{name}"
+        );
+        let repaired = Entry::from_key_object(body.as_bytes()).unwrap();
+        assert!(python.same_entry(&repaired), "{name}");
+        if repaired.hash_dialect().is_none() {
+            unhashed.push(name);
+        }
+    }
+    for name in ["integral-float", "large-exponents", "big-integer"] {
+        assert!(unhashed.contains(&name.to_string()), "{name}: {unhashed:?}");
+    }
+}

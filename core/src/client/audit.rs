@@ -11,7 +11,7 @@ use super::key_objects::Checked;
 use super::read::check_limit;
 use super::{retry, Inner, LogHead};
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::{Dialect, Entry};
+use crate::format::Entry;
 use crate::lifecycle::Lifecycle;
 use crate::storage::Store;
 use crate::verify::{
@@ -409,7 +409,8 @@ impl<S: Store> Inner<S> {
     }
 
     /// `get`, then proof that the entry is in the log: the log version its
-    /// key object names is read and must hold the same entry, intact. With a
+    /// key object names is read and must be intact and hold the same entry
+    /// ([`Entry::same_entry`]). With a
     /// `trusted` digest, the entries between it and the digest are read too,
     /// and must link up. Costs the `get`, one GET, and with `trusted` one GET
     /// per entry between the two (read `read_concurrency` at a time) plus a
@@ -441,14 +442,9 @@ impl<S: Store> Inner<S> {
                 logged.version_id
             )));
         }
-        let same = logged.key == entry.key
-            && logged.sequence == entry.sequence
-            && logged.hash == entry.hash
-            && logged.previous_hash == entry.previous_hash
-            && logged.timestamp_ms == entry.timestamp_ms
-            && logged.value.canonical(Dialect::Python).ok()
-                == entry.value.canonical(Dialect::Python).ok();
-        if !same {
+        // By meaning, not bytes: the key object may have been written by
+        // another client in its own dialect (a repair).
+        if !logged.same_entry(&entry) {
             return Err(fail(format!(
                 "it differs from log version {} (sequence {}) that it names",
                 logged.version_id, logged.sequence

@@ -14,7 +14,7 @@
 use super::audit::{cannot_be_read, Retention};
 use super::{retry, Inner};
 use crate::error::{Error, Result};
-use crate::format::{Dialect, Entry};
+use crate::format::Entry;
 use crate::storage::Store;
 use crate::verify::{Failure, FailureKind, Summary};
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -421,7 +421,9 @@ impl<S: Store> Inner<S> {
     /// value that means the same. When `k`'s own hash verifies and equals
     /// `e`'s, the values are the same by the hash (whatever the number text:
     /// an earlier client may have written `1e-05` where the log has
-    /// `0.00001`); otherwise the log version is read and the values compared.
+    /// `0.00001`); otherwise the log version is read and compared by meaning
+    /// ([`Entry::same_entry`]: an earlier TypeScript client wrote a Python
+    /// entry's `1.0` as `1`).
     async fn holds_entry(&self, k: &Entry, e: &Summary, deadline: Duration) -> Result<bool> {
         let fields = k.key == e.key
             && k.sequence == e.sequence
@@ -438,16 +440,6 @@ impl<S: Store> Inner<S> {
         let Some(logged) = self.read_log_version(&e.version_id, deadline).await? else {
             return Ok(false);
         };
-        Ok(same_value(&logged, k))
+        Ok(logged.same_entry(k))
     }
-}
-
-/// The values of two entries mean the same as the JavaScript reading of
-/// them (an earlier TypeScript client wrote a Python entry's `1.0` as `1`).
-fn same_value(a: &Entry, b: &Entry) -> bool {
-    a.value.as_str() == b.value.as_str()
-        || matches!(
-            (a.value.canonical(Dialect::Js), b.value.canonical(Dialect::Js)),
-            (Ok(x), Ok(y)) if x == y
-        )
 }

@@ -326,11 +326,13 @@ impl<S: Store> Inner<S> {
 
     /// A key object's entry, if a read may return it: its key must be the
     /// one asked for (not a forged or misplaced object) and its hash must
-    /// hold. One exception: a Python writer's entry whose key object an
-    /// earlier TypeScript client repaired holds the same values in JS number
-    /// text (`1` for `1.0`), which its hash cannot cover; such an object is
-    /// checked against the log version it names (one more request, for
-    /// these objects only), and the log's entry is returned.
+    /// hold. One exception: a key object that another client repaired in its
+    /// own dialect holds the entry's values in other number text (an earlier
+    /// TypeScript client writes `1` for a Python writer's `1.0`), which the
+    /// entry's hash cannot cover; such an object is checked against the log
+    /// version it names (one more request, for these objects only), which
+    /// must be intact and hold the same entry by meaning
+    /// ([`Entry::same_entry`]), and the log's entry is returned.
     pub(super) async fn checked(
         &self,
         entry: Entry,
@@ -349,17 +351,8 @@ impl<S: Store> Inner<S> {
         if entry.hash_dialect().is_some() {
             return Ok(entry);
         }
-        let logged = self.read_log_version(&entry.version_id, deadline).await?;
-        let same_in_js = |a: &Entry, b: &Entry| {
-            a.key == b.key
-                && a.sequence == b.sequence
-                && a.hash == b.hash
-                && a.previous_hash == b.previous_hash
-                && a.timestamp_ms == b.timestamp_ms
-                && a.value.canonical(Dialect::Js).ok() == b.value.canonical(Dialect::Js).ok()
-        };
-        match logged {
-            Some(l) if l.hash_dialect() == Some(Dialect::Python) && same_in_js(&l, &entry) => Ok(l),
+        match self.read_log_version(&entry.version_id, deadline).await? {
+            Some(l) if l.hash_dialect().is_some() && l.same_entry(&entry) => Ok(l),
             _ => Err(corrupt("its hash does not match its content")),
         }
     }

@@ -6,6 +6,13 @@
 //! are kept as the text they arrived in (a Python writer's `1.0` stays
 //! `1.0`), and the scan is iterative, so no depth of nesting can overflow
 //! the stack of a reader.
+//!
+//! Stored text may also hold `NaN`, `Infinity` and `-Infinity` where a
+//! number goes: the earlier Python client's `json` module writes a
+//! non-finite float that way (not JSON). The Python dialect keeps those
+//! tokens, as that writer hashed and stored them; the JS dialect has no form
+//! for them (`JSON.stringify` writes `null`), so `set`, which writes JS,
+//! refuses them.
 
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -42,20 +49,108 @@ pub struct Canonical {
     /// Every string is valid Unicode (no lone surrogate escapes, which a
     /// writer that held UTF-16 could store, but which are not text).
     pub well_formed: bool,
+    /// The value holds `NaN`, `Infinity` or `-Infinity` (only the Python
+    /// dialect keeps them).
+    pub non_finite: bool,
 }
 
-/// Canonical JSON text of the JSON value `text`.
+/// Canonical JSON text of the JSON value `text`. The Python dialect also
+/// reads the earlier Python client's `NaN`, `Infinity` and `-Infinity`
+/// (and writes them as they are); the JS dialect refuses them.
 pub fn canonicalize(text: &str, dialect: Dialect) -> Result<Canonical, NotRepresentable> {
-    Canonicalizer {
-        src: text.as_bytes(),
-        pos: 0,
-        out: Vec::with_capacity(text.len() + text.len() / 8),
-        dialect,
-        well_formed: true,
-        members: Vec::new(),
-        scratch: Vec::new(),
+    Canonicalizer::new(text, dialect, false).run()
+}
+
+/// Text that two values share exactly when a JavaScript reader holds equal
+/// values: the JS dialect's canonical text (so member order, whitespace and
+/// string escapes do not count, a repeated member keeps its last value, and
+/// each number is the double it denotes, `1.0`, `1` and `1e0` alike, `-0`
+/// as `0`), except that a number a JavaScript reader holds as NaN or
+/// ±Infinity (the tokens, or a number beyond the range of a double, which
+/// `JSON.parse` reads as ±Infinity) is written `NaN`, `Infinity` or
+/// `-Infinity`. How two stored forms of one entry are compared (a key object
+/// that another client repaired in its own dialect).
+pub fn meaning(text: &str) -> Result<String, NotRepresentable> {
+    Canonicalizer::new(text, Dialect::Js, true)
+        .run()
+        .map(|c| c.text)
+}
+
+/// The tokens Python's `json` writes for non-finite floats, each with a JSON
+/// number of the same length: a float, which no integer member of an entry
+/// takes.
+const NON_FINITE: [(&[u8], &[u8]); 3] = [
+    (b"NaN", b"0e0"),
+    (b"Infinity", b"0.000000"),
+    (b"-Infinity", b"-0.000000"),
+];
+
+/// Stored text with the earlier Python client's non-finite tokens masked.
+pub(crate) struct Masked {
+    /// The text, each token replaced by a number of the same length, so
+    /// that every other byte keeps its offset.
+    pub text: Vec<u8>,
+    /// Where the tokens were, as byte ranges.
+    pub spans: Vec<(usize, usize)>,
+}
+
+/// `text` with each `NaN`, `Infinity` and `-Infinity` that stands where a
+/// value goes (outside strings, between delimiters) replaced by a number of
+/// the same length; `None` when there is none. A standard JSON parser can
+/// then read the structure of a stored object that the earlier Python
+/// client wrote with such tokens, and the caller takes the value's text from
+/// the original at the same offsets. The masked text parses exactly when the
+/// original is JSON in Python's sense (tokens as whole values only), since a
+/// masked number is bounded by the same delimiters the token was.
+pub(crate) fn mask_non_finite(text: &[u8]) -> Option<Masked> {
+    let mut masked: Option<Masked> = None;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                // Skip the string: tokens inside it are text.
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'N' | b'I' | b'-' => {
+                let opens = i == 0
+                    || matches!(
+                        text[i - 1],
+                        b'[' | b',' | b':' | b' ' | b'\t' | b'\n' | b'\r'
+                    );
+                let token = NON_FINITE
+                    .iter()
+                    .find(|(token, _)| text[i..].starts_with(token))
+                    .filter(|(token, _)| {
+                        let end = i + token.len();
+                        opens
+                            && (end == text.len()
+                                || matches!(
+                                    text[end],
+                                    b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'
+                                ))
+                    });
+                match token {
+                    Some((token, number)) => {
+                        let end = i + token.len();
+                        let m = masked.get_or_insert_with(|| Masked {
+                            text: text.to_vec(),
+                            spans: Vec::new(),
+                        });
+                        m.text[i..end].copy_from_slice(number);
+                        m.spans.push((i, end));
+                        i = end;
+                    }
+                    None => i += 1,
+                }
+            }
+            _ => i += 1,
+        }
     }
-    .run()
+    masked
 }
 
 /// Canonical text of a string (quotes included), appended to `out`.
@@ -254,14 +349,32 @@ struct Canonicalizer<'a> {
     /// Canonical output: ASCII only (both dialects escape the rest).
     out: Vec<u8>,
     dialect: Dialect,
+    /// The JS dialect as a comparison form ([`meaning`]): non-finite
+    /// numbers are written as tokens instead of refused.
+    meaning: bool,
     well_formed: bool,
+    non_finite: bool,
     /// Members of every open object, innermost last.
     members: Vec<Member>,
     /// Reused when an object's members are put in order.
     scratch: Vec<u8>,
 }
 
-impl Canonicalizer<'_> {
+impl<'a> Canonicalizer<'a> {
+    fn new(text: &'a str, dialect: Dialect, meaning: bool) -> Self {
+        Canonicalizer {
+            src: text.as_bytes(),
+            pos: 0,
+            out: Vec::with_capacity(text.len() + text.len() / 8),
+            dialect,
+            meaning,
+            well_formed: true,
+            non_finite: false,
+            members: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
     fn run(mut self) -> Result<Canonical, NotRepresentable> {
         let mut stack: Vec<Frame> = Vec::new();
         let mut depth = 0usize;
@@ -308,6 +421,11 @@ impl Canonicalizer<'_> {
                 Some(b't') => self.literal("true")?,
                 Some(b'f') => self.literal("false")?,
                 Some(b'n') => self.literal("null")?,
+                Some(b'N') => self.non_finite("NaN")?,
+                Some(b'I') => self.non_finite("Infinity")?,
+                Some(b'-') if self.src[self.pos..].starts_with(b"-I") => {
+                    self.non_finite("-Infinity")?
+                }
                 Some(b'-' | b'0'..=b'9') => self.number()?,
                 _ => return Err(self.error("expected a JSON value")),
             }
@@ -322,6 +440,7 @@ impl Canonicalizer<'_> {
                         text: String::from_utf8(self.out).expect("canonical JSON is ASCII"),
                         depth,
                         well_formed: self.well_formed,
+                        non_finite: self.non_finite,
                     });
                 };
                 self.skip_ws();
@@ -598,6 +717,24 @@ impl Canonicalizer<'_> {
         }
     }
 
+    /// The earlier Python client's token for a non-finite float: kept by the
+    /// Python dialect (and the comparison form), refused by the JS dialect,
+    /// which has no form for it.
+    fn non_finite(&mut self, word: &str) -> Result<(), NotRepresentable> {
+        if !self.src[self.pos..].starts_with(word.as_bytes()) {
+            return Err(self.error("expected a JSON value"));
+        }
+        if self.dialect == Dialect::Js && !self.meaning {
+            return Err(self.error(&format!(
+                "{word} (JSON cannot carry NaN or Infinity; only values read from the earlier Python client hold them)"
+            )));
+        }
+        self.pos += word.len();
+        self.non_finite = true;
+        self.out.extend_from_slice(word.as_bytes());
+        Ok(())
+    }
+
     /// A number token: kept as written (Python), or as ECMAScript prints the
     /// double it denotes (JS).
     fn number(&mut self) -> Result<(), NotRepresentable> {
@@ -645,7 +782,7 @@ impl Canonicalizer<'_> {
                 if integer && token.len() <= 15 && token != "-0" {
                     self.out.extend_from_slice(token.as_bytes());
                 } else {
-                    write_js_number(&mut self.out, token)?;
+                    write_js_number(&mut self.out, token, self.meaning)?;
                 }
             }
         }
@@ -675,12 +812,18 @@ impl Canonicalizer<'_> {
     }
 }
 
-/// ECMAScript `Number::toString` of the double `token` denotes.
-fn write_js_number(out: &mut Vec<u8>, token: &str) -> Result<(), NotRepresentable> {
+/// ECMAScript `Number::toString` of the double `token` denotes. Beyond the
+/// range of a double there is none: refused, or in the comparison form
+/// written as the ±Infinity that `JSON.parse` makes of it.
+fn write_js_number(out: &mut Vec<u8>, token: &str, meaning: bool) -> Result<(), NotRepresentable> {
     let f: f64 = token
         .parse()
         .map_err(|_| NotRepresentable(format!("number {token} is not valid JSON")))?;
     if !f.is_finite() {
+        if meaning {
+            out.extend_from_slice(if f > 0.0 { b"Infinity" } else { b"-Infinity" });
+            return Ok(());
+        }
         return Err(NotRepresentable(format!(
             "number {token} is out of the range of a double"
         )));
@@ -797,5 +940,97 @@ mod tests {
             assert!(canonicalize(bad, Dialect::Js).is_err(), "{bad:?}");
         }
         assert_eq!(py("1e400"), "1e400");
+    }
+
+    #[test]
+    fn python_non_finite_tokens_are_kept_by_python_and_refused_by_js() {
+        let text = r#"{"b":[NaN,Infinity,-Infinity,{"x":-Infinity}],"a":NaN}"#;
+        let c = canonicalize(text, Dialect::Python).unwrap();
+        assert_eq!(
+            c.text,
+            r#"{"a":NaN,"b":[NaN,Infinity,-Infinity,{"x":-Infinity}]}"#
+        );
+        assert!(c.non_finite);
+        assert!(!canonicalize("[1,2]", Dialect::Python).unwrap().non_finite);
+        // Only where a value goes, and only these spellings (Python's own).
+        for bad in [
+            "-NaN",
+            "nan",
+            "+Infinity",
+            "Infinite",
+            "[NaNa]",
+            "{NaN:1}",
+            "Infinity1",
+        ] {
+            assert!(canonicalize(bad, Dialect::Python).is_err(), "{bad}");
+        }
+        // The JS dialect, which `set` writes, has no form for them.
+        for token in ["NaN", "Infinity", "-Infinity", "[1,[NaN]]"] {
+            let e = canonicalize(token, Dialect::Js).unwrap_err();
+            assert!(e.0.contains("NaN or Infinity"), "{e}");
+        }
+        // Inside strings they are text.
+        assert_eq!(js(r#"["NaN","-Infinity"]"#), r#"["NaN","-Infinity"]"#);
+    }
+
+    #[test]
+    fn meaning_reads_numbers_as_doubles_and_keeps_non_finite_tokens() {
+        let same =
+            |a: &str, b: &str| assert_eq!(meaning(a).unwrap(), meaning(b).unwrap(), "{a} vs {b}");
+        let differ =
+            |a: &str, b: &str| assert_ne!(meaning(a).unwrap(), meaning(b).unwrap(), "{a} vs {b}");
+        same("1e-05", "0.00001");
+        same("1.0", "1");
+        same("1e+16", "10000000000000000");
+        same("-0.0", "0");
+        same("9007199254740993", "9007199254740992");
+        same("123456789012345678901234567890", "1.2345678901234568e+29");
+        same(
+            r#"{"b":1,"a":"\u00e9\u007f"}"#,
+            "{\"a\":\"\u{e9}\u{7f}\",\"b\":1.0}",
+        );
+        same(r#"{"a":1,"a":2}"#, r#"{"a":2}"#);
+        same("[NaN, Infinity]", "[NaN,Infinity]");
+        same("1e400", "Infinity");
+        same("-1e400", "-Infinity");
+        differ("NaN", "Infinity");
+        differ("NaN", "null");
+        differ("0.1", "0.10000000000000002");
+        differ("[1,2]", "[2,1]");
+        differ(r#""1""#, "1");
+        assert_eq!(
+            meaning("[NaN,-Infinity,1e400]").unwrap(),
+            "[NaN,-Infinity,Infinity]"
+        );
+        assert!(meaning("[1,").is_err());
+    }
+
+    #[test]
+    fn masking_replaces_value_tokens_in_place() {
+        let text = br#"{"a":NaN,"b":[Infinity, -Infinity],"s":"NaN -Infinity","c":-1}"#;
+        let m = mask_non_finite(text).unwrap();
+        assert_eq!(m.text.len(), text.len());
+        assert_eq!(
+            std::str::from_utf8(&m.text).unwrap(),
+            r#"{"a":0e0,"b":[0.000000, -0.000000],"s":"NaN -Infinity","c":-1}"#
+        );
+        assert_eq!(m.spans, vec![(5, 8), (14, 22), (24, 33)]);
+        serde_json::from_slice::<serde_json::Value>(&m.text).unwrap();
+        // Strings (escaped quotes too), and tokens glued to other text, are left alone.
+        for plain in [
+            &br#"{"a":"x\"NaN"}"#[..],
+            br#"[1NaN]"#,
+            br#"[NaN1]"#,
+            br#"[--Infinity]"#,
+            br#"[-1,2]"#,
+            br#"[true]"#,
+        ] {
+            assert!(
+                mask_non_finite(plain).is_none(),
+                "{}",
+                String::from_utf8_lossy(plain)
+            );
+        }
+        assert_eq!(mask_non_finite(b"NaN").unwrap().text, b"0e0");
     }
 }

@@ -148,24 +148,95 @@ impl Entry {
 
     /// Parses a log object; `version_id` is the S3 version it was read from.
     pub fn from_log_object(body: &[u8], version_id: &str) -> Result<Entry, ParseError> {
-        let s = Stored::parse(body)?;
-        let mut entry = s.entry()?;
-        entry.previous_version_id = s.previous_version_id.map(Cow::into_owned);
-        entry.previous_key_object_etag = s.previous_key_object_etag.map(Cow::into_owned);
-        entry.version_id = version_id.to_string();
-        Ok(entry)
+        read_stored(body, |s, value| {
+            let mut entry = s.entry(value);
+            entry.previous_version_id = s.previous_version_id.as_deref().map(str::to_string);
+            entry.previous_key_object_etag =
+                s.previous_key_object_etag.as_deref().map(str::to_string);
+            entry.version_id = version_id.to_string();
+            Ok(entry)
+        })
     }
 
     /// Parses a key object; its entry's version id is `log_version_id`.
     pub fn from_key_object(body: &[u8]) -> Result<Entry, ParseError> {
-        let s = Stored::parse(body)?;
-        let mut entry = s.entry()?;
-        entry.version_id = s
-            .log_version_id
-            .ok_or_else(|| ParseError("stored entry has no \"log_version_id\"".into()))?
-            .into_owned();
-        Ok(entry)
+        read_stored(body, |s, value| {
+            let mut entry = s.entry(value);
+            entry.version_id = s
+                .log_version_id
+                .as_deref()
+                .ok_or_else(|| ParseError("stored entry has no \"log_version_id\"".into()))?
+                .to_string();
+            Ok(entry)
+        })
     }
+
+    /// Whether `other` holds the same entry as `self`, by what the protocol
+    /// makes an entry mean rather than by its bytes: the same key, sequence,
+    /// timestamp, previous hash, hash and log version id (a key object's
+    /// `log_version_id`, a log entry's own version), and values that mean
+    /// the same to a JavaScript reader ([`Json::same_value`]: member order,
+    /// whitespace and string escapes aside, numbers as the doubles they
+    /// denote). This is how a key object read back is checked against the
+    /// log entry it names: every client writes the key object in its own
+    /// dialect (the earlier Python client writes `1e-05` where we wrote
+    /// `0.00001`; the earlier TypeScript client `1` where Python wrote
+    /// `1.0`), and the hash, which covers the value, still has to verify
+    /// for the log entry. Neither hash is checked here; `previous_version_id`
+    /// and `previous_key_object_etag`, which a key object does not carry,
+    /// are not compared.
+    pub fn same_entry(&self, other: &Entry) -> bool {
+        self.key == other.key
+            && self.sequence == other.sequence
+            && self.timestamp_ms == other.timestamp_ms
+            && self.previous_hash == other.previous_hash
+            && self.hash == other.hash
+            && self.version_id == other.version_id
+            && self.value.same_value(&other.value)
+    }
+}
+
+/// Parses a stored object and hands its members and value to `build`. A
+/// value the earlier Python client wrote with `NaN`, `Infinity` or
+/// `-Infinity` in it (its `json` module writes non-finite floats that way)
+/// is not JSON: the tokens are masked for the parser, and the value keeps
+/// the text as stored, flagged, so that its hash is checked over what that
+/// client hashed. Anything else that is not JSON is refused.
+fn read_stored<T>(
+    body: &[u8],
+    build: impl FnOnce(&Stored<'_>, Json) -> Result<T, ParseError>,
+) -> Result<T, ParseError> {
+    let refused = match Stored::parse(body) {
+        Ok(s) => {
+            let value = s
+                .value
+                .map_or_else(Json::null, |v| Json::from_checked(v.get()));
+            return build(&s, value);
+        }
+        Err(e) => e,
+    };
+    let Some(masked) = canonical::mask_non_finite(body) else {
+        return Err(refused);
+    };
+    let Ok(s) = Stored::parse(&masked.text) else {
+        return Err(refused);
+    };
+    let value = match s.value {
+        None => Json::null(),
+        Some(v) => {
+            // The same bytes of the original: masking kept every offset.
+            let start = v.get().as_ptr() as usize - masked.text.as_ptr() as usize;
+            let end = start + v.get().len();
+            let text = std::str::from_utf8(&body[start..end])
+                .map_err(|_| ParseError("stored value is not UTF-8".into()))?;
+            let non_finite = masked
+                .spans
+                .iter()
+                .any(|&(from, to)| from >= start && to <= end);
+            Json::from_stored(text, non_finite)
+        }
+    };
+    build(&s, value)
 }
 
 /// The members of either stored object. The value is borrowed as raw text,
@@ -210,13 +281,12 @@ impl<'a> Stored<'a> {
         Ok(stored)
     }
 
-    fn entry(&self) -> Result<Entry, ParseError> {
-        Ok(Entry {
+    /// The entry, valued `value` (the stored value, or null when absent: a
+    /// Python writer omits a null value).
+    fn entry(&self, value: Json) -> Entry {
+        Entry {
             key: self.key.to_string(),
-            // A Python writer omits a null value; `null` itself reads as absent.
-            value: self
-                .value
-                .map_or_else(Json::null, |v| Json::from_checked(v.get())),
+            value,
             timestamp_ms: self.timestamp_ms,
             sequence: self.sequence,
             previous_hash: self.previous_hash.to_string(),
@@ -224,6 +294,86 @@ impl<'a> Stored<'a> {
             previous_version_id: None,
             previous_key_object_etag: None,
             version_id: String::new(),
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key object with the given value text, hashed in `dialect`.
+    fn stored(value: &str, dialect: Dialect) -> String {
+        let mut e = Entry {
+            key: "k".into(),
+            value: Json::from_stored(value, false),
+            timestamp_ms: 5,
+            sequence: 3,
+            previous_hash: "sha256:genesis".into(),
+            hash: String::new(),
+            previous_version_id: Some("v2".into()),
+            previous_key_object_etag: None,
+            version_id: "v3".into(),
+        };
+        e.hash = hash::hash(&e.hashed(), dialect).unwrap();
+        e.key_object(dialect).unwrap()
+    }
+
+    #[test]
+    fn python_non_finite_tokens_are_read_as_stored_and_flagged() {
+        let body = stored(r#"{"a":[NaN,-Infinity],"b":Infinity}"#, Dialect::Python);
+        let e = Entry::from_key_object(body.as_bytes()).unwrap();
+        assert_eq!(e.value.as_str(), r#"{"a":[NaN,-Infinity],"b":Infinity}"#);
+        assert!(e.value.non_finite());
+        assert_eq!(e.hash_dialect(), Some(Dialect::Python));
+        assert_eq!(e.version_id, "v3");
+        // Plain values are not flagged, nor tokens in strings or elsewhere.
+        let plain = stored(r#"["NaN",1.5]"#, Dialect::Js);
+        assert!(!Entry::from_key_object(plain.as_bytes())
+            .unwrap()
+            .value
+            .non_finite());
+        let elsewhere = plain.replacen('{', r#"{"note":[NaN],"#, 1);
+        let e = Entry::from_key_object(elsewhere.as_bytes()).unwrap();
+        assert!(!e.value.non_finite());
+        assert_eq!(e.hash_dialect(), Some(Dialect::Js));
+    }
+
+    #[test]
+    fn tokens_where_an_entry_holds_no_number_or_misplaced_are_refused() {
+        let body = stored("NaN", Dialect::Python);
+        for bad in [
+            body.replace("\"sequence\":3", "\"sequence\":NaN"),
+            body.replace("\"timestamp_ms\":5", "\"timestamp_ms\":Infinity"),
+            body.replace("\"key\":\"k\"", "\"key\":NaN"),
+            body.replace(":NaN", ":NaNx"),
+            body.replace(":NaN", ":-NaN"),
+            body.replace(":NaN", ":nan"),
+            body.replace(":NaN", ":[1 NaN]"),
+        ] {
+            assert!(Entry::from_key_object(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn same_entry_compares_by_meaning() {
+        let js = Entry::from_key_object(
+            stored(r#"{"a":0.00001,"b":[1,"\u00e9"]}"#, Dialect::Js).as_bytes(),
+        )
+        .unwrap();
+        let mut py = js.clone();
+        py.value = Json::from_stored("{\"b\":[1.0,\"\\u00e9\"], \"a\":1e-05}", false);
+        assert!(js.same_entry(&py) && py.same_entry(&js));
+        py.value = Json::from_stored(r#"{"b":[1.0,"\u00e9"],"a":1e-06}"#, false);
+        assert!(!js.same_entry(&py));
+        let nan = Entry::from_key_object(stored("[NaN]", Dialect::Python).as_bytes()).unwrap();
+        let mut spaced = nan.clone();
+        spaced.value = Json::from_stored("[ NaN ]", true);
+        assert!(nan.same_entry(&spaced));
+        spaced.value = Json::from_stored("[null]", false);
+        assert!(!nan.same_entry(&spaced));
+        let mut other_version = nan.clone();
+        other_version.version_id = "v4".into();
+        assert!(!nan.same_entry(&other_version));
     }
 }
