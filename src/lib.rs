@@ -89,6 +89,7 @@ pub fn verify_entry(entry: entry::EntryFields, value_json: String) -> bool {
         previous_version_id: None,
         previous_key_object_etag: None,
         version_id: String::new(),
+        pipeline_depth: None,
     };
     e.hash_dialect()
         .is_some_and(|d| matches!(d, Dialect::Js | Dialect::Python))

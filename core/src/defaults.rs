@@ -14,6 +14,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(2_000);
 pub const READ_CONCURRENCY: usize = 32;
 /// Objects per list request (S3's maximum).
 pub const LIST_PAGE_SIZE: u32 = 1000;
+/// Log PUTs a client may send before the key objects of its earlier
+/// entries are written (1: the shared protocol, where only the head can be
+/// an orphan).
+pub const PIPELINE_DEPTH: u32 = 1;
+/// The deepest pipeline a client may use: every writer after it reads this
+/// many entries back to repair its orphans.
+pub const MAX_PIPELINE_DEPTH: u32 = 64;
 /// Largest value accepted by `set`, as canonical JSON bytes.
 pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest stored object any client reads: a forged giant is refused as
@@ -26,7 +33,7 @@ pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_VALUE_BYTES_LIMIT: usize = MAX_OBJECT_BYTES - 64 * 1024;
 
 /// The defaults by their config names, for bindings and docs.
-pub const ALL: [(&str, u64); 7] = [
+pub const ALL: [(&str, u64); 8] = [
     (
         "repairCheckIntervalMs",
         REPAIR_CHECK_INTERVAL.as_millis() as u64,
@@ -37,4 +44,5 @@ pub const ALL: [(&str, u64); 7] = [
     ("readConcurrency", READ_CONCURRENCY as u64),
     ("listPageSize", LIST_PAGE_SIZE as u64),
     ("maxValueBytes", MAX_VALUE_BYTES as u64),
+    ("pipelineDepth", PIPELINE_DEPTH as u64),
 ];

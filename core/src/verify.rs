@@ -19,6 +19,8 @@ pub struct Summary {
     pub version_id: String,
     /// Its stored hash matches one dialect's hash of its fields.
     pub intact: bool,
+    /// Its writer's pipeline depth, when above 1 (window.rs).
+    pub pipeline_depth: Option<u32>,
 }
 
 impl From<&Entry> for Summary {
@@ -33,6 +35,7 @@ impl From<&Entry> for Summary {
             previous_key_object_etag: e.previous_key_object_etag.clone(),
             version_id: e.version_id.clone(),
             intact: e.hash_dialect().is_some(),
+            pipeline_depth: e.pipeline_depth,
         }
     }
 }

@@ -1153,3 +1153,86 @@ async fn a_limited_audit_reads_the_key_objects_of_the_checked_entries_only() {
     let lists = after.list_versions - before.list_versions;
     assert!(lists <= 11, "{lists} listings");
 }
+
+fn pipelined(store: &Arc<MemoryStore>, depth: u32) -> Client<MemoryStore> {
+    Client::new(
+        store.clone(),
+        Options {
+            pipeline_depth: depth,
+            ..opts()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_pipelined_client_commits_every_set_once_in_order_and_marks_its_entries() {
+    let store = Arc::new(MemoryStore::default());
+    let c = pipelined(&store, 8);
+    let sets: Vec<_> = (0..100)
+        .map(|i| c.set(&format!("k{}", i % 13), &j(json!(i))))
+        .collect();
+    let out = futures_util::future::join_all(sets).await;
+    for (i, r) in out.iter().enumerate() {
+        assert_eq!(r.as_ref().unwrap().sequence, i as u64);
+    }
+    c.close().await; // waits for the key objects still being written
+    let log = log_entries(&store);
+    assert_eq!(log.len(), 100);
+    assert!(log.iter().all(|e| e.pipeline_depth == Some(8)));
+    assert_log_sound(&read_only_client(&store)).await;
+    // Depth 1 writes the shared format: no mark.
+    let store = Arc::new(MemoryStore::default());
+    client(&store).set("a", &j(json!(1))).await.unwrap();
+    assert!(!String::from_utf8(store.versions("_log.json")[0].clone())
+        .unwrap()
+        .contains("pipeline_depth"));
+}
+
+/// A pipelined writer dies with key objects unwritten below its head: the
+/// next writer (of any depth) repairs every orphan in the window first, and
+/// a reader that may not repair serves them.
+#[tokio::test]
+async fn orphans_below_a_pipelined_head_are_repaired_by_the_next_writer_and_served_to_readers() {
+    for next_depth in [1, 4] {
+        let store = Arc::new(MemoryStore::default());
+        let w = pipelined(&store, 8);
+        w.set("base", &j(json!(0))).await.unwrap();
+        // Its next five key-object writes never land (each is tried four
+        // times), and the process is gone.
+        store.inject(Op::Put, "keys/", FaultPoint::Before, 20);
+        let sets: Vec<_> = (1..6)
+            .map(|i| w.set(&format!("k{i}"), &j(json!(i))))
+            .collect();
+        for r in futures_util::future::join_all(sets).await {
+            r.unwrap();
+        }
+        w.close().await;
+        drop(w);
+        store.clear_faults();
+        for i in 1..6 {
+            assert!(store.versions(&format!("keys/k{i}.json")).is_empty());
+        }
+        // A reader that may not repair serves them from the log.
+        let ro = read_only_client(&store);
+        assert_eq!(ro.get("k2").await.unwrap().sequence, 2);
+        let r = ro.verify_log(&VerifyOptions::default()).await.unwrap();
+        assert!(
+            r.ok,
+            "orphans in the window are the protocol working: {:?}",
+            r.failures
+        );
+        // The next writer repairs all of them before it appends.
+        let x = pipelined(&store, next_depth);
+        x.set("other", &j(json!("x"))).await.unwrap();
+        x.close().await;
+        assert_eq!(x.stats().repairs, 5, "next writer of depth {next_depth}");
+        for i in 1..6 {
+            let e =
+                Entry::from_key_object(store.versions(&format!("keys/k{i}.json")).last().unwrap())
+                    .unwrap();
+            assert_eq!(e.sequence, i, "next writer of depth {next_depth}");
+        }
+        assert_log_sound(&read_only_client(&store)).await;
+    }
+}

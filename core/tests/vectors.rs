@@ -45,6 +45,7 @@ fn entry_from_case(case: &Value, value: Json) -> Entry {
         previous_version_id: e.get("previous_version_id").map(s),
         previous_key_object_etag: e.get("previous_key_object_etag").map(s),
         version_id: s(&e["log_version_id"]),
+        pipeline_depth: None,
     }
 }
 

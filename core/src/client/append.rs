@@ -13,6 +13,7 @@ use crate::stats::Event;
 use crate::storage::{Precondition, PutOutcome, Store};
 use futures_util::future::{select, Either, FutureExt};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a log append ended.
@@ -30,7 +31,7 @@ pub(super) enum Outcome {
 }
 
 impl<S: Store> Inner<S> {
-    pub(super) async fn commit(&self, job: &Job, deadline: Duration) -> Result<Entry> {
+    pub(super) async fn commit(self: &Arc<Self>, job: &Job, deadline: Duration) -> Result<Entry> {
         let value = job.value.clone().await?;
         let mut pending: Vec<Attempt> = Vec::new();
         let mut lost = 0u32;
@@ -104,7 +105,7 @@ impl<S: Store> Inner<S> {
     /// When a job gives up: one last look at the log settles whether an
     /// ambiguous attempt committed after all (then it is the answer).
     pub(super) async fn give_up(
-        &self,
+        self: &Arc<Self>,
         e: Error,
         job: &Job,
         pending: &mut Vec<Attempt>,
@@ -135,12 +136,15 @@ impl<S: Store> Inner<S> {
     }
 
     pub(super) async fn attempt(
-        &self,
+        self: &Arc<Self>,
         job: &Job,
         value: &Json,
         pending: &mut Vec<Attempt>,
     ) -> Result<Outcome> {
         let deadline = job.deadline();
+        // A pipelined client: room in its window, and no entry of this key
+        // whose key object is still being written (window.rs).
+        self.make_room(&job.key, deadline).await?;
         let chain = if pending.is_empty() {
             self.chain_head()
         } else {
@@ -191,6 +195,7 @@ impl<S: Store> Inner<S> {
             key_etag,
         )
         .map_err(|e| Error::new(ErrorCode::InvalidValue, e.0))?;
+        entry.pipeline_depth = self.pipelined();
         let body = entry
             .log_object(Dialect::Js)
             .map_err(|e| Error::new(ErrorCode::InvalidValue, e.0))?;

@@ -37,11 +37,12 @@ impl<S: Store> Inner<S> {
         job.committed(entry);
     }
 
-    /// Phase 2 of a committed entry, and what the chain learns from it.
-    /// `log_etag` is the ETag of our append, when we know it (not for an
-    /// attempt settled by reading the log).
+    /// What follows a commit: the chain learns the new head, then phase 2
+    /// writes the key object: at once, or in the background for a pipelined
+    /// client (window.rs). `log_etag` is the ETag of our append, when we know
+    /// it (not for an attempt settled by reading the log).
     pub(super) async fn after_append(
-        &self,
+        self: &Arc<Self>,
         entry: &Entry,
         log_etag: Option<String>,
         deadline: Duration,
@@ -53,36 +54,31 @@ impl<S: Store> Inner<S> {
             .filter(|e| e.version_id == entry.version_id)
             .cloned()
             .unwrap_or_else(|| Arc::new(entry.clone()));
-        let written = self.write_key_object(entry, deadline).await;
+        let epoch = self.note_own_head(&own, log_etag);
+        if self.pipelined().is_some() {
+            self.write_in_background(own, epoch);
+        } else {
+            self.phase_two(&own, epoch, deadline).await;
+        }
+    }
+
+    /// Our append is the head: the chain goes on (or starts) with it.
+    /// Returns the chain's epoch, `None` when there is no chain (an attempt
+    /// settled by reading the log: its ETag is not known).
+    fn note_own_head(&self, own: &Arc<Entry>, log_etag: Option<String>) -> Option<u64> {
         let mut st = self.state();
-        if st
-            .key_writes
-            .get(&entry.key)
-            .is_some_and(|e| e.version_id == entry.version_id)
-        {
-            st.key_writes.remove(&entry.key);
-        }
-        match &written {
-            Ok(super::repair::KeyWrite::Written(_) | super::repair::KeyWrite::AlreadyWritten) => {
-                st.own_orphans.remove(&entry.key);
-            }
-            _ => {
-                tracing::warn!(target: "immukv::write", key = %entry.key, sequence = entry.sequence, "the key object write failed; this entry is served from memory and repaired before the next append");
-                st.own_orphans.insert(entry.key.clone(), own.clone());
-            }
-        }
         let Some(log_etag) = log_etag else {
             st.chain = None;
-            return;
+            return None;
         };
         st.last_own_etag = Some(log_etag.clone());
         let head = Head {
             etag: log_etag,
-            entry: own,
+            entry: own.clone(),
         };
         // The chain goes on if our append followed its head (or started it).
         let keep = st.chain.as_ref().is_some_and(|c| {
-            Some(c.head.entry.version_id.as_str()) == entry.previous_version_id.as_deref()
+            Some(c.head.entry.version_id.as_str()) == own.previous_version_id.as_deref()
         });
         let mut chain = if keep {
             st.chain.take().expect("chain")
@@ -95,18 +91,45 @@ impl<S: Store> Inner<S> {
             }
         };
         chain.head = head;
-        match written {
-            Ok(super::repair::KeyWrite::Written(etag)) => {
-                if chain.key_etags.len() >= 10_000 {
-                    chain.key_etags.clear(); // bound memory; costs a HEAD per key afterwards
-                }
-                chain.key_etags.insert(entry.key.clone(), etag);
+        // Unknown until its key object is written (phase_two).
+        chain.key_etags.remove(&own.key);
+        let epoch = chain.epoch;
+        st.chain = Some(chain);
+        Some(epoch)
+    }
+
+    /// Phase 2: the key object of a committed entry. Until it is written the
+    /// entry is served from memory (read-your-writes); if it cannot be, it is
+    /// kept as an own orphan and repaired before it could be buried. The
+    /// chain of `epoch` learns the key object's new ETag.
+    pub(super) async fn phase_two(&self, own: &Arc<Entry>, epoch: Option<u64>, deadline: Duration) {
+        let written = self.write_key_object(own, deadline).await;
+        let mut st = self.state();
+        if st
+            .key_writes
+            .get(&own.key)
+            .is_some_and(|e| e.version_id == own.version_id)
+        {
+            st.key_writes.remove(&own.key);
+        }
+        match &written {
+            Ok(super::repair::KeyWrite::Written(_) | super::repair::KeyWrite::AlreadyWritten) => {
+                st.own_orphans.remove(&own.key);
             }
             _ => {
-                chain.key_etags.remove(&entry.key);
+                tracing::warn!(target: "immukv::write", key = %own.key, sequence = own.sequence, "the key object write failed; this entry is served from memory and repaired before the next append");
+                st.own_orphans.insert(own.key.clone(), own.clone());
             }
         }
-        st.chain = Some(chain);
+        let Some(chain) = st.chain.as_mut().filter(|c| Some(c.epoch) == epoch) else {
+            return;
+        };
+        if let Ok(super::repair::KeyWrite::Written(etag)) = written {
+            if chain.key_etags.len() >= 10_000 {
+                chain.key_etags.clear(); // bound memory; costs a HEAD per key afterwards
+            }
+            chain.key_etags.insert(own.key.clone(), etag);
+        }
     }
 
     /// The chain's head, when this client may append after it without
@@ -189,6 +212,9 @@ impl<S: Store> Inner<S> {
         if own {
             return self.key_etag(key, deadline).await; // our own head, key object written
         }
+        // A pipelined writer's head: the orphans below it first (one of them
+        // may be of `key`, whose ETag is read after).
+        self.repair_window(head, deadline).await?;
         if head.entry.key != key {
             // Is the head an orphan? Its key object still has the ETag the
             // entry recorded. That HEAD runs alongside the one `key` needs:

@@ -174,16 +174,29 @@ impl<S: Store> Inner<S> {
         let newest = reads.first().filter(|r| r.position == 0 && !deleted);
         let latest = entries.first().copied();
         let is_head = |e: &Summary| checked.head.is_some_and(|h| h.version_id == e.version_id);
+        // Entries whose key object may not be written yet: the head, and
+        // below a pipelined head the newest entries its mark names.
+        let window = checked
+            .head
+            .and_then(|h| h.pipeline_depth)
+            .filter(|&n| n > 1)
+            .map_or(1, u64::from);
+        let in_window = |e: &Summary| {
+            checked
+                .head
+                .is_some_and(|h| e.sequence + window > h.sequence)
+        };
         // The log version each version names, whatever it holds.
         let named: HashSet<&str> = reads
             .iter()
             .filter_map(|r| r.entry.as_ref().map(|e| e.version_id.as_str()))
             .collect();
-        // The head is an orphan while its key object still has the ETag the
-        // head recorded (or is still absent) and no version ever held it:
-        // that is the protocol working (the next writer repairs it).
+        // The head (or, below a pipelined head, the newest entry of a key in
+        // its window) is an orphan while its key object still has the ETag
+        // the entry recorded (or is still absent) and no version ever held
+        // it: that is the protocol working (the next writer repairs it).
         let orphan_head = latest.is_some_and(|e| {
-            is_head(e)
+            in_window(e)
                 && !named.contains(e.version_id.as_str())
                 && newest.and_then(|n| n.etag.as_deref()) == e.previous_key_object_etag.as_deref()
         });
@@ -249,7 +262,7 @@ impl<S: Store> Inner<S> {
             if named.contains(e.version_id.as_str())
                 || reported.contains(&e.sequence)
                 || !e.intact
-                || (orphan_head && is_head(e))
+                || (orphan_head && latest.is_some_and(|l| l.version_id == e.version_id))
             {
                 continue;
             }

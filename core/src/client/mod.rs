@@ -9,6 +9,8 @@
 //! - `read.rs`: `get`, `history`, `log_entries`, `list_keys`
 //! - `audit.rs`: `verify_log`, `digest`, verified reads; `key_objects.rs`:
 //!   the audit of key objects against the log
+//! - `window.rs`: pipelined writes (`pipelineDepth` > 1): the window of
+//!   entries whose key objects may not be written yet
 //! - `retry.rs`: the retry policy; `options.rs`: settings and their rules
 //! - `calls.rs`: what every call shares: closing, timeouts, cancellation
 
@@ -23,6 +25,7 @@ mod read;
 mod repair;
 pub mod retry;
 mod settle;
+mod window;
 
 pub use audit::{Progress, VerifyOptions, VerifyPhase};
 pub use options::{duration_ms, whole_number, Options};
@@ -80,9 +83,13 @@ struct State {
     /// Entries whose key-object write is under way: served by reads, not
     /// repaired (a `set` whose caller gave up resolves before it ends).
     key_writes: BTreeMap<String, Arc<Entry>>,
+    /// A pipelined client's background key-object writes, by sequence
+    /// (window.rs).
+    in_flight: BTreeMap<u64, String>,
     last_repair_check: Option<Duration>,
-    /// The orphan head this client may not repair: served by its reads.
-    orphan: Option<Arc<Entry>>,
+    /// Orphans this client found and may not repair (the head, and below a
+    /// pipelined head its window's): served by its reads.
+    orphans: Vec<Arc<Entry>>,
     /// A repair write was refused with 403: act as a read-only client.
     repairs_refused: bool,
     versioning_checked: bool,
@@ -110,6 +117,8 @@ pub(crate) struct Inner<S: Store> {
     stats: Arc<Stats>,
     state: Mutex<State>,
     queue: Mutex<pipeline::Queue>,
+    /// Fired when a background key-object write ends (window.rs).
+    window: tokio::sync::Notify,
     calls: calls::Calls,
 }
 
@@ -177,6 +186,7 @@ impl<S: Store> Client<S> {
                 stats,
                 state: Mutex::new(State::default()),
                 queue: Mutex::new(pipeline::Queue::default()),
+                window: tokio::sync::Notify::new(),
                 calls: calls::Calls::default(),
             }),
         })

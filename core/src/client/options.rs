@@ -23,6 +23,11 @@ pub struct Options {
     pub list_page_size: u32,
     /// Largest value accepted by `set`, as canonical JSON bytes.
     pub max_value_bytes: usize,
+    /// Log PUTs this client may send before the key objects of its earlier
+    /// entries are written (1: the shared protocol). Above 1, orphans may sit
+    /// below the head (docs/PROTOCOL.md, "Pipelined writes"): for stores
+    /// that only clients of this package write and read.
+    pub pipeline_depth: u32,
 }
 
 impl Default for Options {
@@ -35,6 +40,7 @@ impl Default for Options {
             read_concurrency: defaults::READ_CONCURRENCY,
             list_page_size: defaults::LIST_PAGE_SIZE,
             max_value_bytes: defaults::MAX_VALUE_BYTES,
+            pipeline_depth: defaults::PIPELINE_DEPTH,
         }
     }
 }
@@ -56,6 +62,12 @@ impl Options {
                 "maxValueBytes must be between 1 and {} (every client reads stored objects of up \
                  to 64 MiB, so that what one writes all can read)",
                 defaults::MAX_VALUE_BYTES_LIMIT
+            )));
+        }
+        if self.pipeline_depth == 0 || self.pipeline_depth > defaults::MAX_PIPELINE_DEPTH {
+            return Err(Error::invalid_config(format!(
+                "pipelineDepth must be between 1 and {}",
+                defaults::MAX_PIPELINE_DEPTH
             )));
         }
         if self.operation_timeout.is_zero() {

@@ -24,7 +24,7 @@ impl<S: Store> Inner<S> {
         let path = self.layout.key_path(key);
         // The repair check (when due) and the read overlap; whichever knows
         // the newer entry for this key answers.
-        let (orphan, own, object) = tokio::join!(
+        let (orphans, own, object) = tokio::join!(
             self.repair_check(deadline),
             self.own_orphans(|k| k == key, deadline),
             retry::idempotent(self, deadline, || self.store.get(&path, None))
@@ -37,9 +37,9 @@ impl<S: Store> Inner<S> {
             }
             None => None,
         };
-        let served = orphan
-            .filter(|o| o.key == key)
+        let served = orphans
             .into_iter()
+            .filter(|o| o.key == key)
             .chain(own)
             .max_by_key(|e| e.sequence);
         match (stored, served) {
@@ -100,17 +100,17 @@ impl<S: Store> Inner<S> {
             },
             None => (before.map(str::to_string), None),
         };
-        let (orphan, own) = if before.is_none() {
+        let (orphans, own) = if before.is_none() {
             tokio::join!(
                 self.repair_check(deadline),
                 self.own_orphans(|k| k == key, deadline)
             )
         } else {
-            (None, Vec::new())
+            (Vec::new(), Vec::new())
         };
-        let served = orphan
-            .filter(|o| o.key == key)
+        let served = orphans
             .into_iter()
+            .filter(|o| o.key == key)
             .chain(own)
             .max_by_key(|e| e.sequence);
         let want = limit.map_or(usize::MAX, |l| l as usize);
@@ -194,7 +194,7 @@ impl<S: Store> Inner<S> {
             self.check_key(a)?;
         }
         let deadline = self.deadline();
-        let (orphan, own) = tokio::join!(
+        let (orphans, own) = tokio::join!(
             self.repair_check(deadline),
             self.own_orphans(|k| k.starts_with(prefix), deadline)
         );
@@ -205,9 +205,9 @@ impl<S: Store> Inner<S> {
             .await?;
         // Entries served from memory may have no key object yet: list their
         // keys too, in S3 order, within the page.
-        let served = orphan
-            .filter(|o| o.key.starts_with(prefix))
+        let served = orphans
             .into_iter()
+            .filter(|o| o.key.starts_with(prefix))
             .chain(own);
         for o in served {
             let path = self.layout.key_path(&o.key);

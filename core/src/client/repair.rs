@@ -201,11 +201,12 @@ impl<S: Store> Inner<S> {
         }
     }
 
-    /// The reader side of repair, at most once per interval. Returns the head
-    /// entry if it was an orphan when checked (repaired now, or not: then it
-    /// is kept as `orphan` and served until the next check). Never fails the
-    /// read it serves: a check that fails is tried again at the next read.
-    pub(super) async fn repair_check(&self, deadline: Duration) -> Option<Arc<Entry>> {
+    /// The reader side of repair, at most once per interval. Returns the
+    /// orphans found when checked: the head, and below a pipelined head its
+    /// window's (window.rs), each repaired now or, when it cannot be, kept in
+    /// `orphans` and served until the next check. Never fails the read it
+    /// serves: a check that fails is tried again at the next read.
+    pub(super) async fn repair_check(&self, deadline: Duration) -> Vec<Arc<Entry>> {
         {
             let mut st = self.state();
             let now = self.now();
@@ -213,16 +214,12 @@ impl<S: Store> Inner<S> {
                 .last_repair_check
                 .is_none_or(|t| now.saturating_sub(t) >= self.opts.repair_check_interval);
             if !due {
-                return st.orphan.clone();
+                return st.orphans.clone();
             }
             st.last_repair_check = Some(now);
         }
-        let orphan = match self.find_orphan(deadline).await {
-            Ok(Some(o)) => o,
-            Ok(None) => {
-                self.state().orphan = None;
-                return None;
-            }
+        let found = match self.find_orphans(deadline).await {
+            Ok(found) => found,
             Err(e) => {
                 // Only a failure that may pass is tried again at the next
                 // read; anything else waits for the next interval.
@@ -230,45 +227,67 @@ impl<S: Store> Inner<S> {
                 if e.transient {
                     st.last_repair_check = None;
                 }
-                return st.orphan.clone();
+                return st.orphans.clone();
             }
         };
-        let may_repair = !self.opts.read_only && !self.state().repairs_refused;
-        let repaired = may_repair
-            && match self.write_key_object(&orphan, deadline).await {
-                Ok(KeyWrite::Written(_)) => {
-                    self.stats.event(Event::Repair);
-                    true
-                }
-                Ok(KeyWrite::AlreadyWritten) => true,
-                Ok(KeyWrite::Unwritable) => false,
-                Err(e) => {
-                    if e.transient {
-                        self.state().last_repair_check = None; // may pass: retry at the next read
+        let mut kept = Vec::new();
+        for orphan in &found {
+            let may_repair = !self.opts.read_only && !self.state().repairs_refused;
+            let repaired = may_repair
+                && match self.write_key_object(orphan, deadline).await {
+                    Ok(KeyWrite::Written(_)) => {
+                        self.stats.event(Event::Repair);
+                        true
                     }
-                    false
-                }
-            };
-        self.state().orphan = if repaired { None } else { Some(orphan.clone()) };
-        Some(orphan)
+                    Ok(KeyWrite::AlreadyWritten) => true,
+                    Ok(KeyWrite::Unwritable) => false,
+                    Err(e) => {
+                        if e.transient {
+                            self.state().last_repair_check = None; // may pass: retry at the next read
+                        }
+                        false
+                    }
+                };
+            if !repaired {
+                kept.push(orphan.clone());
+            }
+        }
+        self.state().orphans = kept;
+        found
     }
 
-    /// The head entry if its key object was never written: the key object
-    /// still has the ETag the entry recorded (or is still absent).
-    async fn find_orphan(&self, deadline: Duration) -> Result<Option<Arc<Entry>>> {
+    /// The orphans of the log: the head if its key object was never written
+    /// (the key object still has the ETag the entry recorded, or is still
+    /// absent), and, when the head carries a pipeline mark, the orphans among
+    /// the newest entries it names (window.rs).
+    async fn find_orphans(&self, deadline: Duration) -> Result<Vec<Arc<Entry>>> {
         let LogHead::Head(Head { entry: head, .. }) = self.read_head(deadline).await? else {
-            return Ok(None);
+            return Ok(Vec::new());
+        };
+        let mut found = match head.pipeline_depth.filter(|&n| n > 1) {
+            Some(n) => {
+                let n = n.min(crate::defaults::MAX_PIPELINE_DEPTH);
+                match self.window_orphans(&head, n, deadline).await {
+                    Ok(found) => found,
+                    Err(e) if e.code == ErrorCode::AccessDenied => Vec::new(),
+                    Err(e) => return Err(e),
+                }
+            }
+            None => Vec::new(),
         };
         if self.layout.check_key(&head.key).is_err() || head.hash_dialect().is_none() {
-            return Ok(None); // no key object can exist for it, or it is not intact
+            return Ok(found); // no key object can exist for it, or it is not intact
         }
         let path = self.layout.key_path(&head.key);
         let now = match retry::idempotent(self, deadline, || self.store.head(&path, None)).await {
             Ok(meta) => meta.map(|m| m.etag),
-            Err(e) if e.kind == StoreErrorKind::AccessDenied => return Ok(None),
+            Err(e) if e.kind == StoreErrorKind::AccessDenied => return Ok(found),
             Err(e) => return Err(e.into()),
         };
-        Ok((now == head.previous_key_object_etag).then_some(head))
+        if now == head.previous_key_object_etag {
+            found.insert(0, head);
+        }
+        Ok(found)
     }
 
     /// Entries this client appended whose key object is not known to be

@@ -24,6 +24,11 @@ pub struct Entry {
     pub previous_key_object_etag: Option<String>,
     /// S3 version id of the log version holding this entry; empty until written.
     pub version_id: String,
+    /// Written by a client whose pipeline sends up to this many log PUTs
+    /// before their key objects are written (config `pipelineDepth`, when
+    /// above 1): orphans may be among the newest this many entries, and the
+    /// next writer checks them all. In the log object only, not hashed.
+    pub pipeline_depth: Option<u32>,
 }
 
 /// A stored object that is not a well-formed entry.
@@ -80,6 +85,7 @@ impl Entry {
             previous_version_id,
             previous_key_object_etag,
             version_id: String::new(),
+            pipeline_depth: None,
         };
         entry.hash = hash::hash(&entry.hashed(), Dialect::Js)?;
         Ok(entry)
@@ -120,6 +126,9 @@ impl Entry {
         if let Some(e) = &self.previous_key_object_etag {
             fields.push(("previous_key_object_etag", Field::Str(e)));
         }
+        if let Some(n) = self.pipeline_depth.filter(|&n| n > 1) {
+            fields.push(("pipeline_depth", Field::UInt(u64::from(n))));
+        }
         if dialect == Dialect::Python && self.value.is_null() {
             fields.retain(|(name, _)| *name != "value");
         }
@@ -154,6 +163,7 @@ impl Entry {
             entry.previous_key_object_etag =
                 s.previous_key_object_etag.as_deref().map(str::to_string);
             entry.version_id = version_id.to_string();
+            entry.pipeline_depth = s.pipeline_depth;
             Ok(entry)
         })
     }
@@ -260,6 +270,8 @@ struct Stored<'a> {
     previous_key_object_etag: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     log_version_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pipeline_depth: Option<u32>,
 }
 
 impl<'a> Stored<'a> {
@@ -294,6 +306,7 @@ impl<'a> Stored<'a> {
             previous_version_id: None,
             previous_key_object_etag: None,
             version_id: String::new(),
+            pipeline_depth: None,
         }
     }
 }
@@ -314,6 +327,7 @@ mod tests {
             previous_version_id: Some("v2".into()),
             previous_key_object_etag: None,
             version_id: "v3".into(),
+            pipeline_depth: None,
         };
         e.hash = hash::hash(&e.hashed(), dialect).unwrap();
         e.key_object(dialect).unwrap()
