@@ -69,6 +69,20 @@ fn tampering_is_always_located() {
 }
 
 #[test]
+fn pipelined_writers_crashes_and_what_earlier_clients_read() {
+    run_all(
+        "pipelined",
+        &Config {
+            pipeline_chance: 0.7,
+            crash_chance: 0.6,
+            key_delete_chance: 0.0,
+            delete_marker_chance: 0.0,
+            ..Config::default()
+        },
+    );
+}
+
+#[test]
 fn a_seed_replays_exactly() {
     let cfg = Config::default();
     let a = sim::run(42, &cfg);

@@ -142,17 +142,19 @@ impl<S: Store> Inner<S> {
         pending: &mut Vec<Attempt>,
     ) -> Result<Outcome> {
         let deadline = job.deadline();
-        // A pipelined client: room in its window, and no entry of this key
-        // whose key object is still being written (window.rs).
-        self.make_room(&job.key, deadline).await?;
         let chain = if pending.is_empty() {
             self.chain_head()
         } else {
             None
         };
         let via_chain = chain.is_some();
+        // A pipelined client waits for room in its window, and for the key
+        // object of its entry of this key still being written, before it
+        // reads that key's ETag (window.rs).
         let (base, key_etag) = match chain {
             Some(head) => {
+                self.make_room(&job.key, head.entry.sequence + 1, deadline)
+                    .await?;
                 let etag = self.chained_etag(&head, &job.key, deadline).await?;
                 (Some(head), etag)
             }
@@ -163,6 +165,7 @@ impl<S: Store> Inner<S> {
                     // landed; if it lands later, this one's If-None-Match fails.)
                     // Key objects may exist under an empty log (a prefix used
                     // before): the key's ETag is read, not assumed absent.
+                    self.make_room(&job.key, 0, deadline).await?;
                     let (versioning, etag) = tokio::join!(
                         self.ensure_versioning(deadline),
                         self.key_etag(&job.key, deadline)
@@ -181,6 +184,8 @@ impl<S: Store> Inner<S> {
                         }
                     }
                     self.check_writable(&h)?;
+                    self.make_room(&job.key, h.entry.sequence + 1, deadline)
+                        .await?;
                     let etag = self.prepare_after(&h, &job.key, deadline).await?;
                     (Some(h), etag)
                 }

@@ -326,7 +326,9 @@ impl<S: Store> Inner<S> {
     /// need and does not know.
     pub(super) fn prefetch(self: &Arc<Self>) {
         // Keys this client has an own orphan of are left out: the orphan's
-        // repair (ours or a reader's) may change the key object after the HEAD.
+        // repair (ours or a reader's) may change the key object after the
+        // HEAD. So are keys whose key object a pipelined client is still
+        // writing in the background (window.rs): that write changes it.
         let (epoch, known) = {
             let st = self.state();
             match (&st.chain, st.fast_path_off) {
@@ -335,6 +337,7 @@ impl<S: Store> Inner<S> {
                     c.key_etags
                         .keys()
                         .chain(st.own_orphans.keys())
+                        .chain(st.in_flight.values())
                         .cloned()
                         .collect::<Vec<_>>(),
                 ),

@@ -2,10 +2,11 @@
 //! whose key objects may not be written yet. The one home of that rule:
 //!
 //! - **The writer's window.** A client with depth N sends the log PUT of an
-//!   entry while the key-object PUTs of up to N - 1 of its earlier entries
-//!   are still unanswered (or failed and not yet repaired); each entry's key
-//!   object is written in the background, and its `set` resolves once the
-//!   entry is in the log. Before an entry of a key whose earlier entry's key
+//!   entry at sequence s while the key-object PUTs of its entries among the
+//!   N - 1 before it (s - N + 1 .. s - 1) are still unanswered (or failed and
+//!   not yet repaired); an older one is waited for (or repaired) first. Each
+//!   entry's key object is written in the background, and its `set` resolves
+//!   once the entry is in the log. Before an entry of a key whose earlier entry's key
 //!   object is not written yet, the pipeline waits for that write (or
 //!   repairs it from memory): the new entry must record the ETag that write
 //!   gives, and no entry of a key is ever left an orphan under a later
@@ -38,39 +39,42 @@ impl<S: Store> Inner<S> {
         (self.opts.pipeline_depth > 1).then_some(self.opts.pipeline_depth)
     }
 
-    /// Before an append of `key` by a pipelined client: waits until fewer
-    /// than N of its entries lack a written key object, and until no entry
-    /// of `key` does. An entry whose background write failed is repaired
-    /// here, from memory, first its key's, then the oldest, before the window
-    /// moves past it.
-    pub(super) async fn make_room(&self, key: &str, deadline: Duration) -> Result<()> {
+    /// Before a pipelined client appends an entry of `key` at sequence
+    /// `next`: waits until every entry of its own whose key object is not
+    /// written is among the N - 1 entries before `next`, and none is of
+    /// `key`. An entry whose background write failed is repaired here, from
+    /// memory, instead of waited for.
+    pub(super) async fn make_room(&self, key: &str, next: u64, deadline: Duration) -> Result<()> {
         let Some(depth) = self.pipelined() else {
             return Ok(());
         };
+        // Entries at or below this sequence leave the window with `next`.
+        let leaving = |seq: u64| seq + u64::from(depth) <= next;
         loop {
             let notified = self.window.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable(); // before looking: no change is missed
-            let (pending, writing_key, failed) = {
+            let (blocked, failed) = {
                 let st = self.state();
-                let pending = st.in_flight.len() + st.own_orphans.len();
-                let failed = match st.own_orphans.get(key) {
-                    Some(e) => Some(e.clone()),
-                    None if pending >= depth as usize => {
-                        st.own_orphans.values().min_by_key(|e| e.sequence).cloned()
-                    }
-                    None => None,
-                };
-                let writing_key = st.in_flight.values().any(|k| k == key);
-                let failed = failed.filter(|e| !st.in_flight.contains_key(&e.sequence));
-                (pending, writing_key, failed)
+                let in_flight = st
+                    .in_flight
+                    .iter()
+                    .any(|(&seq, k)| k == key || leaving(seq));
+                let failed = st
+                    .own_orphans
+                    .values()
+                    .filter(|e| e.key == key || leaving(e.sequence))
+                    .filter(|e| !st.in_flight.contains_key(&e.sequence))
+                    .min_by_key(|e| e.sequence)
+                    .cloned();
+                (in_flight, failed)
             };
             if let Some(e) = failed {
                 self.repair_before_append(&e, deadline).await?;
                 self.forget_own_orphan(&e);
                 continue;
             }
-            if !writing_key && pending < depth as usize {
+            if !blocked {
                 return Ok(());
             }
             let left = deadline.saturating_sub(self.now());

@@ -19,6 +19,7 @@ pub use store::{Faults, SimStore};
 use crate::client::{Client, Options, VerifyOptions};
 use crate::error::ErrorCode;
 use crate::format::{Dialect, Entry, Json};
+use crate::storage::memory::MemoryStore;
 use crate::verify::FailureKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,13 @@ pub struct Config {
     /// write is decided by looking, never assumed), and the audit may
     /// report only that key.
     pub key_delete_chance: f64,
+    /// Each client pipelines its writes (`pipeline_depth` 2, 4 or 8, else 1)
+    /// with this chance. Checked at every log append that lands: an orphan
+    /// (an entry no key-object version names) has only entries of its own
+    /// writer after it, and is among its writer's newest depth entries; at
+    /// the end, what the earlier clients read (key objects, head-only
+    /// repair) is stale only for such orphans.
+    pub pipeline_chance: f64,
     /// After the run, tamper with the bucket and check that it is located.
     pub tamper: bool,
 }
@@ -59,6 +67,7 @@ impl Default for Config {
             crash_chance: 0.3,
             delete_marker_chance: 0.05,
             key_delete_chance: 0.1,
+            pipeline_chance: 0.0,
             tamper: false,
         }
     }
@@ -112,11 +121,30 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
     let world = World::new(seed);
     let store = Arc::new(SimStore::new(world.clone(), cfg.faults));
     let record = Arc::new(Mutex::new(Record::default()));
-    let clients: Vec<Client<SimStore>> = (0..cfg.clients)
-        .map(|c| {
-            Client::with_env(store.clone(), opts(), world.env(Some(c), WALL_START)).expect("client")
+    let depths: Vec<u32> = (0..cfg.clients)
+        .map(|_| match world.chance(cfg.pipeline_chance) {
+            true => [2, 4, 8][world.below(3) as usize],
+            false => 1,
         })
         .collect();
+    let clients: Vec<Client<SimStore>> = (0..cfg.clients)
+        .map(|c| {
+            let opts = Options {
+                pipeline_depth: depths[c],
+                ..opts()
+            };
+            Client::with_env(store.clone(), opts, world.env(Some(c), WALL_START)).expect("client")
+        })
+        .collect();
+    if cfg.pipeline_chance > 0.0 {
+        let record = record.clone();
+        let depths = depths.clone();
+        store.on_append(Box::new(move |memory| {
+            if let Some(v) = window_violation(memory, &depths, false) {
+                record.lock().unwrap().violations.push(v);
+            }
+        }));
+    }
     for (c, client) in clients.iter().enumerate() {
         let client = client.clone();
         let world2 = world.clone();
@@ -195,6 +223,7 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
         }
         _ => None,
     });
+    store.on_append(Box::new(|_| {}));
     let mut out = Outcome {
         seed,
         virtual_ms: world.now().as_millis(),
@@ -235,6 +264,10 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
         .collect();
     out.log_entries = log.len();
     check_log(&log, &rec, &mut out.violations);
+    if cfg.pipeline_chance > 0.0 {
+        out.violations
+            .extend(window_violation(&store.memory, &depths, true));
+    }
 
     let auditor =
         Client::with_env(store.clone(), opts(), world.env(None, WALL_START)).expect("auditor");
@@ -274,7 +307,7 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
                 .is_some()
                 .then_some(crash_at.filter(|_| crashed).map(|(_, v)| v))
                 .flatten();
-            check_history(&store, &log, &rec, excused, &mut out.violations);
+            check_history(&store, &log, &rec, excused, &depths, &mut out.violations);
         }
         other => out
             .violations
@@ -464,6 +497,91 @@ fn check_acknowledged(log: &[Entry], rec: &Record, violations: &mut Vec<String>)
     }
 }
 
+/// The writer of a sim entry: its value is `{"c": client, ...}`.
+fn writer_of(e: &Entry) -> Option<usize> {
+    serde_json::from_str::<serde_json::Value>(e.value.as_str())
+        .ok()?
+        .get("c")?
+        .as_u64()
+        .map(|c| c as usize)
+}
+
+/// The pipelining rule, checked on the bucket as it is: an orphan (an entry
+/// that no version of its key object names) has only entries of its own
+/// writer after it, and is among that writer's newest `depth` entries. With
+/// `legacy`, also what the earlier clients read: a key object (with
+/// head-only repair) is behind its key's latest entry only when that entry
+/// is such an orphan. Looks at the newest 24 entries (an orphan breaks the
+/// rule at the append that buries it, when it is among the newest 9).
+fn window_violation(memory: &MemoryStore, depths: &[u32], legacy: bool) -> Option<String> {
+    let ids = memory.version_ids("_log.json");
+    let bodies = memory.versions("_log.json");
+    let from = ids.len().saturating_sub(24);
+    let log: Vec<Entry> = ids[from..]
+        .iter()
+        .zip(&bodies[from..])
+        .filter_map(|(v, b)| Entry::from_log_object(b, v).ok())
+        .collect();
+    let named = |e: &Entry| {
+        memory
+            .versions(&format!("keys/{}.json", e.key))
+            .iter()
+            .filter_map(|b| Entry::from_key_object(b).ok())
+            .any(|k| k.version_id == e.version_id)
+    };
+    for (i, e) in log.iter().enumerate() {
+        if named(e) {
+            continue;
+        }
+        let w = writer_of(e);
+        let after = &log[i + 1..];
+        if let Some(other) = after.iter().find(|a| writer_of(a) != w) {
+            return Some(format!(
+                "orphan at sequence {} (client {w:?}) has an entry of client {:?} (sequence {}) after it: that writer did not repair it",
+                e.sequence,
+                writer_of(other),
+                other.sequence
+            ));
+        }
+        let depth = w.and_then(|c| depths.get(c)).copied().unwrap_or(1) as usize;
+        if after.len() >= depth {
+            return Some(format!(
+                "orphan at sequence {} (client {w:?}, depth {depth}) has {} entries after it",
+                e.sequence,
+                after.len()
+            ));
+        }
+    }
+    if legacy {
+        // The earlier clients read the key object (and serve the head when
+        // it is an orphan). Stale only for an orphan allowed above.
+        let mut latest: BTreeMap<&str, &Entry> = BTreeMap::new();
+        for e in &log {
+            latest.insert(e.key.as_str(), e);
+        }
+        let head = log.last()?;
+        for (key, e) in latest {
+            let view = memory
+                .versions(&format!("keys/{key}.json"))
+                .last()
+                .and_then(|b| Entry::from_key_object(b).ok());
+            let behind = view.as_ref().is_none_or(|v| v.sequence < e.sequence);
+            if behind && !named(e) && e.version_id != head.version_id {
+                let w = writer_of(e);
+                let tail = log.iter().filter(|a| a.sequence > e.sequence);
+                if tail.clone().any(|a| writer_of(a) != w) {
+                    return Some(format!(
+                        "an earlier client reads {key} at sequence {:?} while sequence {} is in the log, buried by another writer",
+                        view.map(|v| v.sequence),
+                        e.sequence
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Every acknowledged set's entry is named by a version of its key object
 /// (the head excepted: it may be an orphan until the next write).
 fn check_history(
@@ -471,6 +589,7 @@ fn check_history(
     log: &[Entry],
     rec: &Record,
     excused: Option<usize>,
+    depths: &[u32],
     violations: &mut Vec<String>,
 ) {
     let head = log.last().map(|e| e.hash.as_str());
@@ -478,9 +597,17 @@ fn check_history(
         if Some(hash.as_str()) == head || Some(*c) == excused {
             continue;
         }
-        let Some(entry) = log.iter().find(|e| &e.hash == hash) else {
+        let Some(at) = log.iter().position(|e| &e.hash == hash) else {
             continue; // reported by check_acknowledged
         };
+        let entry = &log[at];
+        // A pipelined writer's entry may still be an orphan in its window,
+        // while only its own entries follow (window_violation checks that).
+        let depth = depths.get(*c).copied().unwrap_or(1) as usize;
+        let after = &log[at + 1..];
+        if after.len() < depth && after.iter().all(|a| writer_of(a) == Some(*c)) {
+            continue;
+        }
         let held = store
             .memory
             .versions(&format!("keys/{key}.json"))

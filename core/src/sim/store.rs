@@ -40,7 +40,13 @@ pub struct SimStore {
     late: AtomicU32,
     /// First-entry PUTs (`If-None-Match` on the log) not yet applied or dropped.
     genesis_in_flight: Arc<AtomicU32>,
+    /// Called with the bucket each time a log append lands, to check
+    /// invariants at that very moment.
+    on_append: Arc<std::sync::Mutex<Option<AppendHook>>>,
 }
+
+/// See [`SimStore::on_append`].
+pub type AppendHook = Box<dyn Fn(&MemoryStore) + Send + Sync>;
 
 enum Fate {
     Ok,
@@ -58,7 +64,13 @@ impl SimStore {
             lost_answer: AtomicU32::new(faults.lost_answer),
             late: AtomicU32::new(faults.late),
             genesis_in_flight: Arc::new(AtomicU32::new(0)),
+            on_append: Arc::default(),
         }
+    }
+
+    /// Runs `hook` each time a log append lands (the bucket as it is then).
+    pub fn on_append(&self, hook: AppendHook) {
+        *self.on_append.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
     /// Whether a first-entry PUT of the log may still land.
@@ -122,6 +134,23 @@ impl SimStore {
     }
 }
 
+/// Applies a PUT, then tells the hook when it was a log append that landed.
+fn apply_put(
+    memory: &MemoryStore,
+    hook: &std::sync::Mutex<Option<AppendHook>>,
+    path: &str,
+    body: Vec<u8>,
+    condition: &Precondition,
+) -> PutOutcome {
+    let out = memory.apply_put(path, body, condition);
+    if path.ends_with("_log.json") && matches!(out, PutOutcome::Written(_)) {
+        if let Some(h) = hook.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            h(memory);
+        }
+    }
+    out
+}
+
 impl Store for SimStore {
     fn bucket(&self) -> &str {
         "sim"
@@ -159,7 +188,13 @@ impl Store for SimStore {
         match fate {
             Fate::Ok => {
                 self.world.sleep(latency).await;
-                Ok(self.memory.apply_put(path, body, &condition))
+                Ok(apply_put(
+                    &self.memory,
+                    &self.on_append,
+                    path,
+                    body,
+                    &condition,
+                ))
             }
             Fate::Before => {
                 self.world.sleep(latency).await;
@@ -167,13 +202,14 @@ impl Store for SimStore {
             }
             Fate::LostAnswer => {
                 self.world.sleep(latency).await;
-                self.memory.apply_put(path, body, &condition);
+                apply_put(&self.memory, &self.on_append, path, body, &condition);
                 Err(self.error("PutObject", path, "simulated lost answer"))
             }
             Fate::Late => {
                 // The request stays on the wire: applied after the client
                 // has given up on it, or dropped.
                 let memory = self.memory.clone();
+                let hook = self.on_append.clone();
                 let world = self.world.clone();
                 let path_owned = path.to_string();
                 let delay = Duration::from_millis(1 + self.world.below(3_000));
@@ -187,7 +223,7 @@ impl Store for SimStore {
                     Box::pin(async move {
                         world.sleep(delay).await;
                         if applies {
-                            memory.apply_put(&path_owned, body, &condition);
+                            apply_put(&memory, &hook, &path_owned, body, &condition);
                         }
                         drop(held);
                     }),
