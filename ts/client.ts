@@ -145,8 +145,23 @@ export interface VerifyOptions extends CallOptions {
 
 /** Counters since the client was made (forks share them). */
 export interface Stats {
-  /** `bucketConfig`: reads of the bucket's lifecycle configuration (verifyLog reads it when the oldest log versions are gone). */
-  requests: { get: number; head: number; put: number; listVersions: number; listObjects: number; getBucketVersioning: number; bucketConfig: number; total: number }
+  /**
+   * Requests sent, by operation: counted when sent, also those whose answer
+   * the client stopped waiting for. `bucketConfig`: reads of the bucket's
+   * lifecycle configuration (verifyLog reads it when the oldest log versions
+   * are gone).
+   */
+  requests: {
+    get: number
+    head: number
+    put: number
+    listVersions: number
+    listObjects: number
+    getBucketVersioning: number
+    bucketConfig: number
+    total: number
+  }
+  /** Requests that failed (any reason, retried or not). */
   requestErrors: number
   bytesSent: number
   bytesReceived: number

@@ -1,7 +1,14 @@
 //! Per-client counters a service can export: requests by operation, bytes,
-//! and what the protocol did (retries, conflicts, repairs).
+//! and what the protocol did (retries, conflicts, repairs); and the requests
+//! of one call, for its log line.
+//!
+//! A request is counted when it is sent, not when its answer arrives: a
+//! request the client stopped waiting for (an append decided by reading the
+//! log head, a call aborted or timed out) was sent all the same.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Live counters, shared by a client and its store.
 #[derive(Debug, Default)]
@@ -90,8 +97,57 @@ impl StatsSnapshot {
     }
 }
 
+impl Request {
+    /// The S3 operation, as errors and logs name it.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Request::Get => "GetObject",
+            Request::Head => "HeadObject",
+            Request::Put => "PutObject",
+            Request::ListVersions => "ListObjectVersions",
+            Request::ListPaths => "ListObjectsV2",
+            Request::Versioning => "GetBucketVersioning",
+        }
+    }
+}
+
+/// The requests one call sent. The work of a call runs with its meter as a
+/// task-local ([`CallMeter::measure`]); a request is counted into the meter
+/// of the work that sends it, so concurrent calls never count each other's.
+/// Work that runs in a task of its own (the append pipeline of a `set`, a
+/// HEAD fetched ahead for a queued key) is measured with the meter of the
+/// call it does the work for.
+#[derive(Debug, Default)]
+pub struct CallMeter {
+    requests: AtomicU64,
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<CallMeter>;
+}
+
+impl CallMeter {
+    /// Runs `fut` with the requests it sends counted here.
+    pub fn measure<F: Future>(self: &Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self.clone(), fut)
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request sent now into the meter of the work sending it, if
+    /// that work belongs to a call.
+    fn sent() {
+        let _ = CURRENT.try_with(|m| m.requests.fetch_add(1, Ordering::Relaxed));
+    }
+}
+
 impl Stats {
+    /// A request sent (answered or not: see the module comment).
     pub fn request(&self, r: Request) {
+        CallMeter::sent();
         let c = match r {
             Request::Get => &self.get,
             Request::Head => &self.head,
