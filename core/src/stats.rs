@@ -29,6 +29,9 @@ pub struct Stats {
     repairs_failed: AtomicU64,
     commits: AtomicU64,
     settled: AtomicU64,
+    /// Requests of this client waiting for credentials now (a gauge the
+    /// timeout errors read, not exported).
+    credential_waits: AtomicU64,
 }
 
 /// A request kind, as counted.
@@ -124,6 +127,8 @@ pub struct CallMeter {
 
 tokio::task_local! {
     static CURRENT: Arc<CallMeter>;
+    /// The client a request being made belongs to (see [`Stats::requesting`]).
+    static REQUESTING: Arc<Stats>;
 }
 
 impl CallMeter {
@@ -144,7 +149,40 @@ impl CallMeter {
     }
 }
 
+/// Marks a request as waiting for credentials while it lives.
+pub struct CredentialsWait(Arc<Stats>);
+
+impl Drop for CredentialsWait {
+    fn drop(&mut self) {
+        self.0.credential_waits.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Stats {
+    /// Runs a request's future: what the storage layer reports from inside
+    /// it ([`Stats::waiting_for_credentials`]) goes to this client.
+    pub fn requesting<F: Future>(self: &Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
+        REQUESTING.scope(self.clone(), fut)
+    }
+
+    /// Called by a credentials provider when a request starts waiting for
+    /// credentials: until the guard is dropped, the client's timeouts say
+    /// what they were waiting for. (While one request loads credentials,
+    /// the client's others wait for the same load.)
+    pub fn waiting_for_credentials() -> Option<CredentialsWait> {
+        REQUESTING
+            .try_with(|s| {
+                s.credential_waits.fetch_add(1, Ordering::SeqCst);
+                CredentialsWait(s.clone())
+            })
+            .ok()
+    }
+
+    /// Whether a request of this client is waiting for credentials now.
+    pub fn is_waiting_for_credentials(&self) -> bool {
+        self.credential_waits.load(Ordering::SeqCst) > 0
+    }
+
     /// A request sent (answered or not: see the module comment).
     pub fn request(&self, r: Request) {
         CallMeter::sent();

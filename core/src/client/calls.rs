@@ -251,13 +251,25 @@ impl<S: Store> Inner<S> {
         }
     }
 
+    /// The error of a call that ran out of time: CREDENTIALS_ERROR when the
+    /// client's requests were waiting for credentials (a credentials
+    /// function that has not settled), like the error the credentials
+    /// provider gives once requestTimeoutMs has passed.
     pub(super) fn timed_out(&self, what: &str) -> Error {
+        let budget = self.opts.operation_timeout.as_millis();
+        if self.stats.is_waiting_for_credentials() {
+            return Error::new(
+                ErrorCode::Credentials,
+                format!(
+                    "{what} did not finish within operationTimeoutMs ({budget} ms): it was \
+                     waiting for credentials, which have not come (a credentials function that \
+                     has not settled)"
+                ),
+            );
+        }
         Error::new(
             ErrorCode::Storage,
-            format!(
-                "{what} did not finish within operationTimeoutMs ({} ms)",
-                self.opts.operation_timeout.as_millis()
-            ),
+            format!("{what} did not finish within operationTimeoutMs ({budget} ms)"),
         )
     }
 }

@@ -1,6 +1,7 @@
 //! A store wrapper that counts requests, failures and bytes into a
-//! client's [`Stats`] (and the current call's meter), and traces each
-//! request with its status and duration.
+//! client's [`Stats`] (and the current call's meter), traces each request
+//! with its status and duration, and runs each one as the client's
+//! ([`Stats::requesting`]: a wait for credentials is known to the client).
 //!
 //! A request is counted when it is sent: one whose answer the client stops
 //! waiting for (its future dropped) is counted all the same, and traced as
@@ -109,7 +110,10 @@ impl<S: Store> Store for Metered<S> {
 
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
         let r = self.send(Request::Get, path);
-        let out = self.inner.get(path, version_id).await;
+        let out = self
+            .stats
+            .requesting(self.inner.get(path, version_id))
+            .await;
         if let Ok(Some(o)) = &out {
             self.stats.received(o.body.len());
         }
@@ -118,7 +122,10 @@ impl<S: Store> Store for Metered<S> {
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
         let r = self.send(Request::Head, path);
-        let out = self.inner.head(path, version_id).await;
+        let out = self
+            .stats
+            .requesting(self.inner.head(path, version_id))
+            .await;
         self.answered(r, out, found)
     }
 
@@ -130,7 +137,10 @@ impl<S: Store> Store for Metered<S> {
     ) -> StoreResult<PutOutcome> {
         let r = self.send(Request::Put, path);
         self.stats.sent(body.len());
-        let out = self.inner.put(path, body, condition).await;
+        let out = self
+            .stats
+            .requesting(self.inner.put(path, body, condition))
+            .await;
         self.answered(r, out, |o| match o {
             PutOutcome::Written(_) => Some(200),
             PutOutcome::PreconditionFailed => Some(412),
@@ -144,7 +154,10 @@ impl<S: Store> Store for Metered<S> {
         max: u32,
     ) -> StoreResult<VersionPage> {
         let r = self.send(Request::ListVersions, path);
-        let out = self.inner.list_versions(path, from, max).await;
+        let out = self
+            .stats
+            .requesting(self.inner.list_versions(path, from, max))
+            .await;
         self.answered(r, out, ok)
     }
 
@@ -157,15 +170,18 @@ impl<S: Store> Store for Metered<S> {
     ) -> StoreResult<KeyPage> {
         let r = self.send(Request::ListPaths, prefix);
         let out = self
-            .inner
-            .list_paths(prefix, start_after, continuation, max)
+            .stats
+            .requesting(
+                self.inner
+                    .list_paths(prefix, start_after, continuation, max),
+            )
             .await;
         self.answered(r, out, ok)
     }
 
     async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
         let r = self.send(Request::Versioning, "");
-        let out = self.inner.versioning_enabled().await;
+        let out = self.stats.requesting(self.inner.versioning_enabled()).await;
         // Known only when the server said: a 403 or 501 reads as "unknown".
         self.answered(r, out, |v| v.map(|_| 200))
     }
