@@ -110,6 +110,7 @@ impl Request {
             Request::ListVersions => "ListObjectVersions",
             Request::ListPaths => "ListObjectsV2",
             Request::Versioning => "GetBucketVersioning",
+            Request::BucketConfig => "GetBucketLifecycleConfiguration",
         }
     }
 }

@@ -187,7 +187,9 @@ impl<S: Store> Store for Metered<S> {
     }
 
     async fn lifecycle(&self) -> StoreResult<crate::lifecycle::Lifecycle> {
-        let out = self.inner.lifecycle().await;
-        self.counted(Request::BucketConfig, "", out)
+        let r = self.send(Request::BucketConfig, "");
+        let out = self.stats.requesting(self.inner.lifecycle()).await;
+        // "No lifecycle configuration" (a 404) is an answer too: no status told.
+        self.answered(r, out, |_| None)
     }
 }
