@@ -265,7 +265,13 @@ describe('logs and counters', () => {
     assert.ok(s.requests.put >= 4 && s.requests.get >= 2 && s.requests.head >= 1, JSON.stringify(s))
     assert.equal(
       s.requests.total,
-      s.requests.get + s.requests.head + s.requests.put + s.requests.listVersions + s.requests.listObjects + s.requests.getBucketVersioning + s.requests.bucketConfig,
+      s.requests.get +
+        s.requests.head +
+        s.requests.put +
+        s.requests.listVersions +
+        s.requests.listObjects +
+        s.requests.getBucketVersioning +
+        s.requests.bucketConfig,
     )
     assert.ok(s.bytesSent > 2000 && s.bytesReceived > 1000, JSON.stringify(s))
     assert.deepEqual(Object.keys(s).sort(), [
