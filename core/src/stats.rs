@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Live counters, shared by a client and its store.
 #[derive(Debug, Default)]
@@ -128,8 +129,9 @@ pub struct CallMeter {
 
 tokio::task_local! {
     static CURRENT: Arc<CallMeter>;
-    /// The client a request being made belongs to (see [`Stats::requesting`]).
-    static REQUESTING: Arc<Stats>;
+    /// The client a request being made belongs to, and when it was sent
+    /// (see [`Stats::requesting`]).
+    static REQUESTING: (Arc<Stats>, Instant);
 }
 
 impl CallMeter {
@@ -151,19 +153,31 @@ impl CallMeter {
 }
 
 /// Marks a request as waiting for credentials while it lives.
-pub struct CredentialsWait(Arc<Stats>);
+pub struct CredentialsWait {
+    stats: Arc<Stats>,
+    sent: Instant,
+}
+
+impl CredentialsWait {
+    /// When the waiting request was sent: its requestTimeoutMs runs from
+    /// then, its wait for credentials included.
+    pub fn sent(&self) -> Instant {
+        self.sent
+    }
+}
 
 impl Drop for CredentialsWait {
     fn drop(&mut self) {
-        self.0.credential_waits.fetch_sub(1, Ordering::SeqCst);
+        self.stats.credential_waits.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Stats {
-    /// Runs a request's future: what the storage layer reports from inside
-    /// it ([`Stats::waiting_for_credentials`]) goes to this client.
+    /// Runs a request's future, sent now: what the storage layer reports
+    /// from inside it ([`Stats::waiting_for_credentials`]) goes to this
+    /// client.
     pub fn requesting<F: Future>(self: &Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
-        REQUESTING.scope(self.clone(), fut)
+        REQUESTING.scope((self.clone(), Instant::now()), fut)
     }
 
     /// Called by a credentials provider when a request starts waiting for
@@ -172,9 +186,12 @@ impl Stats {
     /// the client's others wait for the same load.)
     pub fn waiting_for_credentials() -> Option<CredentialsWait> {
         REQUESTING
-            .try_with(|s| {
-                s.credential_waits.fetch_add(1, Ordering::SeqCst);
-                CredentialsWait(s.clone())
+            .try_with(|(stats, sent)| {
+                stats.credential_waits.fetch_add(1, Ordering::SeqCst);
+                CredentialsWait {
+                    stats: stats.clone(),
+                    sent: *sent,
+                }
             })
             .ok()
     }

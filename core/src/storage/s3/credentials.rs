@@ -2,11 +2,15 @@
 //! caller's function. Each source is wrapped so that its secrets are known
 //! to [`Secrets`] and what it returns is checked before the signer sees it.
 //!
-//! A caller's function is waited for at most `requestTimeoutMs`, by every
-//! request and so by every call (`verifyLog`, which no operationTimeoutMs
-//! bounds, too): one that never settles fails each call with a
-//! CREDENTIALS_ERROR that says so. A call whose operationTimeoutMs runs out
-//! first says it was waiting for credentials (client/calls.rs).
+//! A caller's function is waited for until the request's
+//! `requestTimeoutMs` (counted from when the request was sent) runs out, by
+//! every request and so by every call (`verifyLog`, which no
+//! operationTimeoutMs bounds, too): one that never settles fails each call
+//! with a CREDENTIALS_ERROR that says so. (The SDK's timeout of the attempt,
+//! the same length, starts after the request was sent: this one ends first,
+//! so the error is never a bare timeout that would be retried.) A call whose
+//! operationTimeoutMs runs out first says it was waiting for credentials
+//! (client/calls.rs).
 
 use super::redact::Secrets;
 use aws_credential_types::provider::{self, error::CredentialsError, ProvideCredentials};
@@ -16,7 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Credentials as a caller hands them over.
 #[derive(Clone)]
@@ -122,7 +126,8 @@ pub(super) fn identity_cache(
 pub(super) struct Provider {
     source: Source,
     secrets: Secrets,
-    /// The longest wait for a credentials function (requestTimeoutMs).
+    /// How long after a request was sent it stops waiting for a credentials
+    /// function (requestTimeoutMs).
     function_timeout: Duration,
     /// Loads one at a time; the last failure, and when it happened.
     loading: tokio::sync::Mutex<Option<(std::time::Instant, Arc<CredentialsError>)>>,
@@ -176,14 +181,15 @@ impl Provider {
     }
 
     /// [`Provider::load`], once at a time, with a recent failure reused.
-    async fn load_once(&self) -> Result<KeyPair, CredentialsError> {
+    /// `sent`: when the request that asks was sent.
+    async fn load_once(&self, sent: Instant) -> Result<KeyPair, CredentialsError> {
         let mut last = self.loading.lock().await;
         if let Some((at, e)) = last.as_ref() {
             if at.elapsed() < FAILURE_TTL {
                 return Err(CredentialsError::provider_error(Again(e.clone())));
             }
         }
-        match self.load().await {
+        match self.load(sent).await {
             Ok(pair) => {
                 *last = None;
                 Ok(pair)
@@ -196,15 +202,14 @@ impl Provider {
         }
     }
 
-    async fn load(&self) -> Result<KeyPair, CredentialsError> {
+    async fn load(&self, sent: Instant) -> Result<KeyPair, CredentialsError> {
         let pair = match &self.source {
             Source::Static(pair) => pair.clone(),
             Source::Function(f) => {
-                let answer = tokio::time::timeout(self.function_timeout, f())
-                    .await
-                    .map_err(|_| {
-                        CredentialsError::provider_error(NotSettled(self.function_timeout))
-                    })?;
+                let until = tokio::time::Instant::from_std(sent + self.function_timeout);
+                let answer = tokio::time::timeout_at(until, f()).await.map_err(|_| {
+                    CredentialsError::provider_error(NotSettled(self.function_timeout))
+                })?;
                 let mut pair = answer.map_err(|e| {
                     CredentialsError::provider_error(FunctionFailed(
                         self.secrets.redact(&e.to_string()),
@@ -251,8 +256,9 @@ impl ProvideCredentials for Provider {
     {
         provider::future::ProvideCredentials::new(async move {
             // The client's timeouts say what they were waiting for.
-            let _waiting = crate::stats::Stats::waiting_for_credentials();
-            let pair = self.load_once().await?;
+            let waiting = crate::stats::Stats::waiting_for_credentials();
+            let sent = waiting.as_ref().map_or_else(Instant::now, |w| w.sent());
+            let pair = self.load_once(sent).await?;
             Ok(Credentials::new(
                 pair.access_key_id,
                 pair.secret_access_key,
