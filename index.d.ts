@@ -21,12 +21,10 @@ export declare class NativeCancel {
 export declare class NativeClient {
   constructor(config: NativeConfig, credentials?: () => Promise<string>)
   /**
-   * A client on an in-memory store: the process-wide one called `name`,
-   * or a private one.
+   * A client on an in-memory store (the TypeScript layer picks which:
+   * private, this JavaScript environment's, or the process-wide one).
    */
-  static inMemory(name: string | undefined | null, options: NativeMemoryConfig): NativeClient
-  /** Forgets the process-wide in-memory store called `name`. */
-  static dropInMemory(name: string): boolean
+  static inMemory(store: NativeMemoryStore, options: NativeMemoryConfig): NativeClient
   set(key: string, valueJson: string, cancel?: NativeCancel | undefined | null): Promise<NativeEntry>
   get(key: string, verify?: boolean | undefined | null, trusted?: NativeDigest | undefined | null, cancel?: NativeCancel | undefined | null): Promise<NativeEntry>
   getLogVersion(versionId: string, cancel?: NativeCancel | undefined | null): Promise<NativeEntry>
@@ -40,6 +38,28 @@ export declare class NativeClient {
   stats(): NativeStats
   /** Refuses new calls; resolves once the calls in flight have finished. */
   close(): Promise<undefined>
+}
+
+/**
+ * One in-memory store. The TypeScript layer keeps the named ones of each
+ * JavaScript environment (a worker thread, a test file's context) on that
+ * environment's global object, so that test files running side by side in
+ * one process never share a store by accident; the process-wide ones are
+ * for sharing on purpose, across threads.
+ */
+export declare class NativeMemoryStore {
+  /** A new, empty store; `name` is what errors call its bucket. */
+  constructor(name: string)
+  /**
+   * The store called `name` that every thread of the process shares,
+   * created empty on first use.
+   */
+  static processWide(name: string): NativeMemoryStore
+  /**
+   * Forgets the process-wide store called `name` (clients still holding
+   * it keep it).
+   */
+  static dropProcessWide(name: string): boolean
 }
 
 /**

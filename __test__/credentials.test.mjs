@@ -5,6 +5,8 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { SEAWEED, MOTO, ADMIN, READER, ImmuKVError, bucket, client, rejection, runNode } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
@@ -76,6 +78,66 @@ describe('credentials on SeaweedFS (signatures checked)', () => {
     assert.match(err.message, /credentials function failed: vault unavailable/)
     assert.equal(err.cause, boom, 'the cause is the error the function threw')
     assert.equal(calls, 1, 'called once for one get, not once per retry')
+  })
+
+  describe('a credentials function that never settles', () => {
+    // Its promise can be garbage-collected while a request waits for it: the
+    // test collects garbage all along, so that the outcome cannot depend on
+    // when the collector runs.
+    v8.setFlagsFromString('--expose-gc')
+    const gc = vm.runInNewContext('gc')
+    const never = () => new Promise(() => {})
+    const calls = {
+      get: (c) => c.get('a'),
+      set: (c) => c.set('a', 2),
+      history: (c) => c.history('a'),
+      listKeys: (c) => c.listKeys(),
+      digest: (c) => c.digest(),
+      verifyLog: (c) => c.verifyLog(),
+    }
+
+    /** Runs `call` on a new client (a new provider: no failure remembered from another call), collecting garbage meanwhile. */
+    async function timed(b, extra, call) {
+      const c = client(SEAWEED, b, { ...extra, overrides: { credentials: never } })
+      const collector = setInterval(gc, 200)
+      const t0 = Date.now()
+      try {
+        const err = await rejection(call(c))
+        return { err, took: Date.now() - t0 }
+      } finally {
+        clearInterval(collector)
+      }
+    }
+
+    test('every method: CREDENTIALS_ERROR after requestTimeoutMs, saying the function has not settled (verifyLog too)', async () => {
+      const b = await bucket(SEAWEED)
+      await client(SEAWEED, b).set('a', 1)
+      for (const [name, call] of Object.entries(calls)) {
+        const { err, took } = await timed(b, { requestTimeoutMs: 1500 }, call)
+        assert.ok(err instanceof ImmuKVError, name)
+        assert.equal(err.code, 'CREDENTIALS_ERROR', `${name}: ${err.message}`)
+        assert.match(err.message, /the credentials function has not settled within requestTimeoutMs \(1500 ms\)/, name)
+        assert.ok(took >= 1400 && took < 6000, `${name} took ${took} ms`)
+        if (name === 'set') assert.equal(err.mayHaveCommitted, false)
+      }
+    })
+
+    test('a call whose operationTimeoutMs runs out first: CREDENTIALS_ERROR, saying it was waiting for credentials', async () => {
+      const b = await bucket(SEAWEED)
+      await client(SEAWEED, b).set('a', 1)
+      for (const [name, call] of Object.entries(calls)) {
+        const { err, took } = await timed(b, { operationTimeoutMs: 1000, requestTimeoutMs: 5000 }, call)
+        assert.equal(err.code, 'CREDENTIALS_ERROR', `${name}: ${err.message}`)
+        if (name === 'verifyLog') {
+          // Not bounded by operationTimeoutMs: requestTimeoutMs bounds its wait for credentials.
+          assert.match(err.message, /has not settled within requestTimeoutMs \(5000 ms\)/)
+          assert.ok(took >= 4900 && took < 9500, `${name} took ${took} ms`)
+        } else {
+          assert.match(err.message, /did not finish within operationTimeoutMs \(1000 ms\): it was waiting for credentials/, name)
+          assert.ok(took >= 900 && took < 4500, `${name} took ${took} ms`)
+        }
+      }
+    })
   })
 
   test('junk from a credentials function: CREDENTIALS_ERROR that says what is wrong', async () => {

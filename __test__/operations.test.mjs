@@ -3,8 +3,42 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { SEAWEED, ImmuKVClient, AbortedError, ImmuKVError, bucket, client, rejection, runNode, sleep } from './support/helpers.mjs'
+import { SEAWEED, MOTO, ImmuKVClient, AbortedError, ImmuKVError, bucket, client, rejection, runNode, sleep } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
+
+/** Waits until `done()` holds (at most 10 s). */
+async function until(done, what = 'condition') {
+  const deadline = Date.now() + 10_000
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+}
+
+/** Runs ESM `source` (immukv importable) with IMMUKV_LOG=`level`; resolves with stdout and stderr. */
+async function logged(source, level) {
+  const { spawn } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: fileURLToPath(new URL('.', import.meta.url)),
+    env: { ...process.env, IMMUKV_LOG: level },
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (err += d))
+  const code = await new Promise((r) => child.on('exit', r))
+  assert.equal(code, 0, err)
+  return { out, err }
+}
+
+/** The fields of the log lines whose message is `message`, e.g. `call`. */
+function lines(text, message) {
+  return text
+    .split('\n')
+    .filter((l) => l.includes(`: ${message} `))
+    .map((l) => Object.fromEntries([...l.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g)].map(([, k, v]) => [k, v.startsWith('"') ? JSON.parse(v) : v])))
+}
 
 /** A TCP server that accepts and never answers. */
 async function silentServer() {
@@ -231,7 +265,13 @@ describe('logs and counters', () => {
     assert.ok(s.requests.put >= 4 && s.requests.get >= 2 && s.requests.head >= 1, JSON.stringify(s))
     assert.equal(
       s.requests.total,
-      s.requests.get + s.requests.head + s.requests.put + s.requests.listVersions + s.requests.listObjects + s.requests.getBucketVersioning + s.requests.bucketConfig,
+      s.requests.get +
+        s.requests.head +
+        s.requests.put +
+        s.requests.listVersions +
+        s.requests.listObjects +
+        s.requests.getBucketVersioning +
+        s.requests.bucketConfig,
     )
     assert.ok(s.bytesSent > 2000 && s.bytesReceived > 1000, JSON.stringify(s))
     assert.deepEqual(Object.keys(s).sort(), [
@@ -247,4 +287,109 @@ describe('logs and counters', () => {
       'settled',
     ])
   })
+
+  test('IMMUKV_LOG=debug: one line per call (operation, key, sequence, requests, duration), each counting the requests it caused, also among concurrent calls; trace: every request with its status and duration', async () => {
+    const b = await bucket(SEAWEED)
+    const { out, err } = await logged(
+      `
+      import { ImmuKVClient } from 'immukv'
+      const c = new ImmuKVClient({ s3Bucket: ${JSON.stringify(b)}, s3Region: 'us-east-1', s3Prefix: '', repairCheckIntervalMs: 600000, overrides: { endpointUrl: ${JSON.stringify(SEAWEED.endpoint)}, credentials: { accessKeyId: 'adminkey', secretAccessKey: 'adminsecret' } } })
+      await c.set('k0', 0)
+      await c.get('k0')
+      // Concurrent: each get sends one GET; the sets queue, the second one's HEAD fetched ahead.
+      await Promise.all([c.set('k1', 1), c.set('k2', 2), ...Array.from({ length: 8 }, () => c.get('k0'))])
+      await c.get('absent').catch(() => {})
+      console.log(JSON.stringify(c.stats()))
+    `,
+      'trace',
+    )
+    const stats = JSON.parse(out)
+    const calls = lines(err, 'call')
+    assert.equal(calls.length, 13, err)
+    for (const c of calls) {
+      assert.ok(['set', 'get'].includes(c.operation), JSON.stringify(c))
+      assert.match(c.requests, /^\d+$/)
+      assert.match(c.duration_ms, /^\d+(\.\d+)?$/)
+    }
+    const sets = calls.filter((c) => c.operation === 'set')
+    assert.deepEqual(
+      sets.map((c) => [c.key, c.sequence, c.outcome]),
+      [
+        ['k0', '0', 'ok'],
+        ['k1', '1', 'ok'],
+        ['k2', '2', 'ok'],
+      ],
+    )
+    // The first set of a new log: GET and list the log, versioning and HEAD,
+    // two PUTs (and a HEAD of the log now and then while SeaweedFS is slow to
+    // answer the first append).
+    assert.ok(Number(sets[0].requests) >= 6, JSON.stringify(sets[0]))
+    const gets = calls.filter((c) => c.operation === 'get' && c.key === 'k0')
+    assert.equal(gets.length, 9)
+    // The first get also checks the log head for an orphan; the concurrent ones send one GET each.
+    assert.ok(Number(gets[0].requests) >= 2, JSON.stringify(gets[0]))
+    for (const g of gets.slice(1)) assert.deepEqual([g.sequence, g.requests, g.outcome], ['0', '1', 'ok'], JSON.stringify(g))
+    assert.deepEqual(
+      calls.filter((c) => c.key === 'absent').map((c) => [c.requests, c.outcome, c.sequence]),
+      [['1', 'KEY_NOT_FOUND', undefined]],
+    )
+    const sum = calls.reduce((n, c) => n + Number(c.requests), 0)
+    assert.equal(sum, stats.requests.total, 'every request is counted for the call that caused it, once')
+    const requests = lines(err, 'request')
+    assert.equal(requests.length, stats.requests.total)
+    for (const r of requests) {
+      assert.match(r.operation, /^(GetObject|HeadObject|PutObject|ListObjectVersions|ListObjectsV2|GetBucketVersioning)$/)
+      assert.match(r.status, /^(200|404)$/, JSON.stringify(r))
+      assert.match(r.duration_ms, /^\d+(\.\d+)?$/)
+    }
+    assert.ok(!err.includes('adminsecret'))
+    // At debug, the calls and not the requests.
+    const debug = await logged(`import { ImmuKVClient } from 'immukv'; const c = ImmuKVClient.inMemory(); await c.set('a', 1); await c.get('a')`, 'debug')
+    assert.deepEqual(
+      lines(debug.err, 'call').map((c) => [c.operation, c.key, c.sequence]),
+      [
+        ['set', 'a', '0'],
+        ['get', 'a', '0'],
+      ],
+    )
+    assert.equal(lines(debug.err, 'request').length, 0)
+  })
+
+  for (const server of [SEAWEED, MOTO]) {
+    test(`${server.name}: stats count every request sent, also one whose call was aborted and an append the client stopped waiting for; they match what the server received`, async () => {
+      const proxy = await new S3Proxy(server.endpoint).start()
+      try {
+        const b = await bucket(server)
+        const a = client({ endpoint: proxy.endpoint }, b)
+        const other = client(server, b)
+        await a.set('a', 1)
+        await a.get('a') // its check for an orphan head is done: the next get sends one GET
+        // A get whose GET is never answered, aborted.
+        proxy.inject({ op: 'GET', target: 'key', action: 'hang', times: 1 })
+        const ac = new AbortController()
+        const got = a.get('a', { signal: ac.signal })
+        await until(() => proxy.hits() === 1, 'the GET')
+        ac.abort()
+        assert.equal((await rejection(got)).code, 'ABORTED')
+        // An append held by the server while another writer takes its slot:
+        // the client reads the head and stops waiting for the answer.
+        proxy.inject({ op: 'PUT', target: 'log', action: 'delay', delayMs: 4000, times: 1 })
+        const t0 = Date.now()
+        const set = a.set('a', 3)
+        await until(() => proxy.hits() === 2, 'the held append')
+        await other.set('b', 2)
+        assert.equal((await set).sequence, 2)
+        assert.ok(Date.now() - t0 < 4000, 'the held append was not waited for')
+        const s = a.stats()
+        assert.equal(s.requests.get, proxy.count('GET'), JSON.stringify(s))
+        assert.equal(s.requests.head, proxy.count('HEAD'))
+        assert.equal(s.requests.put, proxy.count('PUT'))
+        assert.equal(s.requests.listVersions + s.requests.listObjects + s.requests.getBucketVersioning, proxy.count('LIST'))
+        assert.equal(s.requests.total, proxy.requests.length)
+        assert.equal(s.conflicts, 1)
+      } finally {
+        await proxy.stop()
+      }
+    })
+  }
 })

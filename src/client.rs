@@ -21,6 +21,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 /// The store behind a client.
 #[derive(Clone)]
@@ -59,6 +60,43 @@ impl NativeCancel {
     #[napi]
     pub fn cancel(&self) {
         self.inner.cancel();
+    }
+}
+
+/// One in-memory store. The TypeScript layer keeps the named ones of each
+/// JavaScript environment (a worker thread, a test file's context) on that
+/// environment's global object, so that test files running side by side in
+/// one process never share a store by accident; the process-wide ones are
+/// for sharing on purpose, across threads.
+#[napi]
+pub struct NativeMemoryStore {
+    inner: Arc<MemoryStore>,
+}
+
+#[napi]
+impl NativeMemoryStore {
+    /// A new, empty store; `name` is what errors call its bucket.
+    #[napi(constructor)]
+    pub fn new(name: String) -> Self {
+        NativeMemoryStore {
+            inner: Arc::new(MemoryStore::new(&name)),
+        }
+    }
+
+    /// The store called `name` that every thread of the process shares,
+    /// created empty on first use.
+    #[napi(factory)]
+    pub fn process_wide(name: String) -> Self {
+        NativeMemoryStore {
+            inner: MemoryStore::named(&name),
+        }
+    }
+
+    /// Forgets the process-wide store called `name` (clients still holding
+    /// it keep it).
+    #[napi]
+    pub fn drop_process_wide(name: String) -> bool {
+        MemoryStore::drop_named(&name)
     }
 }
 
@@ -125,26 +163,20 @@ impl NativeClient {
         })
     }
 
-    /// A client on an in-memory store: the process-wide one called `name`,
-    /// or a private one.
+    /// A client on an in-memory store (the TypeScript layer picks which:
+    /// private, this JavaScript environment's, or the process-wide one).
     #[napi(factory)]
     pub fn in_memory(
         env: Env,
-        name: Option<String>,
+        store: &NativeMemoryStore,
         options: NativeMemoryConfig,
     ) -> napi::Result<Self> {
         crate::logging::init();
         let client =
-            config::memory(options).and_then(|opts| Client::in_memory(name.as_deref(), opts));
+            config::memory(options).and_then(|opts| Client::new(store.inner.clone(), opts));
         Ok(NativeClient {
             inner: AnyClient::Memory(client.map_err(|e| thrown(&env, e))?),
         })
-    }
-
-    /// Forgets the process-wide in-memory store called `name`.
-    #[napi]
-    pub fn drop_in_memory(name: String) -> bool {
-        MemoryStore::drop_named(&name)
     }
 
     #[napi]

@@ -1,8 +1,10 @@
 //! Structured logs from the core, switched on by one environment variable:
 //! `IMMUKV_LOG=debug` (or `info`, `trace`, or per module, e.g.
-//! `immukv::write=debug,immukv::s3=trace`), written to stderr. Only
-//! ImmuKV's own events pass: the AWS SDK's internals (which at trace level
-//! print request headers) never do. The core never logs a secret.
+//! `immukv::call=debug,immukv::s3=trace`), written to stderr: at debug a
+//! line per call (`immukv::call`) and what the protocol did, at trace every
+//! request too (`immukv::s3`). Only ImmuKV's own events pass: the AWS SDK's
+//! internals (which at trace level print request headers) never do. The
+//! core never logs a secret.
 
 use std::str::FromStr;
 use std::sync::Once;

@@ -1,9 +1,9 @@
 // ImmuKVClient: the public API over the native client. It owns only what is
 // JavaScript's: argument types, the codec, AbortSignal wiring, error classes.
 
-import type { NativeCancel, NativeClient, NativeEntry, NativeProgress } from '../index'
+import type { NativeCancel, NativeClient, NativeEntry, NativeMemoryStore, NativeProgress } from '../index'
 import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView, parseStored } from './codec'
-import { type Config, type StoreOptions, nativeConfig, nativeMemoryConfig } from './config'
+import { type Config, type MemoryOptions, type MemoryScope, memoryScope, nativeConfig, nativeMemoryConfig } from './config'
 import { type ErrorCode, type ErrorInfo, ImmuKVError, expect, fromNative, immukvError } from './errors'
 import { native } from './native'
 
@@ -145,8 +145,23 @@ export interface VerifyOptions extends CallOptions {
 
 /** Counters since the client was made (forks share them). */
 export interface Stats {
-  /** `bucketConfig`: reads of the bucket's lifecycle configuration (verifyLog reads it when the oldest log versions are gone). */
-  requests: { get: number; head: number; put: number; listVersions: number; listObjects: number; getBucketVersioning: number; bucketConfig: number; total: number }
+  /**
+   * Requests sent, by operation: counted when sent, also those whose answer
+   * the client stopped waiting for. `bucketConfig`: reads of the bucket's
+   * lifecycle configuration (verifyLog reads it when the oldest log versions
+   * are gone).
+   */
+  requests: {
+    get: number
+    head: number
+    put: number
+    listVersions: number
+    listObjects: number
+    getBucketVersioning: number
+    bucketConfig: number
+    total: number
+  }
+  /** Requests that failed (any reason, retried or not). */
   requestErrors: number
   bytesSent: number
   bytesReceived: number
@@ -241,6 +256,45 @@ function refusedSet(err: unknown): unknown {
   return err
 }
 
+// The named in-memory stores of a JavaScript environment live on its global
+// object: each worker thread, each Jest test file and each Vitest test file
+// (its worker, or its vm context) has its own, while a module registry reset
+// (jest.resetModules) keeps them. Test files run side by side in one process
+// then never share a store by accident. Keyed by the native class as well,
+// so that two copies of the package never mix their stores.
+const ENVIRONMENT_STORES = Symbol.for('immukv.inMemoryStores')
+
+function environmentStores(): Map<string, NativeMemoryStore> {
+  const global = globalThis as unknown as Record<symbol, WeakMap<object, Map<string, NativeMemoryStore>> | undefined>
+  let byBinding = global[ENVIRONMENT_STORES]
+  if (byBinding === undefined) {
+    byBinding = new WeakMap()
+    Object.defineProperty(globalThis, ENVIRONMENT_STORES, { value: byBinding, configurable: true })
+  }
+  let stores = byBinding.get(native.NativeMemoryStore)
+  if (stores === undefined) {
+    stores = new Map()
+    byBinding.set(native.NativeMemoryStore, stores)
+  }
+  return stores
+}
+
+/** The store `inMemory(name, { scope })` opens: private without a name. */
+function memoryStore(name: string | undefined, scope: MemoryScope): NativeMemoryStore {
+  if (name === undefined) {
+    expect(scope === 'environment', 'INVALID_CONFIG', "scope 'process' shares a named store: give inMemory a name")
+    return new native.NativeMemoryStore('memory')
+  }
+  if (scope === 'process') return native.NativeMemoryStore.processWide(name)
+  const stores = environmentStores()
+  let store = stores.get(name)
+  if (store === undefined) {
+    store = new native.NativeMemoryStore(name)
+    stores.set(name, store)
+  }
+  return store
+}
+
 export class ImmuKVClient<K extends string = string, V = JSONValue> {
   readonly #shared: Shared
   readonly #decode: Decoder<V>
@@ -276,16 +330,18 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   /**
    * A client on an in-memory store that behaves like a versioned S3 bucket
    * (conditional writes, versions, delete markers), with the same protocol
-   * and verification. Clients opened with the same `name` in one process
-   * share one store; without a name the store is private. For tests and
-   * local development only: nothing is persisted.
+   * and verification. Without a `name` the store is private. Clients opened
+   * with the same `name` in one JavaScript environment (a worker thread, a
+   * Jest or Vitest test file) share one store; with `scope: 'process'`, every
+   * thread of the process shares it. For tests and local development only:
+   * nothing is persisted.
    */
-  static inMemory<K extends string = string, V = JSONValue>(name?: string, options?: StoreOptions): ImmuKVClient<K, V> {
+  static inMemory<K extends string = string, V = JSONValue>(name?: string, options?: MemoryOptions): ImmuKVClient<K, V> {
     expect(name === undefined || (typeof name === 'string' && name.isWellFormed()), 'INVALID_CONFIG', 'name must be a string (valid Unicode)')
-    const opts = nativeMemoryConfig(options)
+    const { config: opts, scope } = nativeMemoryConfig(options)
     let n: NativeClient
     try {
-      n = native.NativeClient.inMemory(name, opts)
+      n = native.NativeClient.inMemory(memoryStore(name, scope), opts)
     } catch (err) {
       throw fromNative(err)
     }
@@ -293,10 +349,16 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     return new ImmuKVClient<K, V>(root as unknown as Config)
   }
 
-  /** Forgets the shared in-memory store called `name`: the next `inMemory(name)` starts empty. */
-  static dropInMemory(name: string): boolean {
+  /**
+   * Forgets the named in-memory store of this JavaScript environment (or,
+   * with `scope: 'process'`, the process-wide one): the next `inMemory(name)`
+   * starts empty. Clients already open keep theirs.
+   */
+  static dropInMemory(name: string, options?: { scope?: MemoryScope }): boolean {
     checkString(name, 'name')
-    return native.NativeClient.dropInMemory(name)
+    expect(options === undefined || (typeof options === 'object' && options !== null), 'INVALID_ARGUMENT', 'options must be an object')
+    if (memoryScope(options?.scope) === 'process') return native.NativeMemoryStore.dropProcessWide(name)
+    return environmentStores().delete(name)
   }
 
   /**

@@ -49,6 +49,18 @@ export interface StoreOptions {
   maxValueBytes?: number
 }
 
+/**
+ * Who shares a named in-memory store: the JavaScript environment that opened
+ * it (`'environment'`, the default: a worker thread, a Jest test file, a
+ * Vitest test file), or every thread of the process (`'process'`).
+ */
+export type MemoryScope = 'environment' | 'process'
+
+/** Options of `ImmuKVClient.inMemory`: the protocol settings, and the store's scope. */
+export interface MemoryOptions extends StoreOptions {
+  scope?: MemoryScope
+}
+
 export interface Config extends StoreOptions {
   s3Bucket: string
   /** Default: `AWS_REGION`, `AWS_DEFAULT_REGION`, or the AWS profile's region. */
@@ -196,8 +208,15 @@ export function nativeConfig(config: unknown): { config: NativeConfig; provider?
   return { config: out }
 }
 
-export function nativeMemoryConfig(options: unknown): NativeMemoryConfig {
-  if (options === undefined) return {}
+/** The scope of a named in-memory store (README "Testing without S3"). */
+export function memoryScope(scope: unknown): MemoryScope {
+  expect(scope === undefined || scope === 'environment' || scope === 'process', 'INVALID_CONFIG', "scope must be 'environment' or 'process'")
+  return (scope as MemoryScope | undefined) ?? 'environment'
+}
+
+export function nativeMemoryConfig(options: unknown): { config: NativeMemoryConfig; scope: MemoryScope } {
+  if (options === undefined) return { config: {}, scope: 'environment' }
   expect(typeof options === 'object' && options !== null, 'INVALID_CONFIG', 'options must be an object')
-  return readFields(options, STORE_OPTIONS, '') as StoreOptions
+  const { scope, ...config } = readFields(options, { ...STORE_OPTIONS, scope: 'string?' }, '')
+  return { config: config as StoreOptions, scope: memoryScope(scope) }
 }

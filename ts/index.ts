@@ -2,8 +2,20 @@
 // but an S3 bucket. See README.md.
 
 export { ImmuKVClient } from './client'
-export type { CallOptions, Digest, Entry, FailureKind, GetOptions, Stats, VerifyFailure, VerifyOptions, VerifyProgress, VerifyReport, RetentionHorizon } from './client'
+export type {
+  CallOptions,
+  Digest,
+  Entry,
+  FailureKind,
+  GetOptions,
+  Stats,
+  VerifyFailure,
+  VerifyOptions,
+  VerifyProgress,
+  VerifyReport,
+  RetentionHorizon,
+} from './client'
 export type { Decoder, Encoder, JSONValue } from './codec'
-export type { Config, Credentials, CredentialsProvider, Overrides, StoreOptions } from './config'
+export type { Config, Credentials, CredentialsProvider, MemoryOptions, MemoryScope, Overrides, StoreOptions } from './config'
 export { AbortedError, ERROR_CODES, ImmuKVError, KeyNotFoundError, ReadOnlyError } from './errors'
 export type { ErrorCode } from './errors'

@@ -1,7 +1,15 @@
 //! Per-client counters a service can export: requests by operation, bytes,
-//! and what the protocol did (retries, conflicts, repairs).
+//! and what the protocol did (retries, conflicts, repairs); and the requests
+//! of one call, for its log line.
+//!
+//! A request is counted when it is sent, not when its answer arrives: a
+//! request the client stopped waiting for (an append decided by reading the
+//! log head, a call aborted or timed out) was sent all the same.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Live counters, shared by a client and its store.
 #[derive(Debug, Default)]
@@ -22,6 +30,9 @@ pub struct Stats {
     repairs_failed: AtomicU64,
     commits: AtomicU64,
     settled: AtomicU64,
+    /// Requests of this client waiting for credentials now (a gauge the
+    /// timeout errors read, not exported).
+    credential_waits: AtomicU64,
 }
 
 /// A request kind, as counted.
@@ -90,8 +101,109 @@ impl StatsSnapshot {
     }
 }
 
+impl Request {
+    /// The S3 operation, as errors and logs name it.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Request::Get => "GetObject",
+            Request::Head => "HeadObject",
+            Request::Put => "PutObject",
+            Request::ListVersions => "ListObjectVersions",
+            Request::ListPaths => "ListObjectsV2",
+            Request::Versioning => "GetBucketVersioning",
+            Request::BucketConfig => "GetBucketLifecycleConfiguration",
+        }
+    }
+}
+
+/// The requests one call sent. The work of a call runs with its meter as a
+/// task-local ([`CallMeter::measure`]); a request is counted into the meter
+/// of the work that sends it, so concurrent calls never count each other's.
+/// Work that runs in a task of its own (the append pipeline of a `set`, a
+/// HEAD fetched ahead for a queued key) is measured with the meter of the
+/// call it does the work for.
+#[derive(Debug, Default)]
+pub struct CallMeter {
+    requests: AtomicU64,
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<CallMeter>;
+    /// The client a request being made belongs to, and when it was sent
+    /// (see [`Stats::requesting`]).
+    static REQUESTING: (Arc<Stats>, Instant);
+}
+
+impl CallMeter {
+    /// Runs `fut` with the requests it sends counted here.
+    pub fn measure<F: Future>(self: &Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self.clone(), fut)
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request sent now into the meter of the work sending it, if
+    /// that work belongs to a call.
+    fn sent() {
+        let _ = CURRENT.try_with(|m| m.requests.fetch_add(1, Ordering::Relaxed));
+    }
+}
+
+/// Marks a request as waiting for credentials while it lives.
+pub struct CredentialsWait {
+    stats: Arc<Stats>,
+    sent: Instant,
+}
+
+impl CredentialsWait {
+    /// When the waiting request was sent: its requestTimeoutMs runs from
+    /// then, its wait for credentials included.
+    pub fn sent(&self) -> Instant {
+        self.sent
+    }
+}
+
+impl Drop for CredentialsWait {
+    fn drop(&mut self) {
+        self.stats.credential_waits.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Stats {
+    /// Runs a request's future, sent now: what the storage layer reports
+    /// from inside it ([`Stats::waiting_for_credentials`]) goes to this
+    /// client.
+    pub fn requesting<F: Future>(self: &Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
+        REQUESTING.scope((self.clone(), Instant::now()), fut)
+    }
+
+    /// Called by a credentials provider when a request starts waiting for
+    /// credentials: until the guard is dropped, the client's timeouts say
+    /// what they were waiting for. (While one request loads credentials,
+    /// the client's others wait for the same load.)
+    pub fn waiting_for_credentials() -> Option<CredentialsWait> {
+        REQUESTING
+            .try_with(|(stats, sent)| {
+                stats.credential_waits.fetch_add(1, Ordering::SeqCst);
+                CredentialsWait {
+                    stats: stats.clone(),
+                    sent: *sent,
+                }
+            })
+            .ok()
+    }
+
+    /// Whether a request of this client is waiting for credentials now.
+    pub fn is_waiting_for_credentials(&self) -> bool {
+        self.credential_waits.load(Ordering::SeqCst) > 0
+    }
+
+    /// A request sent (answered or not: see the module comment).
     pub fn request(&self, r: Request) {
+        CallMeter::sent();
         let c = match r {
             Request::Get => &self.get,
             Request::Head => &self.head,

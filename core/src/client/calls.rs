@@ -1,14 +1,87 @@
 //! What every call shares: refusing calls after `close()` while the ones in
-//! flight finish, the `operation_timeout` bound, and cancellation.
+//! flight finish, the `operation_timeout` bound, cancellation, and the log
+//! line of each call (`immukv::call` at debug: operation, key, sequence,
+//! requests, duration, outcome).
 
 use super::Inner;
 use crate::env::Cancel;
 use crate::error::{Error, ErrorCode, Result};
+use crate::format::Entry;
+use crate::stats::CallMeter;
 use crate::storage::Store;
+use crate::verify::{Digest, Report};
 use futures_util::future::{select, Either};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
+
+/// A call, as its log line and its timeout error name it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Call<'a> {
+    pub(super) operation: &'static str,
+    pub(super) key: Option<&'a str>,
+}
+
+impl From<&'static str> for Call<'static> {
+    fn from(operation: &'static str) -> Self {
+        Call {
+            operation,
+            key: None,
+        }
+    }
+}
+
+/// A call about one key: `("get", key)`.
+impl<'a> From<(&'static str, &'a str)> for Call<'a> {
+    fn from((operation, key): (&'static str, &'a str)) -> Self {
+        Call {
+            operation,
+            key: Some(key),
+        }
+    }
+}
+
+/// What a call's log line tells of its result: the sequence of the entry it
+/// returned (the newest, for a page; the head, for a digest or a report).
+pub(super) trait Logged {
+    fn sequence(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl Logged for Entry {
+    fn sequence(&self) -> Option<u64> {
+        Some(self.sequence)
+    }
+}
+
+impl Logged for Vec<Entry> {
+    fn sequence(&self) -> Option<u64> {
+        self.first().map(|e| e.sequence)
+    }
+}
+
+impl Logged for (Vec<Entry>, Option<String>) {
+    fn sequence(&self) -> Option<u64> {
+        self.0.sequence()
+    }
+}
+
+impl Logged for Option<Digest> {
+    fn sequence(&self) -> Option<u64> {
+        self.as_ref().map(|d| d.sequence)
+    }
+}
+
+impl Logged for Report {
+    fn sequence(&self) -> Option<u64> {
+        self.head.sequence()
+    }
+}
+
+impl Logged for Vec<String> {}
 
 #[derive(Default)]
 pub(super) struct Calls {
@@ -84,9 +157,16 @@ impl<S: Store> Inner<S> {
     }
 
     /// Runs one call: refused once closed, bounded by `operation_timeout`,
-    /// ended early by `cancel`. `what` names the call in the timeout error.
-    pub(super) async fn call<T, F>(&self, what: &str, cancel: Option<&Cancel>, fut: F) -> Result<T>
+    /// ended early by `cancel`. `what` names the call in the timeout error
+    /// and its log line.
+    pub(super) async fn call<'k, T, F>(
+        &self,
+        what: impl Into<Call<'k>>,
+        cancel: Option<&Cancel>,
+        fut: F,
+    ) -> Result<T>
     where
+        T: Logged,
         F: Future<Output = Result<T>>,
     {
         self.call_within(what, cancel, Some(self.opts.operation_timeout), fut)
@@ -95,17 +175,20 @@ impl<S: Store> Inner<S> {
 
     /// [`Inner::call`] with another bound (`None`: only `cancel` ends it),
     /// for calls whose length grows with the store (`verifyLog`).
-    pub(super) async fn call_within<T, F>(
+    pub(super) async fn call_within<'k, T, F>(
         &self,
-        what: &str,
+        what: impl Into<Call<'k>>,
         cancel: Option<&Cancel>,
         bound: Option<std::time::Duration>,
         fut: F,
     ) -> Result<T>
     where
+        T: Logged,
         F: Future<Output = Result<T>>,
     {
+        let what = what.into();
         let _guard = self.calls.enter()?;
+        let (meter, started) = (Arc::new(CallMeter::default()), self.now());
         let timeout = async {
             match bound {
                 Some(d) => self.env.sleep(d).await,
@@ -124,20 +207,69 @@ impl<S: Store> Inner<S> {
                 }
             }
         };
-        match select(Box::pin(fut), Box::pin(stop)).await {
+        let out = match select(Box::pin(meter.measure(fut)), Box::pin(stop)).await {
             Either::Left((out, _)) => out,
             Either::Right((true, _)) => Err(Error::aborted()),
-            Either::Right((false, _)) => Err(self.timed_out(what)),
+            Either::Right((false, _)) => Err(self.timed_out(what.operation)),
+        };
+        self.log_call(what, &out, &meter, started);
+        out
+    }
+
+    /// The debug line of a call that has answered: its requests are those
+    /// sent by its own work until then (see [`CallMeter`]).
+    pub(super) fn log_call<T: Logged>(
+        &self,
+        what: Call<'_>,
+        out: &Result<T>,
+        meter: &CallMeter,
+        started: Duration,
+    ) {
+        if !tracing::enabled!(target: "immukv::call", tracing::Level::DEBUG) {
+            return;
+        }
+        let (operation, requests) = (what.operation, meter.requests());
+        let duration_ms = self.now().saturating_sub(started).as_micros() as f64 / 1000.0;
+        let outcome = match out {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        let sequence = out.as_ref().ok().and_then(Logged::sequence);
+        match (what.key, sequence) {
+            (Some(key), Some(sequence)) => {
+                tracing::debug!(target: "immukv::call", operation, key, sequence, requests, duration_ms, outcome, "call")
+            }
+            (Some(key), None) => {
+                tracing::debug!(target: "immukv::call", operation, key, requests, duration_ms, outcome, "call")
+            }
+            (None, Some(sequence)) => {
+                tracing::debug!(target: "immukv::call", operation, sequence, requests, duration_ms, outcome, "call")
+            }
+            (None, None) => {
+                tracing::debug!(target: "immukv::call", operation, requests, duration_ms, outcome, "call")
+            }
         }
     }
 
+    /// The error of a call that ran out of time: CREDENTIALS_ERROR when the
+    /// client's requests were waiting for credentials (a credentials
+    /// function that has not settled), like the error the credentials
+    /// provider gives once requestTimeoutMs has passed.
     pub(super) fn timed_out(&self, what: &str) -> Error {
+        let budget = self.opts.operation_timeout.as_millis();
+        if self.stats.is_waiting_for_credentials() {
+            return Error::new(
+                ErrorCode::Credentials,
+                format!(
+                    "{what} did not finish within operationTimeoutMs ({budget} ms): it was \
+                     waiting for credentials, which have not come (a credentials function that \
+                     has not settled)"
+                ),
+            );
+        }
         Error::new(
             ErrorCode::Storage,
-            format!(
-                "{what} did not finish within operationTimeoutMs ({} ms)",
-                self.opts.operation_timeout.as_millis()
-            ),
+            format!("{what} did not finish within operationTimeoutMs ({budget} ms)"),
         )
     }
 }

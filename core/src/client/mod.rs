@@ -376,7 +376,9 @@ impl<S: Store> Client<S> {
     /// The latest entry of `key`: one GET of its key object, whose hash and
     /// key are checked.
     pub async fn get(&self, key: &str) -> Result<Entry> {
-        self.inner.call("get", None, self.inner.get(key)).await
+        self.inner
+            .call(("get", key), None, self.inner.get(key))
+            .await
     }
 
     /// [`Client::get`], then proof that the entry is in the log (and, given a
@@ -384,7 +386,11 @@ impl<S: Store> Client<S> {
     /// for its request cost.
     pub async fn get_verified(&self, key: &str, trusted: Option<&Digest>) -> Result<Entry> {
         self.inner
-            .call("verified get", None, self.inner.get_verified(key, trusted))
+            .call(
+                ("verified get", key),
+                None,
+                self.inner.get_verified(key, trusted),
+            )
             .await
     }
 
@@ -408,7 +414,11 @@ impl<S: Store> Client<S> {
         limit: Option<u32>,
     ) -> Result<(Vec<Entry>, Option<String>)> {
         self.inner
-            .call("history", None, self.inner.history(key, before, limit))
+            .call(
+                ("history", key),
+                None,
+                self.inner.history(key, before, limit),
+            )
             .await
     }
 

@@ -78,6 +78,8 @@ pub(super) struct Job {
     /// (during the key-object write) gets the entry, not an error.
     pub(super) committed: Mutex<Option<Entry>>,
     pub(super) reply: Mutex<Option<oneshot::Sender<Result<Entry>>>>,
+    /// Counts the requests sent for it, by the pipeline too (calls.rs).
+    pub(super) meter: Arc<crate::stats::CallMeter>,
 }
 
 impl Job {
@@ -133,13 +135,15 @@ impl<S: Store> Inner<S> {
         value: &Json,
         cancel: Option<&Cancel>,
     ) -> impl std::future::Future<Output = Result<Entry>> + Send + 'static {
-        let queued = self.enqueue_set(key, value);
+        let (started, queued) = (self.now(), self.enqueue_set(key, value));
         let me = self.clone();
         let cancel = cancel.cloned();
         let key = key.to_string();
         async move {
             let (job, rx, _guard) = queued?;
-            me.wait_for(&job, rx, cancel.as_ref(), &key).await
+            let out = me.wait_for(&job, rx, cancel.as_ref(), &key).await;
+            me.log_call(("set", key.as_str()).into(), &out, &job.meter, started);
+            out
         }
     }
 
@@ -176,6 +180,7 @@ impl<S: Store> Inner<S> {
             in_doubt: AtomicBool::new(false),
             committed: Mutex::new(None),
             reply: Mutex::new(Some(tx)),
+            meter: Default::default(),
         });
         let check = job.clone();
         self.env.spawn(Box::pin(async move {
@@ -311,7 +316,7 @@ impl<S: Store> Inner<S> {
             }
             self.prefetch();
             let deadline = job.begin(self.deadline());
-            let out = AssertUnwindSafe(self.commit(&job, deadline))
+            let out = AssertUnwindSafe(job.meter.measure(self.commit(&job, deadline)))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(Error::internal("the append pipeline panicked")));
@@ -359,15 +364,15 @@ impl<S: Store> Inner<S> {
                 && !known.contains(k)
                 && !q.prefetched.contains_key(k)
             {
-                start.push(k.clone());
+                start.push((k.clone(), job.meter.clone()));
             }
             earlier.push(k.clone());
         }
-        for key in start {
+        for (key, meter) in start {
             let me = self.clone();
             let k = key.clone();
             let head: BoxFuture<std::result::Result<Option<String>, Error>> =
-                Box::pin(async move { me.key_etag(&k, me.deadline()).await });
+                Box::pin(meter.measure(async move { me.key_etag(&k, me.deadline()).await }));
             let shared = head.shared();
             let driver = shared.clone();
             self.env.spawn(Box::pin(async move {

@@ -257,8 +257,15 @@ impl<S: Store> Inner<S> {
                 )
             })
             .await?;
+            // A page holds the right names (the next ones in UTF-8 order), but
+            // SeaweedFS, asked for URL-encoded names, sorts them by their
+            // encoded form: "é" (%C3%A9) before "a", "a+b" (a%2Bb) before
+            // "a b" (a+b). Ordered here, every store gives S3's order, within
+            // a page and across pages.
+            let mut paths = page.paths;
+            paths.sort_unstable();
             keys.extend(
-                page.paths
+                paths
                     .iter()
                     .filter_map(|p| self.layout.key_of(p))
                     .filter(|k| !valid_only || self.layout.check_key(k).is_ok())

@@ -3,9 +3,11 @@
 //! development only: nothing is persisted, and it lives as long as the
 //! process.
 //!
-//! Stores are shared by name within a process ([`MemoryStore::named`]), so
-//! two clients opened on the same name see one bucket. Tests can also inject
-//! faults and tamper with objects the way another tool would.
+//! A store is shared by the clients given the same `Arc`. The Node binding
+//! keeps named stores per JavaScript environment (README "Testing without
+//! S3"); [`MemoryStore::named`] is the process-wide registry, for sharing a
+//! store across threads on purpose. Tests can also inject faults and tamper
+//! with objects the way another tool would.
 
 use super::{
     KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
@@ -102,7 +104,8 @@ impl MemoryStore {
         }
     }
 
-    /// The process-wide store called `name`, created empty on first use.
+    /// The process-wide store called `name` (every thread of the process
+    /// sees the same one), created empty on first use.
     pub fn named(name: &str) -> Arc<MemoryStore> {
         let mut stores = registry().lock().unwrap_or_else(|e| e.into_inner());
         stores

@@ -1,15 +1,66 @@
 //! A store wrapper that counts requests, failures and bytes into a
-//! client's [`Stats`], and traces each request.
+//! client's [`Stats`] (and the current call's meter), traces each request
+//! with its status and duration, and runs each one as the client's
+//! ([`Stats::requesting`]: a wait for credentials is known to the client).
+//!
+//! A request is counted when it is sent: one whose answer the client stops
+//! waiting for (its future dropped) is counted all the same, and traced as
+//! abandoned.
 
 use super::{
     KeyPage, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreResult, VersionPage,
 };
 use crate::stats::{Request, Stats};
+use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub struct Metered<S> {
     inner: Arc<S>,
     stats: Arc<Stats>,
+}
+
+/// A request sent and not answered yet.
+struct InFlight<'a> {
+    request: Request,
+    path: &'a str,
+    sent: Instant,
+    answered: bool,
+}
+
+impl InFlight<'_> {
+    fn duration_ms(&self) -> f64 {
+        self.sent.elapsed().as_micros() as f64 / 1000.0
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            tracing::trace!(target: "immukv::s3", operation = self.request.operation(), path = self.path, duration_ms = self.duration_ms(), "request abandoned (its answer no longer awaited)");
+        }
+    }
+}
+
+/// An HTTP status in a log line: `-` when there is none (no answer).
+struct Status(Option<u16>);
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, "{s}"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// The status S3 answers a found or an absent object with.
+fn found<T>(v: &Option<T>) -> Option<u16> {
+    Some(if v.is_some() { 200 } else { 404 })
+}
+
+fn ok<T>(_: &T) -> Option<u16> {
+    Some(200)
 }
 
 impl<S: Store> Metered<S> {
@@ -21,13 +72,32 @@ impl<S: Store> Metered<S> {
         &self.inner
     }
 
-    fn counted<T>(&self, r: Request, path: &str, out: StoreResult<T>) -> StoreResult<T> {
-        self.stats.request(r);
-        if let Err(e) = &out {
-            self.stats.request_failed();
-            tracing::debug!(target: "immukv::s3", operation = e.operation, path, error = %e.detail, transient = e.is_transient(), "request failed");
-        } else {
-            tracing::trace!(target: "immukv::s3", request = ?r, path, "request done");
+    fn send<'a>(&self, request: Request, path: &'a str) -> InFlight<'a> {
+        self.stats.request(request);
+        InFlight {
+            request,
+            path,
+            sent: Instant::now(),
+            answered: false,
+        }
+    }
+
+    fn answered<T>(
+        &self,
+        mut r: InFlight<'_>,
+        out: StoreResult<T>,
+        status: impl Fn(&T) -> Option<u16>,
+    ) -> StoreResult<T> {
+        r.answered = true;
+        let duration_ms = r.duration_ms();
+        match &out {
+            Ok(v) => {
+                tracing::trace!(target: "immukv::s3", operation = r.request.operation(), path = r.path, status = %Status(status(v)), duration_ms, "request");
+            }
+            Err(e) => {
+                self.stats.request_failed();
+                tracing::debug!(target: "immukv::s3", operation = e.operation, path = r.path, status = %Status(e.status), duration_ms, error = %e.detail, transient = e.is_transient(), "request failed");
+            }
         }
         out
     }
@@ -39,16 +109,24 @@ impl<S: Store> Store for Metered<S> {
     }
 
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
-        let out = self.inner.get(path, version_id).await;
+        let r = self.send(Request::Get, path);
+        let out = self
+            .stats
+            .requesting(self.inner.get(path, version_id))
+            .await;
         if let Ok(Some(o)) = &out {
             self.stats.received(o.body.len());
         }
-        self.counted(Request::Get, path, out)
+        self.answered(r, out, found)
     }
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
-        let out = self.inner.head(path, version_id).await;
-        self.counted(Request::Head, path, out)
+        let r = self.send(Request::Head, path);
+        let out = self
+            .stats
+            .requesting(self.inner.head(path, version_id))
+            .await;
+        self.answered(r, out, found)
     }
 
     async fn put(
@@ -57,9 +135,16 @@ impl<S: Store> Store for Metered<S> {
         body: Vec<u8>,
         condition: Precondition,
     ) -> StoreResult<PutOutcome> {
+        let r = self.send(Request::Put, path);
         self.stats.sent(body.len());
-        let out = self.inner.put(path, body, condition).await;
-        self.counted(Request::Put, path, out)
+        let out = self
+            .stats
+            .requesting(self.inner.put(path, body, condition))
+            .await;
+        self.answered(r, out, |o| match o {
+            PutOutcome::Written(_) => Some(200),
+            PutOutcome::PreconditionFailed => Some(412),
+        })
     }
 
     async fn list_versions(
@@ -68,8 +153,12 @@ impl<S: Store> Store for Metered<S> {
         from: &ListFrom,
         max: u32,
     ) -> StoreResult<VersionPage> {
-        let out = self.inner.list_versions(path, from, max).await;
-        self.counted(Request::ListVersions, path, out)
+        let r = self.send(Request::ListVersions, path);
+        let out = self
+            .stats
+            .requesting(self.inner.list_versions(path, from, max))
+            .await;
+        self.answered(r, out, ok)
     }
 
     async fn list_paths(
@@ -79,20 +168,28 @@ impl<S: Store> Store for Metered<S> {
         continuation: Option<&str>,
         max: u32,
     ) -> StoreResult<KeyPage> {
+        let r = self.send(Request::ListPaths, prefix);
         let out = self
-            .inner
-            .list_paths(prefix, start_after, continuation, max)
+            .stats
+            .requesting(
+                self.inner
+                    .list_paths(prefix, start_after, continuation, max),
+            )
             .await;
-        self.counted(Request::ListPaths, prefix, out)
+        self.answered(r, out, ok)
     }
 
     async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
-        let out = self.inner.versioning_enabled().await;
-        self.counted(Request::Versioning, "", out)
+        let r = self.send(Request::Versioning, "");
+        let out = self.stats.requesting(self.inner.versioning_enabled()).await;
+        // Known only when the server said: a 403 or 501 reads as "unknown".
+        self.answered(r, out, |v| v.map(|_| 200))
     }
 
     async fn lifecycle(&self) -> StoreResult<crate::lifecycle::Lifecycle> {
-        let out = self.inner.lifecycle().await;
-        self.counted(Request::BucketConfig, "", out)
+        let r = self.send(Request::BucketConfig, "");
+        let out = self.stats.requesting(self.inner.lifecycle()).await;
+        // "No lifecycle configuration" (a 404) is an answer too: no status told.
+        self.answered(r, out, |_| None)
     }
 }

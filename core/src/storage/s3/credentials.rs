@@ -1,6 +1,16 @@
 //! Where S3 credentials come from: AWS's default chain, static keys, or a
 //! caller's function. Each source is wrapped so that its secrets are known
 //! to [`Secrets`] and what it returns is checked before the signer sees it.
+//!
+//! A caller's function is waited for until the request's
+//! `requestTimeoutMs` (counted from when the request was sent) runs out, by
+//! every request and so by every call (`verifyLog`, which no
+//! operationTimeoutMs bounds, too): one that never settles fails each call
+//! with a CREDENTIALS_ERROR that says so. (The SDK's timeout of the attempt,
+//! the same length, starts after the request was sent: this one ends first,
+//! so the error is never a bare timeout that would be retried.) A call whose
+//! operationTimeoutMs runs out first says it was waiting for credentials
+//! (client/calls.rs).
 
 use super::redact::Secrets;
 use aws_credential_types::provider::{self, error::CredentialsError, ProvideCredentials};
@@ -10,7 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Credentials as a caller hands them over.
 #[derive(Clone)]
@@ -93,10 +103,32 @@ pub const FUNCTION_REFRESH: Duration = Duration::from_secs(15 * 60);
 /// instead of asking the source again: one failure, one call of a function.
 const FAILURE_TTL: Duration = Duration::from_secs(2);
 
+/// How much longer than our own bound on a credentials function the SDK's
+/// identity cache waits, so that ours speaks first (its timeout is no
+/// CREDENTIALS_ERROR and says nothing of the function).
+const SDK_LOAD_MARGIN: Duration = Duration::from_secs(2);
+
+/// The SDK's identity cache for a source: for a function, its own bound on
+/// a load is set beyond ours; otherwise the SDK's default.
+pub(super) fn identity_cache(
+    source: &CredentialSource,
+    request_timeout: Duration,
+) -> aws_sdk_s3::config::SharedIdentityCache {
+    let cache = aws_sdk_s3::config::IdentityCache::lazy();
+    match source {
+        CredentialSource::Function(_) => cache.load_timeout(request_timeout + SDK_LOAD_MARGIN),
+        _ => cache,
+    }
+    .build()
+}
+
 /// The SDK-facing provider for a [`CredentialSource`].
 pub(super) struct Provider {
     source: Source,
     secrets: Secrets,
+    /// How long after a request was sent it stops waiting for a credentials
+    /// function (requestTimeoutMs).
+    function_timeout: Duration,
     /// Loads one at a time; the last failure, and when it happened.
     loading: tokio::sync::Mutex<Option<(std::time::Instant, Arc<CredentialsError>)>>,
 }
@@ -123,7 +155,12 @@ impl fmt::Debug for Provider {
 }
 
 impl Provider {
-    pub(super) fn new(source: CredentialSource, region: Region, secrets: Secrets) -> Provider {
+    pub(super) fn new(
+        source: CredentialSource,
+        region: Region,
+        secrets: Secrets,
+        request_timeout: Duration,
+    ) -> Provider {
         let source = match source {
             CredentialSource::DefaultChain => Source::DefaultChain {
                 region,
@@ -138,19 +175,21 @@ impl Provider {
         Provider {
             source,
             secrets,
+            function_timeout: request_timeout,
             loading: tokio::sync::Mutex::new(None),
         }
     }
 
     /// [`Provider::load`], once at a time, with a recent failure reused.
-    async fn load_once(&self) -> Result<KeyPair, CredentialsError> {
+    /// `sent`: when the request that asks was sent.
+    async fn load_once(&self, sent: Instant) -> Result<KeyPair, CredentialsError> {
         let mut last = self.loading.lock().await;
         if let Some((at, e)) = last.as_ref() {
             if at.elapsed() < FAILURE_TTL {
                 return Err(CredentialsError::provider_error(Again(e.clone())));
             }
         }
-        match self.load().await {
+        match self.load(sent).await {
             Ok(pair) => {
                 *last = None;
                 Ok(pair)
@@ -163,11 +202,15 @@ impl Provider {
         }
     }
 
-    async fn load(&self) -> Result<KeyPair, CredentialsError> {
+    async fn load(&self, sent: Instant) -> Result<KeyPair, CredentialsError> {
         let pair = match &self.source {
             Source::Static(pair) => pair.clone(),
             Source::Function(f) => {
-                let mut pair = f().await.map_err(|e| {
+                let until = tokio::time::Instant::from_std(sent + self.function_timeout);
+                let answer = tokio::time::timeout_at(until, f()).await.map_err(|_| {
+                    CredentialsError::provider_error(NotSettled(self.function_timeout))
+                })?;
+                let mut pair = answer.map_err(|e| {
                     CredentialsError::provider_error(FunctionFailed(
                         self.secrets.redact(&e.to_string()),
                         e,
@@ -212,7 +255,10 @@ impl ProvideCredentials for Provider {
         Self: 'a,
     {
         provider::future::ProvideCredentials::new(async move {
-            let pair = self.load_once().await?;
+            // The client's timeouts say what they were waiting for.
+            let waiting = crate::stats::Stats::waiting_for_credentials();
+            let sent = waiting.as_ref().map_or_else(Instant::now, |w| w.sent());
+            let pair = self.load_once(sent).await?;
             Ok(Credentials::new(
                 pair.access_key_id,
                 pair.secret_access_key,
@@ -246,6 +292,23 @@ impl std::error::Error for FunctionFailed {
         Some(self.1.as_ref())
     }
 }
+
+/// A credentials function that has not settled within requestTimeoutMs.
+#[derive(Debug)]
+pub struct NotSettled(Duration);
+
+impl fmt::Display for NotSettled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the credentials function has not settled within requestTimeoutMs ({} ms); \
+             every request waits for it at most that long",
+            self.0.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for NotSettled {}
 
 /// The default chain found nothing: say what it tried.
 #[derive(Debug)]

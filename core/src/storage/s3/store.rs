@@ -1,6 +1,6 @@
 //! The operations, on aws-sdk-s3.
 
-use super::credentials::Provider;
+use super::credentials::{identity_cache, Provider};
 use super::errors::{chain, is_absent, status, store_error};
 use super::redact::Secrets;
 use super::S3Settings;
@@ -55,7 +55,16 @@ impl S3Store {
                     .force_path_style
                     .unwrap_or(settings.endpoint_url.is_some()),
             )
-            .credentials_provider(Provider::new(settings.credentials, region, secrets.clone()));
+            .identity_cache(identity_cache(
+                &settings.credentials,
+                settings.request_timeout,
+            ))
+            .credentials_provider(Provider::new(
+                settings.credentials,
+                region,
+                secrets.clone(),
+                settings.request_timeout,
+            ));
         if let Some(url) = &settings.endpoint_url {
             b = b.endpoint_url(url);
         }
