@@ -7,10 +7,11 @@
 // @napi-rs/cli's readNapiConfig). The repo's package.json does not list them:
 // they are not on the registry before a release, and `npm ci` in a clone
 // would fail on them. Each PLATFORM (e.g. linux-x64-gnu) is packed from
-// npm/PLATFORM, which must hold its built module.
+// npm/PLATFORM, with its built module: the one there, else the repo root's
+// (where `npm run build` puts this machine's), copied into a staged package.
 // Prints the tarballs' paths, one a line, the main package first.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -47,7 +48,20 @@ try {
   manifest.optionalDependencies = await releaseOptionalDependencies()
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
   const tarballs = [pack(join(staging, 'package'), out)]
-  for (const platform of platforms) tarballs.push(pack(join(root, 'npm', platform), out))
+  for (const platform of platforms) {
+    const dir = join(root, 'npm', platform)
+    if (!existsSync(join(dir, 'package.json'))) throw new Error(`no package npm/${platform}`)
+    if (readdirSync(dir).some((f) => f.endsWith('.node'))) {
+      tarballs.push(pack(dir, out))
+      continue
+    }
+    const module = readdirSync(root).find((f) => f.endsWith(`.${platform}.node`))
+    if (!module) throw new Error(`no built module for ${platform} in npm/${platform} or the repo root: build it first`)
+    const staged = join(staging, platform)
+    cpSync(dir, staged, { recursive: true })
+    cpSync(join(root, module), join(staged, module))
+    tarballs.push(pack(staged, out))
+  }
   console.log(tarballs.join('\n'))
 } finally {
   rmSync(staging, { recursive: true, force: true })
