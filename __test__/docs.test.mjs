@@ -243,3 +243,75 @@ function hostPlatform() {
   const abi = process.platform === 'linux' ? (process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl') : ''
   return `${process.platform}-${process.arch}${abi}`
 }
+
+// --- The types' documentation (TSDoc) ------------------------------------
+
+/** The TSDoc comment right before each `name?:` / `name:` member or method of `source`. */
+function docs(source) {
+  const out = new Map()
+  const re = /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*\n\s*(?:static |async \*?|readonly )*(\w+)[?(<:]/g
+  for (const m of source.matchAll(re)) out.set(m[2], m[1].replace(/^\s*\* ?/gm, ''))
+  return out
+}
+const tsSource = (file) => readFileSync(new URL(`../ts/${file}`, import.meta.url), 'utf8')
+/** The members of `interface name` in `source`, each with its doc comment. */
+function members(source, name) {
+  const body = source.slice(source.indexOf(`export interface ${name} `)).split('\n}\n')[0]
+  const doc = docs(body)
+  return [...body.matchAll(/^ {2}(\w+)(\??):/gm)].map((m) => ({ name: m[1], optional: m[2] === '?', text: doc.get(m[1]) }))
+}
+
+test("every config field and option documents its default (the numeric ones equal the core's) and its unit", () => {
+  const config = tsSource('config.ts')
+  const client = tsSource('client.ts')
+  const defaults = native.configDefaults()
+  const seen = new Set()
+  for (const [file, source, names] of [
+    ['config.ts', config, ['StoreOptions', 'Config', 'Overrides', 'Credentials']],
+    ['client.ts', client, ['CallOptions', 'GetOptions', 'VerifyOptions']],
+  ]) {
+    for (const iface of names) {
+      for (const { name, optional, text } of members(source, iface)) {
+        if (!optional) continue
+        assert.ok(text, `${file} ${iface}.${name} has a doc comment`)
+        const dflt = text.match(/@defaultValue (.+)/)?.[1]
+        assert.ok(dflt, `${file} ${iface}.${name} has a @defaultValue`)
+        if (name in defaults) {
+          assert.equal(dflt.trim(), String(defaults[name]), `${iface}.${name}: @defaultValue is the core's default`)
+          seen.add(name)
+        }
+        if (name.endsWith('Ms')) assert.match(text, /milliseconds/, `${iface}.${name} says its unit`)
+        if (name.endsWith('Bytes')) assert.match(text, /bytes/, `${iface}.${name} says its unit`)
+      }
+    }
+  }
+  assert.deepEqual([...seen].sort(), Object.keys(defaults).sort(), 'every default of the core is documented')
+})
+
+test('every method that can reject documents its codes with @throws, and they are real codes', () => {
+  const doc = docs(tsSource('client.ts'))
+  const methods = [
+    'constructor',
+    'inMemory',
+    'dropInMemory',
+    'set',
+    'get',
+    'getLogVersion',
+    'history',
+    'logEntries',
+    'entries',
+    'listKeys',
+    'listKeysWithPrefix',
+    'verifyLogChain',
+    'verifyLog',
+    'digest',
+    'withCodec',
+  ]
+  for (const m of methods) {
+    const text = doc.get(m)
+    assert.ok(text?.includes('@throws'), `${m} has @throws`)
+    const codes = [...text.matchAll(/@throws[^\n]*/g)].flatMap((t) => [...t[0].matchAll(/`([A-Z_]+)`/g)].map((c) => c[1]))
+    assert.ok(codes.length > 0, `${m}'s @throws name codes`)
+    for (const c of codes) assert.ok(ERROR_CODES.includes(c), `${m}: ${c} is an error code`)
+  }
+})
