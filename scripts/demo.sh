@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's quick start (examples/quickstart.ts), compiled as a user's
-# project would and run against a local SeaweedFS started here.
+# The README's quick start on S3 (examples/quickstart-s3.ts), compiled as a
+# user's project would and run against a local SeaweedFS started here. (The
+# in-memory quick start, examples/quickstart.ts, needs no server at all.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,7 +12,7 @@ bash scripts/s3.sh bucket weed immukv-demo >/dev/null
 demo="$root/.s3/demo"
 mkdir -p "$demo/node_modules"
 ln -sfn "$root" "$demo/node_modules/immukv"
-cp examples/quickstart.ts "$demo/quickstart.ts"
+cp examples/quickstart-s3.ts "$demo/quickstart-s3.ts"
 node_modules/.bin/tsc --strict --isolatedModules --target ES2022 --module commonjs --moduleResolution node \
-  --types node --typeRoots "$root/node_modules/@types" --outDir "$demo" "$demo/quickstart.ts"
-IMMUKV_BUCKET=immukv-demo IMMUKV_ENDPOINT=http://127.0.0.1:19026 node "$demo/quickstart.js"
+  --types node --typeRoots "$root/node_modules/@types" --outDir "$demo" "$demo/quickstart-s3.ts"
+IMMUKV_BUCKET=immukv-demo IMMUKV_ENDPOINT=http://127.0.0.1:19026 node "$demo/quickstart-s3.js"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A release rehearsal: what `npm install immukv` gives a user, proven here.
 # Packs the main package and this machine's platform package as `npm publish`
-# would, installs them into an empty project with no Rust toolchain on PATH,
-# and uses the package from CommonJS, from ESM, from TypeScript (--strict,
+# would (scripts/pack-release.mjs), installs them into an empty project with no
+# Rust toolchain on PATH, and uses the package from CommonJS, from ESM, from TypeScript (--strict,
 # moduleResolution node16 and bundler), through its CLI, and bundled by
 # esbuild with the documented one-line fix; each against the local SeaweedFS.
 #   scripts/rehearse-release.sh        (after npm run build, or .ci/run's build)
@@ -23,9 +23,10 @@ bash scripts/check-binary.sh "$pkgdir"/*.node
 
 work=$(mktemp -d /tmp/immukv-rehearsal.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "== npm pack"
-main_tgz=$(npm pack --silent --pack-destination "$work" "$root" | tail -n1)
-plat_tgz=$(npm pack --silent --pack-destination "$work" "$pkgdir" | tail -n1)
+echo "== npm pack (the main package with the optionalDependencies napi prepublish gives it, and $platform)"
+mapfile -t tarballs < <(node "$root/scripts/pack-release.mjs" "$work" "$platform")
+main_tgz=$(basename "${tarballs[0]}")
+plat_tgz=$(basename "${tarballs[1]}")
 for t in "$work"/*.tgz; do echo "   $(stat -c %s "$t") bytes  $(basename "$t")"; done
 echo "   main package files:"
 tar -tzf "$work/$main_tgz" | sed 's/^/     /'

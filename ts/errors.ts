@@ -37,12 +37,19 @@ export interface ErrorInfo {
   mayHaveCommitted?: boolean
 }
 
-/** Every rejection of this package is an ImmuKVError with a stable `code`. */
+/**
+ * Every rejection of this package is an ImmuKVError with a stable `code`
+ * (the README's "Errors" table says when each is used; each method's
+ * `@throws` lists its codes). `cause` is the chain of underlying errors.
+ */
 export class ImmuKVError extends Error {
+  /** Stable: branch on it rather than on the message. */
   readonly code: ErrorCode
-  /** The S3 operation that failed, e.g. `PutObject`. */
+  /** The S3 operation that failed, e.g. `PutObject` (storage errors only). */
   readonly operation?: string
+  /** The bucket of the failed request (storage errors only). */
   readonly bucket?: string
+  /** The object path of the failed request (storage errors only). */
   readonly path?: string
   /** For a failed `set`: whether the entry may be in the log all the same (`false` means it is not). */
   readonly mayHaveCommitted?: boolean
@@ -58,6 +65,7 @@ export class ImmuKVError extends Error {
   }
 }
 
+/** `get` of a key that has no entry: code `KEY_NOT_FOUND`. */
 export class KeyNotFoundError extends ImmuKVError {
   declare readonly code: 'KEY_NOT_FOUND'
   constructor(info: ErrorInfo, options?: { cause?: unknown }) {
@@ -66,6 +74,7 @@ export class KeyNotFoundError extends ImmuKVError {
   }
 }
 
+/** `set` on a client opened with `readOnly: true`: code `READ_ONLY`, `mayHaveCommitted: false`. */
 export class ReadOnlyError extends ImmuKVError {
   declare readonly code: 'READ_ONLY'
   constructor(info: ErrorInfo, options?: { cause?: unknown }) {

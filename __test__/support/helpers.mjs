@@ -27,10 +27,23 @@ export const SERVERS = [
 ]
 export const SEAWEED = SERVERS[0]
 export const MOTO = SERVERS[1]
+/**
+ * LocalStack's own S3 provider: conditional writes answered as AWS answers
+ * them (a losing PUT's 412 at once, If-Match on a missing key 404
+ * NoSuchKey), which neither SeaweedFS nor moto does. It checks no
+ * credentials. Only the API, integrity and contention suites run on it.
+ */
+export const LOCALSTACK = {
+  name: 'localstack',
+  endpoint: process.env.IMMUKV_LOCALSTACK_ENDPOINT || 'http://127.0.0.1:19040',
+  enforcesAuth: false,
+}
+/** The servers of the suites that also run on LocalStack. */
+export const SERVERS_WITH_LOCALSTACK = [...SERVERS, LOCALSTACK]
 /** The in-memory store (ImmuKVClient.inMemory): no server, same protocol. */
 export const MEMORY = { name: 'memory', memory: true }
 /** Every store the API suite runs on. */
-export const STORES = [...SERVERS, MEMORY]
+export const STORES = [...SERVERS_WITH_LOCALSTACK, MEMORY]
 
 export function raw(endpoint, credentials = ADMIN) {
   return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 })
