@@ -98,6 +98,7 @@ export interface NativeConfig {
   readConcurrency?: number
   listPageSize?: number
   maxValueBytes?: number
+  pipelineDepth?: number
 }
 
 export interface NativeDigest {
@@ -158,6 +159,7 @@ export interface NativeMemoryConfig {
   readConcurrency?: number
   listPageSize?: number
   maxValueBytes?: number
+  pipelineDepth?: number
 }
 
 /** `verifyLog`'s progress, for a progress bar. */

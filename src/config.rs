@@ -28,6 +28,7 @@ pub struct NativeConfig {
     pub read_concurrency: Option<f64>,
     pub list_page_size: Option<f64>,
     pub max_value_bytes: Option<f64>,
+    pub pipeline_depth: Option<f64>,
 }
 
 /// The protocol settings an in-memory client takes.
@@ -40,6 +41,7 @@ pub struct NativeMemoryConfig {
     pub read_concurrency: Option<f64>,
     pub list_page_size: Option<f64>,
     pub max_value_bytes: Option<f64>,
+    pub pipeline_depth: Option<f64>,
 }
 
 fn ms(name: &str, v: Option<f64>, default: Duration) -> Result<Duration> {
@@ -58,6 +60,7 @@ struct Protocol {
     read_concurrency: Option<f64>,
     list_page_size: Option<f64>,
     max_value_bytes: Option<f64>,
+    pipeline_depth: Option<f64>,
 }
 
 fn options(p: Protocol) -> Result<Options> {
@@ -81,6 +84,8 @@ fn options(p: Protocol) -> Result<Options> {
             .map_or(d.list_page_size, |n| n.min(u64::from(u32::MAX)) as u32),
         max_value_bytes: count("maxValueBytes", p.max_value_bytes)?
             .map_or(d.max_value_bytes, |n| n as usize),
+        pipeline_depth: count("pipelineDepth", p.pipeline_depth)?
+            .map_or(d.pipeline_depth, |n| n.min(u64::from(u32::MAX)) as u32),
     })
 }
 
@@ -119,6 +124,7 @@ pub fn s3(
         read_concurrency: c.read_concurrency,
         list_page_size: c.list_page_size,
         max_value_bytes: c.max_value_bytes,
+        pipeline_depth: c.pipeline_depth,
     })?;
     Ok((s3, opts))
 }
@@ -132,5 +138,6 @@ pub fn memory(c: NativeMemoryConfig) -> Result<Options> {
         read_concurrency: c.read_concurrency,
         list_page_size: c.list_page_size,
         max_value_bytes: c.max_value_bytes,
+        pipeline_depth: c.pipeline_depth,
     })
 }

@@ -87,6 +87,16 @@ export interface StoreOptions {
    * @defaultValue 4194304
    */
   maxValueBytes?: number
+  /**
+   * Log appends this client may send before the key objects of its earlier
+   * entries are written, 1-64 (a count). 1 is the protocol shared with the
+   * earlier TypeScript and Python clients. Above 1, overlapped sets commit at
+   * up to one conditional log PUT each, but a crash can leave orphans below
+   * the head that only clients of this package repair: use it only on a
+   * store no earlier client writes or reads (README, "Pipelined writes").
+   * @defaultValue 1
+   */
+  pipelineDepth?: number
 }
 
 /**
@@ -141,6 +151,7 @@ const STORE_OPTIONS: Spec = {
   readConcurrency: 'number?',
   listPageSize: 'number?',
   maxValueBytes: 'number?',
+  pipelineDepth: 'number?',
 }
 
 const CONFIG: Spec = {
