@@ -129,6 +129,8 @@ const COMMANDS = {
   'immukv digest > digest-$(date +%F).json': 'needs an AWS bucket: cli.test.mjs runs these commands on SeaweedFS',
   'immukv verify --trusted digest-2026-11-01.json': 'needs an AWS bucket: cli.test.mjs runs these commands on SeaweedFS',
   'immukv history device-42 --limit 5 --json': 'needs an AWS bucket: cli.test.mjs runs these commands on SeaweedFS',
+  'immukv import readings.jsonl': 'needs an AWS bucket: cli.test.mjs imports a file on SeaweedFS (interrupted, resumed)',
+  'immukv import readings.jsonl --pipeline-depth 8': 'needs an AWS bucket: cli.test.mjs imports a file on SeaweedFS (interrupted, resumed)',
   'npm install --os=linux --cpu=x64 --libc=glibc immukv': 'run',
   'npm install --os=linux --cpu=arm64 --libc=glibc immukv': 'run (no arm64 module is built in CI: checks that npm leaves out the x64 one)',
   'aws s3api put-bucket-versioning --bucket BUCKET --versioning-configuration Status=Enabled': 'the AWS CLI against AWS',

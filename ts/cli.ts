@@ -20,9 +20,20 @@ import {
   KeyNotFoundError,
   type RetentionHorizon,
   type VerifyFailure,
-  type VerifyProgress,
   type VerifyReport,
 } from './index'
+import {
+  type ImportFile,
+  ImportFileError,
+  type ImportState,
+  catchUp,
+  entries as importEntries,
+  inspect,
+  markDone,
+  readState,
+  stateMismatch,
+  writeState,
+} from './import'
 import { native } from './native'
 
 /** Exit codes: the contract with scripts, documented in `help` and docs/CLI.md. */
@@ -254,6 +265,32 @@ const COMMANDS: Record<string, Command> = {
   },
 }
 
+COMMANDS.import = {
+  summary: 'set every entry of a JSON Lines file, resumably',
+  args: '<file>',
+  description:
+    'Sets each line of <file>, {"key": "...", "value": ...}, in file order, through one pipeline (every line\n' +
+    'is checked before anything is sent). A progress bar shows on a terminal. Progress is kept in a state\n' +
+    'file (<file>.immukv-import): after an interruption, the same command goes on after the lines already\n' +
+    'in the log (it also reads the log entries written since the state was saved): no line is written twice.\n' +
+    '--pipeline-depth N overlaps up to N log appends: only for a store no earlier ImmuKV client writes or\n' +
+    'reads (README, "Pipelined writes").',
+  options: {
+    state: { type: 'string', arg: 'FILE', help: 'where progress is kept (default <file>.immukv-import)' },
+    'pipeline-depth': { type: 'string', arg: 'N', help: 'log appends in flight before key objects are written, 1-64 (default 1)' },
+  },
+  arity: [1, 1],
+  argNames: ['file'],
+  exits: {
+    0: 'every line is in the log',
+    2: 'could not read or write: run the same command again to resume',
+    64: 'a line is not an entry, or the state file is of another import',
+    130: 'interrupted: run the same command again to resume',
+  },
+  writes: true,
+  run: runImport,
+}
+
 /** `help` is a command too, but runs without a store. */
 const HELP_COMMAND = { summary: "this text, or a command's: immukv help verify" }
 
@@ -465,6 +502,8 @@ function clientConfig(conn: Connection, values: Values, readOnly: boolean): Conf
   if (endpointUrl !== undefined) config.overrides = { endpointUrl }
   const timeout = timeoutOption(values)
   if (timeout !== undefined) config.operationTimeoutMs = timeout
+  const depth = parseCount('pipeline-depth', values['pipeline-depth'], 64)
+  if (depth !== undefined) config.pipelineDepth = depth
   return config
 }
 
@@ -905,6 +944,121 @@ async function runKeys(ctx: Context): Promise<number> {
   })
 }
 
+/** How often the import saves its progress, at most. */
+const SAVE_EVERY_MS = 1000
+
+/** Sets in flight in an import: enough to keep a pipeline of depth 64 full. */
+const IMPORT_IN_FLIGHT = 128
+
+async function runImport({ args, values, json, client, conn, signal }: Context): Promise<number> {
+  const path = args[0]
+  const stateFile = stringOption(values, 'state') ?? `${path}.immukv-import`
+  const file = await importFile(path)
+  const store = storeUrl(conn)
+  let state: ImportState | undefined
+  try {
+    state = readState(stateFile)
+  } catch (err) {
+    throw new UsageError(`--state: ${(err as Error).message}`)
+  }
+  if (state !== undefined) {
+    if (state.size !== file.size || state.sha256 !== file.sha256)
+      throw new UsageError(stateMismatch(stateFile, `was written for another version of ${path}`).message)
+    if (state.store !== store) throw new UsageError(stateMismatch(stateFile, `belongs to an import into ${state.store}`).message)
+  } else {
+    // Saved before the first line is sent: a resumed import knows where the log stood.
+    const head = await client.digest({ signal })
+    state = {
+      format: 'immukv-import-1',
+      size: file.size,
+      sha256: file.sha256,
+      store,
+      lines: 0,
+      done: [],
+      last: head ? { sequence: head.sequence, versionId: head.versionId } : null,
+      complete: false,
+    }
+    writeState(stateFile, state)
+  }
+  const s = state
+  const known = (): number => s.lines + s.done.length
+  const before = known()
+  if (!s.complete) {
+    await catchUp(client, path, s, IMPORT_IN_FLIGHT + 1, signal)
+    writeState(stateFile, s)
+  }
+  const found = known() - before
+  const already = known()
+  // The lines to send, with their numbers (setMany counts what it is given).
+  const numbers: number[] = []
+  async function* todo(): AsyncGenerator<[string, JSONValue]> {
+    let n = s.lines
+    for await (const item of importEntries(path, s.lines)) {
+      if (!s.done.includes(n)) {
+        numbers.push(n)
+        yield item
+      }
+      n += 1
+    }
+  }
+  const bar = process.stderr.isTTY && !json && !s.complete ? new ProgressBar() : undefined
+  const progress = (): void => bar?.update({ phase: 'importing', done: known(), total: file.lines })
+  let savedAt = Date.now()
+  let written = 0
+  let first: Entry | undefined
+  let last: Entry | undefined
+  progress()
+  try {
+    if (!s.complete) {
+      await client.setMany(todo(), {
+        signal,
+        inFlight: IMPORT_IN_FLIGHT,
+        onProgress: ({ index, entry }) => {
+          markDone(s, numbers[index])
+          s.last = { sequence: entry.sequence, versionId: entry.versionId }
+          written += 1
+          first ??= entry
+          last = entry
+          if (Date.now() - savedAt >= SAVE_EVERY_MS) {
+            writeState(stateFile, s)
+            savedAt = Date.now()
+          }
+          progress()
+        },
+      })
+      s.complete = s.lines === file.lines
+    }
+  } catch (err) {
+    bar?.stop()
+    writeState(stateFile, s)
+    const hint = `${known()} of ${file.lines} lines are in the log; run the same command again to resume (progress in ${stateFile})`
+    if (err instanceof ImmuKVError)
+      throw new ImmuKVError({ code: err.code, message: `${err.message}. ${hint}`, mayHaveCommitted: err.mayHaveCommitted }, { cause: err })
+    throw err
+  } finally {
+    bar?.stop()
+  }
+  writeState(stateFile, s)
+  const at = (e: Entry | undefined) => (e ? { sequence: e.sequence, versionId: e.versionId } : null)
+  if (json) writeJson({ file: path, lines: file.lines, written, alreadyInLog: already, foundSinceLastSave: found, first: at(first), last: at(last), stateFile })
+  else {
+    const range = first && last ? ` (sequences ${first.sequence}-${last.sequence})` : ''
+    const earlier = already > 0 ? `; ${already} were in the log already${found > 0 ? ` (${found} found in the log since the last save)` : ''}` : ''
+    writeOut(`imported ${written} of ${file.lines} lines from ${shown(path)}${range}${earlier}`)
+  }
+  return EXIT.ok
+}
+
+/** The input, checked whole before anything is sent. */
+async function importFile(path: string): Promise<ImportFile> {
+  try {
+    return await inspect(path)
+  } catch (err) {
+    if (err instanceof ImportFileError) throw new UsageError(`${path}: ${err.message}`, 'INVALID_VALUE')
+    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`)
+  }
+}
+
 async function runDigest({ values, json, client, conn, signal }: Context): Promise<number> {
   const digest = await client.digest({ signal })
   if (digest === undefined && values['allow-empty'] !== true) throw noLog(conn)
@@ -1106,7 +1260,7 @@ function abortOnInterrupt(): { signal: AbortSignal; dispose(): void } {
 // ---------------------------------------------------------------------------
 // The progress bar of verify
 
-/** verify's progress on stderr, one bar per phase (each has its own total, rate and ETA). */
+/** Progress on stderr (verify, import), one bar per phase (each has its own total, rate and ETA). */
 class ProgressBar {
   readonly #bar = new SingleBar({
     stream: process.stderr,
@@ -1120,7 +1274,7 @@ class ProgressBar {
   #phase: string | undefined
   #phaseStart = 0
 
-  update(p: VerifyProgress): void {
+  update(p: { phase: string; done: number; total?: number }): void {
     const payload = { phase: p.phase, knownTotal: p.total !== undefined, rate: this.#rate(p) }
     if (p.phase !== this.#phase) {
       if (this.#phase !== undefined) this.#bar.stop()
@@ -1138,7 +1292,7 @@ class ProgressBar {
     this.#phase = undefined
   }
 
-  #rate(p: VerifyProgress): number {
+  #rate(p: { done: number }): number {
     const seconds = (Date.now() - this.#phaseStart) / 1000
     return seconds > 0 ? p.done / seconds : 0
   }

@@ -1,6 +1,7 @@
 // ImmuKVClient: the public API over the native client. It owns only what is
 // JavaScript's: argument types, the codec, AbortSignal wiring, error classes.
 
+import { setMaxListeners } from 'node:events'
 import type { NativeCancel, NativeClient, NativeEntry, NativeMemoryStore, NativeProgress } from '../index'
 import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView, parseStored } from './codec'
 import { type Config, type MemoryOptions, type MemoryScope, memoryScope, nativeConfig, nativeMemoryConfig } from './config'
@@ -119,6 +120,24 @@ export interface GetOptions extends CallOptions {
    * @defaultValue none
    */
   trusted?: Digest
+}
+
+export interface SetManyOptions<K extends string = string, V = JSONValue> extends CallOptions {
+  /** Called for each committed entry, in order: its item's index, how many committed so far, the entry. @defaultValue none */
+  onProgress?: (progress: { index: number; done: number; entry: Entry<K, V> }) => void
+  /**
+   * Sets overlapped at once (a count, 1-10000): enough to keep the pipeline
+   * full, without holding a whole file in memory.
+   * @defaultValue 64
+   */
+  inFlight?: number
+}
+
+/** What `setMany` committed. */
+export interface SetManyResult<K extends string = string, V = JSONValue> {
+  count: number
+  first?: Entry<K, V>
+  last?: Entry<K, V>
 }
 
 export interface VerifyProgress {
@@ -458,6 +477,109 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     )
     // Committed: the caller's value is the answer, whatever a decoder would make of it.
     return this.#entry(n, value)
+  }
+
+  /**
+   * Sets every `[key, value]` of `items` (an array, any iterable, or an async
+   * iterable, read as it goes), in order, keeping up to `inFlight` sets
+   * overlapped through this client's one pipeline: a bulk load at the
+   * pipeline's pace (with `pipelineDepth` above 1, about one conditional log
+   * PUT per entry). Each committed entry is reported to `onProgress`, in
+   * order. Resolves with the count and the first and last entries.
+   *
+   * On the first failed set it stops reading `items`, aborts the sets still
+   * queued behind it (one already in the log is kept, and reported), and
+   * rejects with that set's error, carrying `index` (the failed item) and
+   * `committed` (how many items committed; all of them were reported). The
+   * failed item itself says `mayHaveCommitted`. To resume, start again from
+   * `index` when `mayHaveCommitted` is false; otherwise read the log first
+   * (`immukv import` does this for you).
+   * @throws {@link ImmuKVError} what `set` throws, with `index` and `committed`; `INVALID_ARGUMENT` for items that are not `[key, value]` pairs or bad options (nothing sent)
+   */
+  async setMany(items: Iterable<readonly [K, V]> | AsyncIterable<readonly [K, V]>, options: SetManyOptions<K, V> = {}): Promise<SetManyResult<K, V>> {
+    expect(typeof options === 'object' && options !== null, 'INVALID_ARGUMENT', 'options must be an object')
+    checkOptions({ signal: options.signal })
+    const { onProgress, inFlight = 64, signal } = options
+    expect(onProgress === undefined || typeof onProgress === 'function', 'INVALID_ARGUMENT', 'onProgress must be a function')
+    expect(Number.isSafeInteger(inFlight) && inFlight >= 1 && inFlight <= 10_000, 'INVALID_ARGUMENT', 'inFlight must be a whole number from 1 to 10000')
+    expect(
+      items !== null && typeof items === 'object' && (Symbol.iterator in items || Symbol.asyncIterator in items),
+      'INVALID_ARGUMENT',
+      'items must be an iterable of [key, value] pairs',
+    )
+    // Aborting the caller's signal, or a failed set, aborts the queued sets.
+    const stop = new AbortController()
+    // Every set in flight listens on it.
+    setMaxListeners(inFlight + 8, stop.signal)
+    const onAbort = () => stop.abort(signal?.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted) onAbort()
+    const queue: { index: number; set: Promise<Entry<K, V>> }[] = []
+    let done = 0
+    let first: Entry<K, V> | undefined
+    let last: Entry<K, V> | undefined
+    let failure: { index: number; error: unknown } | undefined
+    const settleOldest = async (): Promise<void> => {
+      const { index, set } = queue.shift() as { index: number; set: Promise<Entry<K, V>> }
+      try {
+        const entry = await set
+        done += 1
+        first ??= entry
+        last = entry
+        onProgress?.({ index, done, entry })
+      } catch (error) {
+        if (failure === undefined) {
+          failure = { index, error }
+          stop.abort(error)
+        }
+      }
+    }
+    let index = 0
+    try {
+      for await (const item of items as AsyncIterable<readonly [K, V]>) {
+        if (failure !== undefined || stop.signal.aborted) break
+        if (!Array.isArray(item) || item.length !== 2) {
+          failure = { index, error: immukvError({ code: 'INVALID_ARGUMENT', message: `item ${index} is not a [key, value] pair`, mayHaveCommitted: false }) }
+          stop.abort(failure.error)
+          break
+        }
+        const [key, value] = item
+        const set = this.set(key, value, { signal: stop.signal })
+        set.catch(() => {}) // handled in order by settleOldest
+        queue.push({ index, set })
+        index += 1
+        if (queue.length >= inFlight) await settleOldest()
+      }
+    } catch (error) {
+      // The items themselves failed (an async source): stop, as after a failed set.
+      if (failure === undefined) {
+        failure = { index, error }
+        stop.abort(error)
+      }
+    }
+    try {
+      while (queue.length > 0) await settleOldest()
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+    if (failure === undefined && signal?.aborted) failure = { index: done, error: aborted(signal, { mayHaveCommitted: false }) }
+    if (failure !== undefined) {
+      const e = failure.error
+      if (e instanceof ImmuKVError) {
+        throw immukvError(
+          {
+            code: e.code,
+            message: `setMany: item ${failure.index} failed: ${e.message}`,
+            mayHaveCommitted: e.mayHaveCommitted,
+            index: failure.index,
+            committed: done,
+          },
+          { cause: e },
+        )
+      }
+      throw e
+    }
+    return { count: done, first, last }
   }
 
   /**

@@ -35,6 +35,8 @@ export interface ErrorInfo {
   bucket?: string
   path?: string
   mayHaveCommitted?: boolean
+  index?: number
+  committed?: number
 }
 
 /**
@@ -53,6 +55,10 @@ export class ImmuKVError extends Error {
   readonly path?: string
   /** For a failed `set`: whether the entry may be in the log all the same (`false` means it is not). */
   readonly mayHaveCommitted?: boolean
+  /** For a failed `setMany`: the index of the item whose set failed. */
+  readonly index?: number
+  /** For a failed `setMany`: how many items committed (each reported to `onProgress`). */
+  readonly committed?: number
 
   constructor(info: ErrorInfo, options?: { cause?: unknown }) {
     super(info.message, options)
@@ -62,6 +68,8 @@ export class ImmuKVError extends Error {
     if (info.bucket !== undefined) this.bucket = info.bucket
     if (info.path !== undefined) this.path = info.path
     if (info.mayHaveCommitted !== undefined) this.mayHaveCommitted = info.mayHaveCommitted
+    if (info.index !== undefined) this.index = info.index
+    if (info.committed !== undefined) this.committed = info.committed
   }
 }
 

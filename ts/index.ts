@@ -14,6 +14,8 @@ export type {
   VerifyProgress,
   VerifyReport,
   RetentionHorizon,
+  SetManyOptions,
+  SetManyResult,
 } from './client'
 export type { Decoder, Encoder, JSONValue } from './codec'
 export type { Config, Credentials, CredentialsProvider, MemoryOptions, MemoryScope, Overrides, StoreOptions } from './config'
