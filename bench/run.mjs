@@ -137,13 +137,17 @@ async function scenarios(latencyMs) {
   let n = 0
   const prefix = () => `p${n++}/`
 
-  if (want('concurrent')) {
+  // One client's overlapped sets, at the default depth (the shared
+  // protocol: two round trips per commit) and pipelined (pipelineDepth 8).
+  for (const depth of [1, 8]) {
     const sets = quick ? 40 : 100
+    const name = `1 client x ${sets} concurrent sets, pipelineDepth ${depth}`
+    if (!want('concurrent') && !want(name)) continue
     const ours = []
     const floor = []
     const perCommit = []
     for (let round = 0; round < rounds; round++) {
-      const c = client(via, b, { s3Prefix: prefix() })
+      const c = client(via, b, { s3Prefix: prefix(), pipelineDepth: depth })
       await c.set('warm', 0)
       const { r: secs, requests } = await counted(async () => {
         const t0 = performance.now()
@@ -151,16 +155,43 @@ async function scenarios(latencyMs) {
         if (done.some((d) => d.status === 'rejected')) throw new Error('a set failed')
         return (performance.now() - t0) / 1000
       })
+      await c.close() // its key objects written too
       ours.push(sets / secs)
       perCommit.push(requests / sets)
       floor.push(await floorAppends(s3, b, sets, JSON.stringify({ i: 1, payload: 'x'.repeat(100) })))
     }
-    out[`1 client x ${sets} concurrent sets`] = {
+    out[name] = {
       unit: 'commits/s',
       ours: r2(median(ours)),
       floor: r2(median(floor)),
       ratio: r2(median(ours) / median(floor)),
       requestsPerCommit: r2(median(perCommit)),
+    }
+  }
+
+  // A bulk load through setMany (as `immukv import` runs it), one round: the
+  // time of 10 000 entries against the floor's 10 000 appends. At 0 ms only
+  // (at 20 ms each row takes minutes).
+  if (want('import') && latencyMs === 0) {
+    const n = quick ? 2000 : 10_000
+    const floor = await floorAppends(s3, b, n, JSON.stringify({ i: 1, reading: 0.5 }))
+    for (const depth of [1, 8]) {
+      const c = client(via, b, { s3Prefix: prefix(), pipelineDepth: depth })
+      const t0 = performance.now()
+      const r = await c.setMany(
+        Array.from({ length: n }, (_, i) => [`device-${i % 500}`, { i, reading: i / 7 }]),
+        { inFlight: 128 },
+      )
+      const secs = (performance.now() - t0) / 1000
+      await c.close()
+      if (r.count !== n) throw new Error('the import lost entries')
+      out[`import of ${n} entries (setMany), pipelineDepth ${depth}`] = {
+        unit: 'commits/s',
+        ours: r2(n / secs),
+        floor: r2(floor),
+        ratio: r2(n / secs / floor),
+        seconds: r2(secs),
+      }
     }
   }
 
@@ -197,6 +228,10 @@ async function scenarios(latencyMs) {
       p99OverMean: r2(median(p99) / median(mean)),
       p99InLogRoundTrips: r2(median(p99) / appendMs),
       failed,
+      // The shared protocol's limit for separate writers: a turn is three
+      // round trips one after another (read the head, HEAD its key object,
+      // append) against the floor's one.
+      strictProtocolLimit: 0.33,
     }
   }
 
@@ -257,6 +292,28 @@ async function scenarios(latencyMs) {
     }
   }
 
+  // An audit's memory (verifyLog streams the log): peak RSS of a process
+  // checking 300 entries of 1 MiB, against a process that reads the same 300
+  // versions with the raw SDK one after another. Target: under twice the
+  // floor's, plus readConcurrency (32) x 1 MiB. At 0 ms only.
+  if (want('audit memory') && latencyMs === 0) {
+    const p = prefix()
+    const c = client(via, b, { s3Prefix: p, pipelineDepth: 8 })
+    const n = quick ? 60 : 300
+    await c.setMany(Array.from({ length: n }, (_, i) => [`blob-${i % 20}`, payload(1 << 20)]))
+    await c.close()
+    const ours = await peakRss(proxy.endpoint, b, p, 'immukv')
+    const floor = await peakRss(proxy.endpoint, b, p, 'sdk')
+    out[`audit of ${n} entries of 1 MiB (peak RSS)`] = {
+      unit: 'MiB',
+      ours: r2(ours),
+      floor: r2(floor),
+      ratio: r2(ours / floor),
+      target: r2(2 * floor + 32),
+      withinTarget: ours < 2 * floor + 32,
+    }
+  }
+
   if (want('cold')) {
     const ours = []
     const floor = []
@@ -279,6 +336,37 @@ async function scenarios(latencyMs) {
   }
   await proxy.stop()
   return out
+}
+
+/** Peak RSS (MiB) of a new process that audits the log under `p` (verifyLog, no key objects), or reads its versions with the raw SDK. */
+function peakRss(endpoint, b, p, which) {
+  const src =
+    which === 'immukv'
+      ? `const { ImmuKVClient } = require(${JSON.stringify(root)})
+         const c = new ImmuKVClient({ s3Bucket: ${JSON.stringify(b)}, s3Region: 'us-east-1', s3Prefix: ${JSON.stringify(p)}, readOnly: true, overrides: { endpointUrl: ${JSON.stringify(endpoint)}, credentials: ${JSON.stringify(ADMIN)} } })
+         c.verifyLog({ checkKeyObjects: false }).then((r) => { if (!r.ok) process.exit(1); console.log(process.resourceUsage().maxRSS * 1024) })`
+      : `const { S3Client, GetObjectCommand, ListObjectVersionsCommand } = require(${JSON.stringify(`${root}node_modules/@aws-sdk/client-s3`)})
+         const s3 = new S3Client({ endpoint: ${JSON.stringify(endpoint)}, region: 'us-east-1', forcePathStyle: true, credentials: ${JSON.stringify(ADMIN)} })
+         ;(async () => {
+           const Key = ${JSON.stringify(`${p}_log.json`)}
+           let KeyMarker, VersionIdMarker
+           for (;;) {
+             const page = await s3.send(new ListObjectVersionsCommand({ Bucket: ${JSON.stringify(b)}, Prefix: Key, KeyMarker, VersionIdMarker }))
+             for (const v of page.Versions ?? []) {
+               const r = await s3.send(new GetObjectCommand({ Bucket: ${JSON.stringify(b)}, Key, VersionId: v.VersionId }))
+               JSON.parse(await r.Body.transformToString())
+             }
+             if (!page.IsTruncated) break
+             ;({ NextKeyMarker: KeyMarker, NextVersionIdMarker: VersionIdMarker } = page)
+           }
+           console.log(process.resourceUsage().maxRSS * 1024)
+         })()`
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', src])
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.on('exit', (code) => (code === 0 ? resolve(Number(out) / 2 ** 20) : reject(new Error(`peak RSS (${which}) failed`))))
+  })
 }
 
 /** A new node process, from start to its first get resolving. */
