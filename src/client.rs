@@ -7,7 +7,7 @@ use crate::config::{self, NativeConfig, NativeMemoryConfig};
 use crate::credentials::JsProvider;
 use crate::entry::{
     NativeDigest, NativeEntry, NativeHistory, NativeProgress, NativeReport, NativeStats,
-    NativeVerifyOptions,
+    NativeStoreCheck, NativeVerifyOptions,
 };
 use crate::error;
 use futures_util::FutureExt;
@@ -312,6 +312,7 @@ impl NativeClient {
                 limit: limit(options.limit)?,
                 trusted: options.trusted.map(NativeDigest::into_core),
                 check_key_objects: options.check_key_objects.unwrap_or(true),
+                check_retention: options.check_retention.unwrap_or(false),
             };
             let report = move |p: Progress| {
                 if let Some(f) = &progress {
@@ -332,6 +333,34 @@ impl NativeClient {
         let cancel = cancel_of(cancel);
         let fut = each!(self.inner.clone(), c => async move { abortable(cancel.as_ref(), c.digest()).await });
         settle(env, fut, |d: Option<immukv_core::Digest>| d.map(Into::into))
+    }
+
+    /// The doctor: the bucket and the credentials checked for use as a
+    /// store, with requests that change nothing.
+    #[napi]
+    pub fn check_store<'env>(
+        &self,
+        env: &'env Env,
+        cancel: Option<&NativeCancel>,
+    ) -> napi::Result<PromiseRaw<'env, NativeStoreCheck>> {
+        let cancel = cancel_of(cancel);
+        let fut = each!(self.inner.clone(), c => async move { abortable(cancel.as_ref(), c.check_store()).await });
+        settle(env, fut, NativeStoreCheck::from)
+    }
+
+    /// The least-privilege IAM policy document for this client's bucket and
+    /// prefix, as JSON text.
+    #[napi]
+    pub fn policy(&self, env: Env, read_only: bool) -> napi::Result<String> {
+        match &self.inner {
+            AnyClient::S3(c) => Ok(c.policy(read_only).to_string()),
+            AnyClient::Memory(_) => Err(thrown(
+                &env,
+                Error::invalid_argument(
+                    "an in-memory store has no IAM policy: policy() is for clients on S3",
+                ),
+            )),
+        }
     }
 
     /// Counters since the client was made.

@@ -3,6 +3,7 @@
 //! core's.
 
 use crate::credentials;
+use immukv_core::bucket::{LockMode, LockRule};
 use immukv_core::client::{duration_ms, whole_number, Options};
 use immukv_core::storage::s3::{CredentialSource, KeyPair, S3Settings};
 use immukv_core::{Error, Result};
@@ -29,6 +30,15 @@ pub struct NativeConfig {
     pub list_page_size: Option<f64>,
     pub max_value_bytes: Option<f64>,
     pub pipeline_depth: Option<f64>,
+    pub object_lock: Option<NativeObjectLock>,
+}
+
+/// `objectLock`: every write is retained in `mode` for `days`.
+#[napi(object)]
+pub struct NativeObjectLock {
+    /// `GOVERNANCE` or `COMPLIANCE`.
+    pub mode: String,
+    pub days: f64,
 }
 
 /// The protocol settings an in-memory client takes.
@@ -63,6 +73,22 @@ struct Protocol {
     pipeline_depth: Option<f64>,
 }
 
+/// `objectLock` as the core takes it (its days are checked there).
+fn object_lock(lock: Option<NativeObjectLock>) -> Result<Option<LockRule>> {
+    let Some(lock) = lock else { return Ok(None) };
+    let mode = LockMode::parse(&lock.mode).ok_or_else(|| {
+        Error::invalid_config(format!(
+            "objectLock.mode must be \"GOVERNANCE\" or \"COMPLIANCE\", got {:?}",
+            lock.mode
+        ))
+    })?;
+    let days = whole_number("objectLock.days", lock.days)?;
+    Ok(Some(LockRule {
+        mode,
+        days: u32::try_from(days).unwrap_or(u32::MAX),
+    }))
+}
+
 fn options(p: Protocol) -> Result<Options> {
     let d = Options::default();
     Ok(Options {
@@ -86,6 +112,7 @@ fn options(p: Protocol) -> Result<Options> {
             .map_or(d.max_value_bytes, |n| n as usize),
         pipeline_depth: count("pipelineDepth", p.pipeline_depth)?
             .map_or(d.pipeline_depth, |n| n.min(u64::from(u32::MAX)) as u32),
+        object_lock: None,
     })
 }
 
@@ -116,7 +143,7 @@ pub fn s3(
     s3.kms_key_id = c.kms_key_id.filter(|k| !k.is_empty());
     s3.request_timeout = ms("requestTimeoutMs", c.request_timeout_ms, s3.request_timeout)?;
     s3.connect_timeout = ms("connectTimeoutMs", c.connect_timeout_ms, s3.connect_timeout)?;
-    let opts = options(Protocol {
+    let mut opts = options(Protocol {
         prefix: c.s3_prefix,
         repair_check_interval_ms: c.repair_check_interval_ms,
         read_only: c.read_only,
@@ -126,6 +153,7 @@ pub fn s3(
         max_value_bytes: c.max_value_bytes,
         pipeline_depth: c.pipeline_depth,
     })?;
+    opts.object_lock = object_lock(c.object_lock)?;
     Ok((s3, opts))
 }
 

@@ -1,6 +1,8 @@
 //! Entries, digests, reports and counters as JavaScript objects.
 
+use immukv_core::bucket::{Encryption, LockRule, ObjectLock};
 use immukv_core::client::{Progress, VerifyPhase};
+use immukv_core::doctor::{Log, StoreCheck};
 use immukv_core::{Digest, Entry, Report, StatsSnapshot};
 use napi_derive::napi;
 
@@ -156,6 +158,7 @@ pub struct NativeVerifyOptions {
     pub limit: Option<f64>,
     pub trusted: Option<NativeDigest>,
     pub check_key_objects: Option<bool>,
+    pub check_retention: Option<bool>,
 }
 
 /// `verifyLog`'s progress, for a progress bar.
@@ -206,6 +209,7 @@ pub struct NativeRequests {
     pub list_objects: f64,
     pub get_bucket_versioning: f64,
     pub bucket_config: f64,
+    pub get_object_retention: f64,
     pub total: f64,
 }
 
@@ -221,6 +225,7 @@ impl From<StatsSnapshot> for NativeStats {
                 list_objects: n(s.list_paths),
                 get_bucket_versioning: n(s.versioning),
                 bucket_config: n(s.bucket_config),
+                get_object_retention: n(s.retention),
                 total: n(s.requests()),
             },
             request_errors: n(s.request_errors),
@@ -232,6 +237,146 @@ impl From<StatsSnapshot> for NativeStats {
             repairs_failed: n(s.repairs_failed),
             commits: n(s.commits),
             settled: n(s.settled),
+        }
+    }
+}
+
+/// `checkStore`'s report.
+#[napi(object)]
+pub struct NativeStoreCheck {
+    pub ok: bool,
+    pub bucket: String,
+    pub prefix: String,
+    /// `enabled`, `suspended`, `off` or `unknown`.
+    pub versioning: String,
+    pub object_lock: NativeObjectLockState,
+    pub encryption: NativeEncryptionState,
+    pub log: NativeLogState,
+    pub findings: Vec<NativeFinding>,
+}
+
+#[napi(object)]
+pub struct NativeObjectLockState {
+    /// `enabled`, `disabled` or `unknown`.
+    pub state: String,
+    pub default_mode: Option<String>,
+    pub default_days: Option<f64>,
+    /// Why it could not be read.
+    pub detail: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeEncryptionState {
+    /// `SSE-S3`, `SSE-KMS`, `none`, `other` or `unknown`.
+    pub state: String,
+    pub kms_key_id: Option<String>,
+    /// The algorithm (`other`), or why it could not be read.
+    pub detail: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeLogState {
+    /// `present`, `empty`, `deleted`, `unreadable` or `unknown`.
+    pub state: String,
+    pub sequence: Option<f64>,
+    /// The head's version, or the delete marker's.
+    pub version_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeFinding {
+    pub check: String,
+    pub status: String,
+    pub summary: String,
+    pub fix: Option<String>,
+    pub subject: Option<String>,
+}
+
+impl From<StoreCheck> for NativeStoreCheck {
+    fn from(r: StoreCheck) -> Self {
+        let rule = |r: Option<LockRule>| {
+            (
+                r.map(|r| r.mode.as_str().to_string()),
+                r.map(|r| f64::from(r.days)),
+            )
+        };
+        let object_lock = match r.object_lock {
+            ObjectLock::Enabled { default } => {
+                let (default_mode, default_days) = rule(default);
+                NativeObjectLockState {
+                    state: "enabled".into(),
+                    default_mode,
+                    default_days,
+                    detail: None,
+                }
+            }
+            ObjectLock::Disabled => NativeObjectLockState {
+                state: "disabled".into(),
+                default_mode: None,
+                default_days: None,
+                detail: None,
+            },
+            ObjectLock::Unknown(why) => NativeObjectLockState {
+                state: "unknown".into(),
+                default_mode: None,
+                default_days: None,
+                detail: Some(why),
+            },
+        };
+        let enc = |state: &str, kms_key_id: Option<String>, detail: Option<String>| {
+            NativeEncryptionState {
+                state: state.into(),
+                kms_key_id,
+                detail,
+            }
+        };
+        let encryption = match r.encryption {
+            Encryption::None => enc("none", None, None),
+            Encryption::S3 => enc("SSE-S3", None, None),
+            Encryption::Kms { key } => enc("SSE-KMS", key, None),
+            Encryption::Other(a) => enc("other", None, Some(a)),
+            Encryption::Unknown(why) => enc("unknown", None, Some(why)),
+        };
+        let log = |state: &str,
+                   sequence: Option<u64>,
+                   version_id: Option<String>,
+                   detail: Option<String>| NativeLogState {
+            state: state.into(),
+            sequence: sequence.map(|s| s as f64),
+            version_id,
+            detail,
+        };
+        let log = match r.log {
+            Log::Present {
+                sequence,
+                version_id,
+                ..
+            } => log("present", Some(sequence), Some(version_id), None),
+            Log::Empty => log("empty", None, None, None),
+            Log::Deleted { marker } => log("deleted", None, marker, None),
+            Log::Unreadable(why) => log("unreadable", None, None, Some(why)),
+            Log::Unknown(why) => log("unknown", None, None, Some(why)),
+        };
+        NativeStoreCheck {
+            ok: r.ok,
+            bucket: r.bucket,
+            prefix: r.prefix,
+            versioning: r.versioning.as_str().to_string(),
+            object_lock,
+            encryption,
+            log,
+            findings: r
+                .findings
+                .into_iter()
+                .map(|f| NativeFinding {
+                    check: f.check.as_str().to_string(),
+                    status: f.status.as_str().to_string(),
+                    summary: f.summary,
+                    fix: f.fix,
+                    subject: f.subject,
+                })
+                .collect(),
         }
     }
 }

@@ -2,9 +2,9 @@
 // JavaScript's: argument types, the codec, AbortSignal wiring, error classes.
 
 import { setMaxListeners } from 'node:events'
-import type { NativeCancel, NativeClient, NativeEntry, NativeMemoryStore, NativeProgress } from '../index'
+import type { NativeCancel, NativeClient, NativeEntry, NativeMemoryStore, NativeProgress, NativeStoreCheck } from '../index'
 import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView, parseStored } from './codec'
-import { type Config, type MemoryOptions, type MemoryScope, memoryScope, nativeConfig, nativeMemoryConfig } from './config'
+import { type Config, type MemoryOptions, type MemoryScope, type ObjectLock, memoryScope, nativeConfig, nativeMemoryConfig } from './config'
 import { type ErrorCode, type ErrorInfo, ImmuKVError, expect, fromNative, immukvError } from './errors'
 import { native } from './native'
 
@@ -43,6 +43,7 @@ export type FailureKind =
   | 'truncated'
   | 'unreadable'
   | 'hidden_head'
+  | 'retention'
 
 export interface VerifyFailure {
   /** The log entry concerned, when there is one. */
@@ -167,6 +168,16 @@ export interface VerifyOptions extends CallOptions {
    */
   checkKeyObjects?: boolean
   /**
+   * Also check S3 Object Lock: every log version, and every key-object
+   * version read, must be retained, not past its date, and at least as
+   * strongly and as long as `objectLock` (or else the bucket's default
+   * retention rule) asks, counted from when it was written; each that falls
+   * short is a `retention` failure, and a bucket without Object Lock is one.
+   * One GetObjectRetention per version.
+   * @defaultValue false
+   */
+  checkRetention?: boolean
+  /**
    * Called as the check goes (throttled), e.g. for a progress bar. If it
    * throws, the check stops and the call rejects (INVALID_ARGUMENT, `cause`
    * the callback's error).
@@ -181,7 +192,9 @@ export interface Stats {
    * Requests sent, by operation: counted when sent, also those whose answer
    * the client stopped waiting for. `bucketConfig`: reads of the bucket's
    * lifecycle configuration (verifyLog reads it when the oldest log versions
-   * are gone).
+   * are gone), Object Lock configuration and default encryption;
+   * `getObjectRetention`: retention reads of `verifyLog({ checkRetention })`
+   * and `checkStore()`.
    */
   requests: {
     get: number
@@ -191,6 +204,7 @@ export interface Stats {
     listObjects: number
     getBucketVersioning: number
     bucketConfig: number
+    getObjectRetention: number
     total: number
   }
   /** Requests that failed (any reason, retried or not). */
@@ -203,6 +217,73 @@ export interface Stats {
   repairsFailed: number
   commits: number
   settled: number
+}
+
+/** What a `checkStore()` finding is about. */
+export type StoreCheckKind = 'bucket' | 'versioning' | 'object_lock' | 'lifecycle' | 'encryption' | 'permission' | 'conditional_writes' | 'log'
+
+/**
+ * How a finding bears on using the store: `blocking` (the store cannot be
+ * used until it is fixed), `warning` (it works, but history or its audit is at
+ * risk), `unknown` (could not be determined: not permitted, or the server does
+ * not implement the request), `info`, `ok`.
+ */
+export type StoreCheckStatus = 'ok' | 'info' | 'warning' | 'blocking' | 'unknown'
+
+export interface StoreFinding {
+  check: StoreCheckKind
+  status: StoreCheckStatus
+  /** What was found, and what it means. */
+  summary: string
+  /** The command (usually `aws s3api ...`) that fixes it. */
+  fix?: string
+  /** The IAM action of a `permission` finding, the rule id of a `lifecycle` one. */
+  subject?: string
+}
+
+/** What `checkStore()` found: the bucket and the credentials, checked for use as a store. */
+export interface StoreCheck {
+  /** Nothing blocks using the store (no `blocking` finding). */
+  ok: boolean
+  bucket: string
+  prefix: string
+  versioning: 'enabled' | 'suspended' | 'off' | 'unknown'
+  objectLock: { state: 'enabled' | 'disabled' | 'unknown'; defaultRetention?: ObjectLock; detail?: string }
+  encryption: { state: 'SSE-S3' | 'SSE-KMS' | 'none' | 'other' | 'unknown'; kmsKeyId?: string; detail?: string }
+  /** The log under the prefix; `versionId` is the head's, or for `deleted` the delete marker's. */
+  log: { state: 'present' | 'empty' | 'deleted' | 'unreadable' | 'unknown'; sequence?: number; versionId?: string; detail?: string }
+  /** Every finding, `blocking` first, then `warning`, `unknown`, `info`, `ok`. */
+  findings: StoreFinding[]
+}
+
+/** An IAM policy document (`Version` 2012-10-17). */
+export interface PolicyDocument {
+  Version: string
+  Statement: { Sid: string; Effect: 'Allow'; Action: string[]; Resource: string; Condition?: Record<string, Record<string, string>> }[]
+}
+
+/** Drops `undefined`/`null` fields (the native side sends `null` for absent ones). */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as T
+}
+
+function storeCheck(n: NativeStoreCheck): StoreCheck {
+  const lock = n.objectLock
+  return {
+    ok: n.ok,
+    bucket: n.bucket,
+    prefix: n.prefix,
+    versioning: n.versioning as StoreCheck['versioning'],
+    objectLock: defined({
+      state: lock.state as StoreCheck['objectLock']['state'],
+      defaultRetention:
+        lock.defaultMode != null && lock.defaultDays != null ? { mode: lock.defaultMode as ObjectLock['mode'], days: lock.defaultDays } : undefined,
+      detail: lock.detail,
+    }),
+    encryption: defined({ ...n.encryption, state: n.encryption.state as StoreCheck['encryption']['state'] }),
+    log: defined({ ...n.log, state: n.log.state as StoreCheck['log']['state'] }),
+    findings: n.findings.map((f) => defined({ ...f, check: f.check as StoreCheckKind, status: f.status as StoreCheckStatus })),
+  }
 }
 
 const FORK = Symbol('immukv.fork')
@@ -752,10 +833,11 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    */
   async verifyLog(options: VerifyOptions = {}): Promise<VerifyReport> {
     expect(typeof options === 'object' && options !== null, 'INVALID_ARGUMENT', 'options must be an object')
-    const { limit, trusted, checkKeyObjects, onProgress } = options
+    const { limit, trusted, checkKeyObjects, checkRetention, onProgress } = options
     checkLimit(limit)
     checkDigest(trusted, 'trusted')
     expect(checkKeyObjects === undefined || typeof checkKeyObjects === 'boolean', 'INVALID_ARGUMENT', 'checkKeyObjects must be a boolean')
+    expect(checkRetention === undefined || typeof checkRetention === 'boolean', 'INVALID_ARGUMENT', 'checkRetention must be a boolean')
     checkOptions({ signal: options.signal })
     expect(onProgress === undefined || typeof onProgress === 'function', 'INVALID_ARGUMENT', 'onProgress must be a function')
     // The callback runs from the native side: what it throws would be uncaught.
@@ -774,7 +856,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
       : undefined
     const run = (cancel: NativeCancel | undefined) => {
       callback.stop = cancel
-      return this.#shared.native.verifyLog({ limit: limit ?? undefined, trusted, checkKeyObjects }, progress, cancel)
+      return this.#shared.native.verifyLog({ limit: limit ?? undefined, trusted, checkKeyObjects, checkRetention }, progress, cancel)
     }
     let r: Awaited<ReturnType<NativeClient['verifyLog']>> | undefined
     try {
@@ -812,6 +894,37 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   async digest(options?: CallOptions): Promise<Digest | undefined> {
     checkOptions(options)
     return (await this.#call(options, (cancel) => this.#shared.native.digest(cancel))) ?? undefined
+  }
+
+  /**
+   * The bucket doctor: checks the bucket and this client's credentials for
+   * use as a store (versioning, Object Lock, lifecycle rules, default
+   * encryption, each permission the store needs, the log under the prefix),
+   * with requests that change nothing: reads, and one PUT whose If-Match
+   * cannot hold (not sent by a `readOnly` client). Rejects only when it could
+   * not look at all (credentials, network, not an S3 server); everything
+   * else, a missing bucket or a denied permission too, is a finding.
+   */
+  async checkStore(options?: CallOptions): Promise<StoreCheck> {
+    checkOptions(options)
+    return storeCheck(await this.#call(options, (cancel) => this.#shared.native.checkStore(cancel)))
+  }
+
+  /**
+   * The least-privilege IAM policy document for this client's bucket, prefix,
+   * `kmsKeyId` and `objectLock`: exactly the actions the client sends, never
+   * a Delete action. `readOnly` leaves out the writes. No request; S3 clients
+   * only (INVALID_ARGUMENT in memory).
+   */
+  policy(options?: { readOnly?: boolean }): PolicyDocument {
+    expect(options === undefined || (typeof options === 'object' && options !== null), 'INVALID_ARGUMENT', 'options must be an object')
+    const readOnly = options?.readOnly
+    expect(readOnly === undefined || typeof readOnly === 'boolean', 'INVALID_ARGUMENT', 'readOnly must be a boolean')
+    try {
+      return JSON.parse(this.#shared.native.policy(readOnly === true)) as PolicyDocument
+    } catch (err) {
+      throw fromNative(err)
+    }
   }
 
   /**

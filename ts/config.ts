@@ -44,6 +44,24 @@ export interface Overrides {
 }
 
 /**
+ * S3 Object Lock on every write: each log and key-object version is retained
+ * in `mode` for `days` after it is written, so that the bucket itself refuses
+ * to delete it until then. The bucket must have Object Lock enabled
+ * (`OBJECT_LOCK_DISABLED` otherwise, before anything is written). A bucket
+ * whose default retention rule should apply needs no `objectLock`.
+ */
+export interface ObjectLock {
+  /**
+   * `COMPLIANCE`: nobody, the account root included, can delete a version or
+   * shorten its retention before the date. `GOVERNANCE`: users with
+   * `s3:BypassGovernanceRetention` can.
+   */
+  mode: 'GOVERNANCE' | 'COMPLIANCE'
+  /** Whole days, 1 to 36500, counted from each write (by the writer's clock). */
+  days: number
+}
+
+/**
  * Protocol settings, also taken by in-memory clients. The numeric defaults
  * live in the Rust core (`core/src/defaults.rs`); a test checks the
  * `@defaultValue`s here against them.
@@ -126,6 +144,11 @@ export interface Config extends StoreOptions {
    * @defaultValue none (the bucket's default encryption)
    */
   kmsKeyId?: string
+  /**
+   * S3 Object Lock retention on every log and key-object write (see {@link ObjectLock}).
+   * @defaultValue none (writes carry no retention of their own; a bucket's default rule still applies)
+   */
+  objectLock?: ObjectLock
   /** Endpoint, credentials and addressing for S3-compatible servers or explicit credentials. @defaultValue none */
   overrides?: Overrides
   /**
@@ -141,7 +164,7 @@ export interface Config extends StoreOptions {
 }
 
 /** 'ignored': accepted and left out (fields of other tools' objects). */
-type Spec = Record<string, 'string' | 'string?' | 'number?' | 'boolean?' | 'object?' | 'any' | 'ignored'>
+type Spec = Record<string, 'string' | 'string?' | 'number' | 'number?' | 'boolean?' | 'object?' | 'any' | 'ignored'>
 
 const STORE_OPTIONS: Spec = {
   s3Prefix: 'string?',
@@ -160,10 +183,13 @@ const CONFIG: Spec = {
   s3Region: 'string?',
   s3Prefix: 'string',
   kmsKeyId: 'string?',
+  objectLock: 'object?',
   overrides: 'object?',
   requestTimeoutMs: 'number?',
   connectTimeoutMs: 'number?',
 }
+
+const OBJECT_LOCK: Spec = { mode: 'string', days: 'number' }
 
 const OVERRIDES: Spec = { endpointUrl: 'string?', forcePathStyle: 'boolean?', credentials: 'any' }
 
@@ -251,9 +277,11 @@ function credentialsFunction(f: CredentialsProvider): () => Promise<string> {
 
 export function nativeConfig(config: unknown): { config: NativeConfig; provider?: () => Promise<string> } {
   expect(typeof config === 'object' && config !== null, 'INVALID_CONFIG', 'config must be an object')
-  const { overrides, ...rest } = readFields(config, CONFIG, '') as unknown as Config
+  const { overrides, objectLock, ...rest } = readFields(config, CONFIG, '') as unknown as Config
   const o = readFields(overrides ?? {}, OVERRIDES, 'overrides.') as Overrides
   const out: NativeConfig = { ...rest, endpointUrl: o.endpointUrl, forcePathStyle: o.forcePathStyle }
+  // Mode and days are the core's to check (the message lists the modes).
+  if (objectLock !== undefined) out.objectLock = readFields(objectLock, OBJECT_LOCK, 'objectLock.') as unknown as ObjectLock
   const cred = o.credentials
   if (typeof cred === 'function') return { config: out, provider: credentialsFunction(cred as CredentialsProvider) }
   if (cred !== undefined) {

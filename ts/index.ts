@@ -8,7 +8,12 @@ export type {
   Entry,
   FailureKind,
   GetOptions,
+  PolicyDocument,
   Stats,
+  StoreCheck,
+  StoreCheckKind,
+  StoreCheckStatus,
+  StoreFinding,
   VerifyFailure,
   VerifyOptions,
   VerifyProgress,
@@ -18,6 +23,6 @@ export type {
   SetManyResult,
 } from './client'
 export type { Decoder, Encoder, JSONValue } from './codec'
-export type { Config, Credentials, CredentialsProvider, MemoryOptions, MemoryScope, Overrides, StoreOptions } from './config'
+export type { Config, Credentials, CredentialsProvider, MemoryOptions, MemoryScope, ObjectLock, Overrides, StoreOptions } from './config'
 export { AbortedError, ERROR_CODES, ImmuKVError, KeyNotFoundError, ReadOnlyError } from './errors'
 export type { ErrorCode } from './errors'

@@ -19,6 +19,9 @@ pub enum ErrorCode {
     VersionNotFound,
     ReadOnly,
     VersioningDisabled,
+    /// `objectLock` is configured but the bucket has no Object Lock: nothing
+    /// was written.
+    ObjectLockDisabled,
     WriteConflict,
     AccessDenied,
     NoSuchBucket,
@@ -40,7 +43,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidConfig,
         ErrorCode::InvalidKey,
         ErrorCode::InvalidValue,
@@ -49,6 +52,7 @@ impl ErrorCode {
         ErrorCode::VersionNotFound,
         ErrorCode::ReadOnly,
         ErrorCode::VersioningDisabled,
+        ErrorCode::ObjectLockDisabled,
         ErrorCode::WriteConflict,
         ErrorCode::AccessDenied,
         ErrorCode::NoSuchBucket,
@@ -72,6 +76,7 @@ impl ErrorCode {
             ErrorCode::VersionNotFound => "VERSION_NOT_FOUND",
             ErrorCode::ReadOnly => "READ_ONLY",
             ErrorCode::VersioningDisabled => "VERSIONING_DISABLED",
+            ErrorCode::ObjectLockDisabled => "OBJECT_LOCK_DISABLED",
             ErrorCode::WriteConflict => "WRITE_CONFLICT",
             ErrorCode::AccessDenied => "ACCESS_DENIED",
             ErrorCode::NoSuchBucket => "NO_SUCH_BUCKET",

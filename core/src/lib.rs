@@ -27,12 +27,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bucket;
 pub mod client;
 pub mod defaults;
+pub mod doctor;
 pub mod env;
 pub mod error;
 pub mod format;
 pub mod lifecycle;
+pub mod policy;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;

@@ -21,6 +21,7 @@ pub struct Stats {
     list_paths: AtomicU64,
     versioning: AtomicU64,
     bucket_config: AtomicU64,
+    retention: AtomicU64,
     request_errors: AtomicU64,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
@@ -44,8 +45,11 @@ pub enum Request {
     ListVersions,
     ListPaths,
     Versioning,
-    /// Another read of the bucket's configuration (lifecycle rules).
+    /// Another read of the bucket's configuration (lifecycle rules, Object
+    /// Lock, default encryption).
     BucketConfig,
+    /// GetObjectRetention of one version.
+    Retention,
 }
 
 /// Something the protocol did, as counted.
@@ -74,8 +78,12 @@ pub struct StatsSnapshot {
     pub list_versions: u64,
     pub list_paths: u64,
     pub versioning: u64,
-    /// Other reads of the bucket's configuration (lifecycle rules).
+    /// Other reads of the bucket's configuration (lifecycle rules, Object
+    /// Lock, default encryption).
     pub bucket_config: u64,
+    /// GetObjectRetention requests (`verifyLog`'s retention check, the
+    /// doctor).
+    pub retention: u64,
     /// Requests that failed (any reason, retried or not).
     pub request_errors: u64,
     pub bytes_sent: u64,
@@ -98,6 +106,7 @@ impl StatsSnapshot {
             + self.list_paths
             + self.versioning
             + self.bucket_config
+            + self.retention
     }
 }
 
@@ -212,6 +221,7 @@ impl Stats {
             Request::ListPaths => &self.list_paths,
             Request::Versioning => &self.versioning,
             Request::BucketConfig => &self.bucket_config,
+            Request::Retention => &self.retention,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -251,6 +261,7 @@ impl Stats {
             list_paths: l(&self.list_paths),
             versioning: l(&self.versioning),
             bucket_config: l(&self.bucket_config),
+            retention: l(&self.retention),
             request_errors: l(&self.request_errors),
             bytes_sent: l(&self.bytes_sent),
             bytes_received: l(&self.bytes_received),

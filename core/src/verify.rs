@@ -97,6 +97,10 @@ pub enum FailureKind {
     Unreadable,
     /// The log's latest version is a delete marker.
     HiddenHead,
+    /// A log or key-object version without the Object Lock retention it
+    /// should have (none, over, weaker or shorter than required), or a
+    /// bucket without Object Lock; only with `check_retention`.
+    Retention,
 }
 
 impl FailureKind {
@@ -114,6 +118,7 @@ impl FailureKind {
             FailureKind::Truncated => "truncated",
             FailureKind::Unreadable => "unreadable",
             FailureKind::HiddenHead => "hidden_head",
+            FailureKind::Retention => "retention",
         }
     }
 }

@@ -33,6 +33,9 @@ pub(super) enum Outcome {
 impl<S: Store> Inner<S> {
     pub(super) async fn commit(self: &Arc<Self>, job: &Job, deadline: Duration) -> Result<Entry> {
         let value = job.value.clone().await?;
+        self.ensure_object_lock(deadline)
+            .await
+            .map_err(|e| e.with_commit_state(false))?;
         let mut pending: Vec<Attempt> = Vec::new();
         let mut lost = 0u32;
         let mut transient = 0u32;
@@ -303,7 +306,7 @@ impl<S: Store> Inner<S> {
         let len = body.len();
         let put = self
             .store
-            .put(self.log_path(), body, condition)
+            .put(self.log_path(), body, condition, self.write_retention())
             .map(|out| out.map(Appended::Answered));
         let base_version = base.map(|h| h.entry.version_id.as_str());
         let base_etag = base.map(|h| h.etag.as_str());
@@ -368,8 +371,11 @@ impl<S: Store> Inner<S> {
         if self.state().versioning_checked {
             return Ok(());
         }
-        let enabled = retry::idempotent(self, deadline, || self.store.versioning_enabled()).await?;
-        if enabled == Some(false) {
+        let versioning = retry::idempotent(self, deadline, || self.store.versioning()).await?;
+        if matches!(
+            versioning,
+            crate::bucket::Versioning::Suspended | crate::bucket::Versioning::Off
+        ) {
             return Err(self.versioning_disabled());
         }
         self.state().versioning_checked = true;

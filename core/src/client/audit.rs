@@ -31,6 +31,10 @@ pub struct VerifyOptions {
     /// names, each key's latest object must hold the key's latest entry, and
     /// every checked entry must be held by a version of its key object.
     pub check_key_objects: bool,
+    /// Also check that every version read (log, and key objects when they
+    /// are checked) is retained by S3 Object Lock as required (see
+    /// `object_lock.rs`): one GetObjectRetention per version.
+    pub check_retention: bool,
 }
 
 impl Default for VerifyOptions {
@@ -39,6 +43,7 @@ impl Default for VerifyOptions {
             limit: None,
             trusted: None,
             check_key_objects: true,
+            check_retention: false,
         }
     }
 }
@@ -210,6 +215,13 @@ impl<S: Store> Inner<S> {
             }
         }
         failures.extend(chain);
+        let lock_check = match opts.check_retention {
+            true => Some(self.retention_check(deadline).await?),
+            false => None,
+        };
+        if let Some(check) = &lock_check {
+            failures.extend(self.log_retention(check, &entries, deadline).await?);
+        }
         // Versions listed but no latest version: a delete marker hides the
         // log, so readers see it empty and a writer would start a new chain.
         let empty = versions.is_empty() && matches!(head, Ok(LogHead::Empty));
@@ -269,6 +281,7 @@ impl<S: Store> Inner<S> {
                 oldest: entries.last().map(|e| e.sequence),
                 horizon: horizon.as_ref().map(|h| h.sequence),
                 all_versions: opts.limit.is_none(),
+                retention: lock_check.as_ref(),
             };
             report(VerifyPhase::CheckingKeyObjects, 0, Some(keys.len() as u64));
             failures.extend(

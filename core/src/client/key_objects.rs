@@ -38,6 +38,8 @@ pub(super) struct Checked<'a> {
     /// Read every version of every key object; otherwise (a `limit`), only
     /// those that hold the checked entries, and the newest.
     pub all_versions: bool,
+    /// Also check the retention of every version read (`check_retention`).
+    pub retention: Option<&'a super::object_lock::RetentionCheck>,
 }
 
 /// One key-object version, as read.
@@ -170,6 +172,11 @@ impl<S: Store> Inner<S> {
         }
         for r in &mut reads {
             failures.append(&mut r.failures);
+        }
+        if let Some(check) = checked.retention {
+            let versions = reads.iter().map(|r| (r.version.as_str(), r.entry.as_ref()));
+            let found = self.key_retention(check, &path, versions.collect(), gate, deadline);
+            failures.extend(found.await?);
         }
         let newest = reads.first().filter(|r| r.position == 0 && !deleted);
         let latest = entries.first().copied();

@@ -11,6 +11,10 @@
 //!   the audit of key objects against the log
 //! - `window.rs`: pipelined writes (`pipelineDepth` > 1): the window of
 //!   entries whose key objects may not be written yet
+//! - `object_lock.rs`: the retention writes ask for, the bucket check before
+//!   the first write, and the audit's retention step
+//! - `doctor.rs`: `check_store` (is the bucket fit for a store?) and the IAM
+//!   policy a store needs
 //! - `retry.rs`: the retry policy; `options.rs`: settings and their rules
 //! - `calls.rs`: what every call shares: closing, timeouts, cancellation
 
@@ -18,7 +22,9 @@ mod append;
 mod audit;
 mod calls;
 mod chain;
+mod doctor;
 mod key_objects;
+mod object_lock;
 pub mod options;
 mod pipeline;
 mod read;
@@ -93,6 +99,8 @@ struct State {
     /// A repair write was refused with 403: act as a read-only client.
     repairs_refused: bool,
     versioning_checked: bool,
+    /// The bucket's Object Lock was checked before the first write.
+    object_lock_checked: bool,
     /// Smoothed duration of a log append, for the retry policy.
     append_rtt: Option<Duration>,
     /// ETag of the last log version this client wrote; seeing it again as

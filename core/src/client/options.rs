@@ -2,6 +2,7 @@
 //! [`S3Settings`](crate::storage::s3::S3Settings)). Defaults live in
 //! [`crate::defaults`].
 
+use crate::bucket::{LockRule, MAX_LOCK_DAYS};
 use crate::defaults;
 use crate::error::{Error, Result};
 use crate::storage::s3::S3Settings;
@@ -28,6 +29,11 @@ pub struct Options {
     /// below the head (docs/PROTOCOL.md, "Pipelined writes"): for stores
     /// that only clients of this package write and read.
     pub pipeline_depth: u32,
+    /// Every log and key-object write is locked (S3 Object Lock) in this
+    /// mode for this many days; the bucket must have Object Lock. `None`:
+    /// writes carry no retention of their own (a bucket's default rule
+    /// still applies).
+    pub object_lock: Option<LockRule>,
 }
 
 impl Default for Options {
@@ -41,6 +47,7 @@ impl Default for Options {
             list_page_size: defaults::LIST_PAGE_SIZE,
             max_value_bytes: defaults::MAX_VALUE_BYTES,
             pipeline_depth: defaults::PIPELINE_DEPTH,
+            object_lock: None,
         }
     }
 }
@@ -72,6 +79,14 @@ impl Options {
         }
         if self.operation_timeout.is_zero() {
             return Err(Error::invalid_config("operationTimeoutMs must be positive"));
+        }
+        if let Some(lock) = &self.object_lock {
+            if lock.days == 0 || lock.days > MAX_LOCK_DAYS {
+                return Err(Error::invalid_config(format!(
+                    "objectLock.days must be between 1 and {MAX_LOCK_DAYS}, got {}",
+                    lock.days
+                )));
+            }
         }
         Ok(())
     }

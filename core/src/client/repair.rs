@@ -73,13 +73,19 @@ impl<S: Store> Inner<S> {
             Ok(b) => b,
             Err(e) => return Ok(self.unwritable(entry, &e.0)),
         };
+        self.ensure_object_lock(deadline).await?;
         let path = self.layout.key_path(&entry.key);
         let mut expected = entry.previous_key_object_etag.clone();
         for _ in 0..KEY_WRITE_LOOKS {
             let condition = Precondition::expecting(expected.as_deref());
             let put = retry::idempotent(self, deadline, || {
-                self.store
-                    .put(&path, body.clone().into_bytes(), condition.clone())
+                let retention = self.write_retention();
+                self.store.put(
+                    &path,
+                    body.clone().into_bytes(),
+                    condition.clone(),
+                    retention,
+                )
             });
             let outcome = self
                 .unless_moved_on(put, &path, expected.as_deref(), body.len())

@@ -2,6 +2,7 @@
 //! request taking virtual time and failing the ways real ones do.
 
 use super::executor::World;
+use crate::bucket::{Encryption, ObjectLock, Retention, Versioning};
 use crate::storage::memory::MemoryStore;
 use crate::storage::{
     KeyPage, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreError, StoreErrorKind,
@@ -141,8 +142,9 @@ fn apply_put(
     path: &str,
     body: Vec<u8>,
     condition: &Precondition,
+    retention: Option<Retention>,
 ) -> PutOutcome {
-    let out = memory.apply_put(path, body, condition);
+    let out = memory.apply_put(path, body, condition, retention);
     if path.ends_with("_log.json") && matches!(out, PutOutcome::Written(_)) {
         if let Some(h) = hook.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             h(memory);
@@ -175,7 +177,12 @@ impl Store for SimStore {
         path: &str,
         body: Vec<u8>,
         condition: Precondition,
+        retention: Option<Retention>,
     ) -> StoreResult<PutOutcome> {
+        if let Some(refused) = self.memory.lock_refusal(path, retention) {
+            self.world.sleep(self.latency()).await;
+            return Err(refused);
+        }
         let fate = self.fate();
         let latency = self.latency();
         let genesis = path.ends_with("_log.json") && condition == Precondition::IfNoneMatch;
@@ -194,6 +201,7 @@ impl Store for SimStore {
                     path,
                     body,
                     &condition,
+                    retention,
                 ))
             }
             Fate::Before => {
@@ -202,7 +210,14 @@ impl Store for SimStore {
             }
             Fate::LostAnswer => {
                 self.world.sleep(latency).await;
-                apply_put(&self.memory, &self.on_append, path, body, &condition);
+                apply_put(
+                    &self.memory,
+                    &self.on_append,
+                    path,
+                    body,
+                    &condition,
+                    retention,
+                );
                 Err(self.error("PutObject", path, "simulated lost answer"))
             }
             Fate::Late => {
@@ -223,7 +238,7 @@ impl Store for SimStore {
                     Box::pin(async move {
                         world.sleep(delay).await;
                         if applies {
-                            apply_put(&memory, &hook, &path_owned, body, &condition);
+                            apply_put(&memory, &hook, &path_owned, body, &condition, retention);
                         }
                         drop(held);
                     }),
@@ -260,8 +275,28 @@ impl Store for SimStore {
         .await
     }
 
-    async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
-        self.read("GetBucketVersioning", "", || Some(true)).await
+    async fn versioning(&self) -> StoreResult<Versioning> {
+        self.read("GetBucketVersioning", "", || self.memory.apply_versioning())
+            .await
+    }
+
+    async fn object_lock(&self) -> StoreResult<ObjectLock> {
+        self.read("GetObjectLockConfiguration", "", || {
+            self.memory.apply_object_lock()
+        })
+        .await
+    }
+
+    async fn encryption(&self) -> StoreResult<Encryption> {
+        self.read("GetBucketEncryption", "", || self.memory.apply_encryption())
+            .await
+    }
+
+    async fn retention(&self, path: &str, version_id: &str) -> StoreResult<Option<Retention>> {
+        self.read("GetObjectRetention", path, || {
+            self.memory.apply_retention(path, version_id)
+        })
+        .await
     }
 
     async fn lifecycle(&self) -> StoreResult<crate::lifecycle::Lifecycle> {

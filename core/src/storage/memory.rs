@@ -13,6 +13,7 @@ use super::{
     KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
     StoreErrorKind, StoreResult, VersionPage,
 };
+use crate::bucket::{Encryption, ObjectLock, Retention, Versioning};
 use crate::lifecycle::Lifecycle;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +56,7 @@ struct Version {
     /// `None` for a delete marker.
     body: Option<Arc<Vec<u8>>>,
     etag: String,
+    retention: Option<Retention>,
 }
 
 struct State {
@@ -65,6 +67,13 @@ struct State {
     /// What GetBucketLifecycleConfiguration answers (nothing expires here:
     /// tests remove versions themselves, as a rule would).
     lifecycle: Lifecycle,
+    /// What the bucket settings read as. Object Lock is enforced (a write
+    /// with retention is refused without it, a locked version cannot be
+    /// deleted, the default rule applies); versioning is only answered
+    /// (every write makes a version).
+    object_lock: ObjectLock,
+    encryption: Encryption,
+    versioning: Versioning,
 }
 
 impl Default for State {
@@ -74,6 +83,9 @@ impl Default for State {
             next_id: 0,
             faults: Vec::new(),
             lifecycle: Lifecycle::Rules(Vec::new()),
+            object_lock: ObjectLock::Disabled,
+            encryption: Encryption::S3,
+            versioning: Versioning::Enabled,
         }
     }
 }
@@ -141,6 +153,37 @@ impl MemoryStore {
         self.state().lifecycle = lifecycle;
     }
 
+    /// Sets the bucket's Object Lock configuration (enforced: see
+    /// [`MemoryStore::raw_delete`]).
+    pub fn set_object_lock(&self, object_lock: ObjectLock) {
+        self.state().object_lock = object_lock;
+    }
+
+    /// Sets what the store answers for its default encryption.
+    pub fn set_encryption(&self, encryption: Encryption) {
+        self.state().encryption = encryption;
+    }
+
+    /// Sets what the store answers for its versioning (every write makes a
+    /// version all the same).
+    pub fn set_versioning(&self, versioning: Versioning) {
+        self.state().versioning = versioning;
+    }
+
+    /// Sets (or removes) a version's retention, as PutObjectRetention with
+    /// governance bypass would: for tests of versions that are not
+    /// protected as they should be.
+    pub fn raw_set_retention(&self, path: &str, version_id: &str, retention: Option<Retention>) {
+        let mut s = self.state();
+        if let Some(v) = s
+            .objects
+            .get_mut(path)
+            .and_then(|vs| vs.iter_mut().find(|v| v.id == version_id))
+        {
+            v.retention = retention;
+        }
+    }
+
     /// Removes every injected fault.
     pub fn clear_faults(&self) {
         self.state().faults.clear();
@@ -150,24 +193,54 @@ impl MemoryStore {
     /// new version id.
     pub fn raw_put(&self, path: &str, body: &[u8]) -> String {
         let mut s = self.state();
-        let meta = apply_put(&mut s, path, Some(body.to_vec()));
+        let meta = apply_put(&mut s, path, Some(body.to_vec()), None);
         meta.version_id.expect("versioned")
     }
 
-    /// DeleteObject: with a version id, that version is gone; without one,
-    /// a delete marker becomes the latest version.
-    pub fn raw_delete(&self, path: &str, version_id: Option<&str>) {
+    /// DeleteObject: with a version id, that version is gone, unless Object
+    /// Lock retains it (then nothing changes and this returns false, as S3
+    /// answers 403); without one, a delete marker becomes the latest
+    /// version (Object Lock allows that).
+    pub fn raw_delete(&self, path: &str, version_id: Option<&str>) -> bool {
+        let now = wall_ms();
         let mut s = self.state();
         match version_id {
             Some(v) => {
                 if let Some(versions) = s.objects.get_mut(path) {
+                    let locked = versions
+                        .iter()
+                        .any(|x| x.id == v && x.retention.is_some_and(|r| r.until_ms > now));
+                    if locked {
+                        return false;
+                    }
                     versions.retain(|x| x.id != v);
                 }
             }
             None => {
-                apply_put(&mut s, path, None);
+                apply_put(&mut s, path, None, None);
             }
         }
+        true
+    }
+
+    /// A write with retention to a bucket without Object Lock: refused, as
+    /// S3 does (400 InvalidRequest).
+    pub(crate) fn lock_refusal(
+        &self,
+        path: &str,
+        retention: Option<Retention>,
+    ) -> Option<StoreError> {
+        let enabled = matches!(self.state().object_lock, ObjectLock::Enabled { .. });
+        (retention.is_some() && !enabled).then(|| StoreError {
+            kind: StoreErrorKind::BadRequest,
+            operation: "PutObject",
+            bucket: self.name.clone(),
+            path: path.into(),
+            status: Some(400),
+            detail: "HTTP 400 InvalidRequest: Bucket is missing Object Lock Configuration".into(),
+            cause: None,
+            maybe_applied: false,
+        })
     }
 
     /// Bodies of every version of `path`, oldest first (delete markers left out).
@@ -265,6 +338,7 @@ impl MemoryStore {
         path: &str,
         body: Vec<u8>,
         condition: &Precondition,
+        retention: Option<Retention>,
     ) -> PutOutcome {
         let mut s = self.state();
         let current = s
@@ -279,10 +353,31 @@ impl MemoryStore {
             _ => false,
         };
         if holds {
-            PutOutcome::Written(apply_put(&mut s, path, Some(body)))
+            PutOutcome::Written(apply_put(&mut s, path, Some(body), retention))
         } else {
             PutOutcome::PreconditionFailed
         }
+    }
+
+    pub(crate) fn apply_versioning(&self) -> Versioning {
+        self.state().versioning.clone()
+    }
+
+    pub(crate) fn apply_object_lock(&self) -> ObjectLock {
+        self.state().object_lock.clone()
+    }
+
+    pub(crate) fn apply_encryption(&self) -> Encryption {
+        self.state().encryption.clone()
+    }
+
+    pub(crate) fn apply_retention(&self, path: &str, version_id: &str) -> Option<Retention> {
+        self.state()
+            .objects
+            .get(path)?
+            .iter()
+            .find(|v| v.id == version_id)?
+            .retention
     }
 
     pub(crate) fn apply_list_versions(&self, path: &str, from: &ListFrom, max: u32) -> VersionPage {
@@ -364,6 +459,12 @@ impl Op {
     }
 }
 
+/// The wall clock, for retention dates (a memory store lives in real time).
+fn wall_ms() -> u64 {
+    use crate::env::Env;
+    crate::env::TokioEnv::default().wall_ms()
+}
+
 /// S3's ETag of a single-part upload is a digest of the body; so is this one.
 fn etag_of(body: &[u8]) -> String {
     let d = Sha256::digest(body);
@@ -371,10 +472,26 @@ fn etag_of(body: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
-fn apply_put(s: &mut State, path: &str, body: Option<Vec<u8>>) -> Meta {
+fn apply_put(
+    s: &mut State,
+    path: &str,
+    body: Option<Vec<u8>>,
+    retention: Option<Retention>,
+) -> Meta {
     s.next_id += 1;
     let id = format!("v{:010}", s.next_id);
     let etag = body.as_deref().map(etag_of).unwrap_or_default();
+    // A version written without retention of its own gets the bucket's
+    // default (delete markers get none).
+    let retention = match (&s.object_lock, &body) {
+        (
+            ObjectLock::Enabled {
+                default: Some(rule),
+            },
+            Some(_),
+        ) if retention.is_none() => Some(rule.retention_from(wall_ms())),
+        _ => retention,
+    };
     s.objects
         .entry(path.to_string())
         .or_default()
@@ -382,6 +499,7 @@ fn apply_put(s: &mut State, path: &str, body: Option<Vec<u8>>) -> Meta {
             id: id.clone(),
             body: body.map(Arc::new),
             etag: etag.clone(),
+            retention,
         });
     Meta {
         etag,
@@ -409,7 +527,11 @@ impl Store for MemoryStore {
         path: &str,
         body: Vec<u8>,
         condition: Precondition,
+        retention: Option<Retention>,
     ) -> StoreResult<PutOutcome> {
+        if let Some(refused) = self.lock_refusal(path, retention) {
+            return Err(refused);
+        }
         let fault = self.fault(Op::Put, path);
         if fault == Some(FaultPoint::Before) {
             return Err(self.injected(Op::Put, path));
@@ -417,7 +539,7 @@ impl Store for MemoryStore {
         if let Some(FaultPoint::Held(d)) = fault {
             tokio::time::sleep(d).await;
         }
-        let out = self.apply_put(path, body, &condition);
+        let out = self.apply_put(path, body, &condition, retention);
         if fault == Some(FaultPoint::AfterApply) {
             return Err(self.injected(Op::Put, path));
         }
@@ -445,8 +567,20 @@ impl Store for MemoryStore {
         Ok(self.apply_list_paths(prefix, start_after, continuation, max))
     }
 
-    async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
-        Ok(Some(true))
+    async fn versioning(&self) -> StoreResult<Versioning> {
+        Ok(self.apply_versioning())
+    }
+
+    async fn object_lock(&self) -> StoreResult<ObjectLock> {
+        Ok(self.apply_object_lock())
+    }
+
+    async fn encryption(&self) -> StoreResult<Encryption> {
+        Ok(self.apply_encryption())
+    }
+
+    async fn retention(&self, path: &str, version_id: &str) -> StoreResult<Option<Retention>> {
+        Ok(self.apply_retention(path, version_id))
     }
 
     async fn lifecycle(&self) -> StoreResult<Lifecycle> {

@@ -10,6 +10,7 @@
 use super::{
     KeyPage, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreResult, VersionPage,
 };
+use crate::bucket::{Encryption, ObjectLock, Retention, Versioning};
 use crate::stats::{Request, Stats};
 use std::fmt;
 use std::sync::Arc;
@@ -108,6 +109,10 @@ impl<S: Store> Store for Metered<S> {
         self.inner.bucket()
     }
 
+    fn kms_key_id(&self) -> Option<&str> {
+        self.inner.kms_key_id()
+    }
+
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
         let r = self.send(Request::Get, path);
         let out = self
@@ -134,12 +139,13 @@ impl<S: Store> Store for Metered<S> {
         path: &str,
         body: Vec<u8>,
         condition: Precondition,
+        retention: Option<Retention>,
     ) -> StoreResult<PutOutcome> {
         let r = self.send(Request::Put, path);
         self.stats.sent(body.len());
         let out = self
             .stats
-            .requesting(self.inner.put(path, body, condition))
+            .requesting(self.inner.put(path, body, condition, retention))
             .await;
         self.answered(r, out, |o| match o {
             PutOutcome::Written(_) => Some(200),
@@ -179,11 +185,36 @@ impl<S: Store> Store for Metered<S> {
         self.answered(r, out, ok)
     }
 
-    async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
+    async fn versioning(&self) -> StoreResult<Versioning> {
         let r = self.send(Request::Versioning, "");
-        let out = self.stats.requesting(self.inner.versioning_enabled()).await;
+        let out = self.stats.requesting(self.inner.versioning()).await;
         // Known only when the server said: a 403 or 501 reads as "unknown".
-        self.answered(r, out, |v| v.map(|_| 200))
+        self.answered(r, out, |v| match v {
+            Versioning::Unknown(_) => None,
+            _ => Some(200),
+        })
+    }
+
+    async fn object_lock(&self) -> StoreResult<ObjectLock> {
+        let r = self.send(Request::BucketConfig, "");
+        let out = self.stats.requesting(self.inner.object_lock()).await;
+        // "No configuration" (a 404) is an answer too: no status told.
+        self.answered(r, out, |_| None)
+    }
+
+    async fn encryption(&self) -> StoreResult<Encryption> {
+        let r = self.send(Request::BucketConfig, "");
+        let out = self.stats.requesting(self.inner.encryption()).await;
+        self.answered(r, out, |_| None)
+    }
+
+    async fn retention(&self, path: &str, version_id: &str) -> StoreResult<Option<Retention>> {
+        let r = self.send(Request::Retention, path);
+        let out = self
+            .stats
+            .requesting(self.inner.retention(path, version_id))
+            .await;
+        self.answered(r, out, found)
     }
 
     async fn lifecycle(&self) -> StoreResult<crate::lifecycle::Lifecycle> {

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod metered;
 pub mod s3;
 
+use crate::bucket::{Encryption, ObjectLock, Retention, Versioning};
 use crate::lifecycle::Lifecycle;
 use std::fmt;
 use std::future::Future;
@@ -184,6 +185,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     fn bucket(&self) -> &str;
 
+    /// The KMS key every PUT asks SSE-KMS to use, when there is one.
+    fn kms_key_id(&self) -> Option<&str> {
+        None
+    }
+
     /// GetObject, latest or a given version; `None` only when the store says
     /// there is no such object or version (S3's NoSuchKey/NoSuchVersion).
     fn get(
@@ -199,12 +205,14 @@ pub trait Store: Send + Sync + 'static {
         version_id: Option<&str>,
     ) -> impl Future<Output = StoreResult<Option<Meta>>> + Send;
 
-    /// Conditional PutObject.
+    /// Conditional PutObject, locked until `retention`'s date when given
+    /// (a bucket without Object Lock refuses it).
     fn put(
         &self,
         path: &str,
         body: Vec<u8>,
         condition: Precondition,
+        retention: Option<Retention>,
     ) -> impl Future<Output = StoreResult<PutOutcome>> + Send;
 
     /// One page of ListObjectVersions of exactly `path`, newest first, at
@@ -226,9 +234,25 @@ pub trait Store: Send + Sync + 'static {
         max: u32,
     ) -> impl Future<Output = StoreResult<KeyPage>> + Send;
 
-    /// GetBucketVersioning: `Some(true)` when enabled, `None` when the
-    /// answer is unavailable (for example not permitted).
-    fn versioning_enabled(&self) -> impl Future<Output = StoreResult<Option<bool>>> + Send;
+    /// GetBucketVersioning, or why it could not be read (not permitted,
+    /// not implemented by the server).
+    fn versioning(&self) -> impl Future<Output = StoreResult<Versioning>> + Send;
+
+    /// GetObjectLockConfiguration: whether the bucket has Object Lock, and
+    /// its default retention rule; or why it could not be read.
+    fn object_lock(&self) -> impl Future<Output = StoreResult<ObjectLock>> + Send;
+
+    /// GetBucketEncryption: the bucket's default encryption, or why it could
+    /// not be read.
+    fn encryption(&self) -> impl Future<Output = StoreResult<Encryption>> + Send;
+
+    /// GetObjectRetention of one version: `None` when it has none (also in a
+    /// bucket without Object Lock, and for a version that is gone).
+    fn retention(
+        &self,
+        path: &str,
+        version_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Retention>>> + Send;
 
     /// GetBucketLifecycleConfiguration: the rules (none when the bucket has
     /// no configuration), or why they could not be read (not permitted, not

@@ -4,6 +4,7 @@ use super::credentials::{identity_cache, Provider};
 use super::errors::{chain, is_absent, status, store_error};
 use super::redact::Secrets;
 use super::S3Settings;
+use crate::bucket::{Encryption, LockMode, LockRule, ObjectLock, Retention, Versioning};
 use crate::lifecycle::Lifecycle;
 use crate::storage::{
     KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
@@ -12,10 +13,13 @@ use crate::storage::{
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, EncodingType, ServerSideEncryption};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, EncodingType, ObjectLockEnabled, ObjectLockMode, ServerSideEncryption,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// One bucket on S3 or an S3-compatible server.
@@ -23,8 +27,12 @@ use std::sync::Arc;
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
+    region: String,
     kms_key_id: Option<String>,
     secrets: Secrets,
+    /// The server fails GetObjectRetention (moto answers 500 to every
+    /// one): retention is read from HeadObject instead.
+    retention_by_head: Arc<AtomicBool>,
 }
 
 impl S3Store {
@@ -32,6 +40,7 @@ impl S3Store {
     /// `region` must be resolved (see [`super::resolve_region`]).
     pub fn new(settings: S3Settings, region: String) -> S3Store {
         let secrets = Secrets::default();
+        let region_name = region.clone();
         let region = Region::new(region);
         let mut b = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -71,8 +80,39 @@ impl S3Store {
         S3Store {
             client: aws_sdk_s3::Client::from_conf(b.build()),
             bucket: settings.bucket,
+            region: region_name,
             kms_key_id: settings.kms_key_id,
             secrets,
+            retention_by_head: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The Object Lock headers of a HeadObject answer.
+    async fn retention_by_head(
+        &self,
+        path: &str,
+        version_id: &str,
+    ) -> StoreResult<Option<Retention>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(path)
+            .version_id(version_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(retention(
+                out.object_lock_mode().map(|m| m.as_str()),
+                out.object_lock_retain_until_date(),
+            )),
+            Err(e) if matches!(status(&e), Some(404) | Some(400)) => Ok(None),
+            Err(e) => Err(self.error("HeadObject", path, e)),
         }
     }
 
@@ -92,6 +132,10 @@ impl S3Store {
 impl Store for S3Store {
     fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    fn kms_key_id(&self) -> Option<&str> {
+        self.kms_key_id.as_deref()
     }
 
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
@@ -196,14 +240,31 @@ impl Store for S3Store {
         path: &str,
         body: Vec<u8>,
         condition: Precondition,
+        retention: Option<Retention>,
     ) -> StoreResult<PutOutcome> {
+        // Every PUT carries the body's CRC32, as a header (the body is in
+        // memory: no aws-chunked trailer). S3 refuses a PUT without a
+        // checksum (or Content-MD5) when it carries Object Lock retention,
+        // and also any PUT to a bucket with a default retention rule, which
+        // a client cannot know without asking; and S3 checks the body
+        // against it. Both headers: moto wants the algorithm named.
+        let crc = aws_smithy_types::base64::encode(crc32fast::hash(&body).to_be_bytes());
         let mut req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(path)
             .content_type("application/json")
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .checksum_crc32(crc)
             .body(ByteStream::from(body));
+        if let Some(r) = retention {
+            req = req
+                .object_lock_mode(ObjectLockMode::from(r.mode.as_str()))
+                .object_lock_retain_until_date(aws_smithy_types::DateTime::from_millis(
+                    r.until_ms.min(i64::MAX as u64) as i64,
+                ));
+        }
         req = match condition {
             Precondition::IfMatch(etag) => req.if_match(etag),
             Precondition::IfNoneMatch => req.if_none_match("*"),
@@ -361,7 +422,12 @@ impl Store for S3Store {
         })
     }
 
-    async fn versioning_enabled(&self) -> StoreResult<Option<bool>> {
+    async fn versioning(&self) -> StoreResult<Versioning> {
+        let from_text = |status: Option<&str>| match status {
+            Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") => Versioning::Suspended,
+            _ => Versioning::Off,
+        };
         match self
             .client
             .get_bucket_versioning()
@@ -369,15 +435,163 @@ impl Store for S3Store {
             .send()
             .await
         {
-            Ok(out) => Ok(Some(out.status() == Some(&BucketVersioningStatus::Enabled))),
-            Err(e) if matches!(status(&e), Some(403) | Some(501)) => Ok(None),
-            // moto answers 200 with a root element the SDK rejects; read the
-            // status from the raw body rather than lose the check.
-            Err(e) if status(&e) == Some(200) => Ok(e
-                .raw_response()
-                .and_then(|r| r.body().bytes())
-                .map(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>"))),
-            Err(e) => Err(self.error("GetBucketVersioning", "", e)),
+            Ok(out) => Ok(from_text(out.status().map(|s| s.as_str()))),
+            Err(e) => match unread(&e, "s3:GetBucketVersioning", "GetBucketVersioning") {
+                Some(why) => Ok(Versioning::Unknown(why)),
+                // moto answers 200 with a root element the SDK rejects;
+                // read the status from the raw body rather than lose the
+                // check.
+                None if status(&e) == Some(200) => {
+                    let body = e
+                        .raw_response()
+                        .and_then(|r| r.body().bytes())
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default();
+                    let status = ["Enabled", "Suspended"]
+                        .into_iter()
+                        .find(|s| body.contains(&format!("<Status>{s}</Status>")));
+                    Ok(from_text(status))
+                }
+                None => Err(self.error("GetBucketVersioning", "", e)),
+            },
+        }
+    }
+
+    async fn object_lock(&self) -> StoreResult<ObjectLock> {
+        let out = match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ObjectLockConfigurationNotFoundError") => {
+                return Ok(ObjectLock::Disabled)
+            }
+            Err(e) => {
+                return match unread(
+                    &e,
+                    "s3:GetBucketObjectLockConfiguration",
+                    "GetObjectLockConfiguration",
+                ) {
+                    Some(why) => Ok(ObjectLock::Unknown(why)),
+                    None => Err(self.error("GetObjectLockConfiguration", "", e)),
+                }
+            }
+        };
+        let Some(config) = out
+            .object_lock_configuration()
+            .filter(|c| c.object_lock_enabled() == Some(&ObjectLockEnabled::Enabled))
+        else {
+            return Ok(ObjectLock::Disabled);
+        };
+        let default = config
+            .rule()
+            .and_then(|r| r.default_retention())
+            .and_then(|d| {
+                let mode = LockMode::parse(d.mode()?.as_str())?;
+                // S3 counts a year of retention as 365 days at least.
+                let days = match (d.days(), d.years()) {
+                    (Some(days), _) if days > 0 => days,
+                    (_, Some(years)) if years > 0 => years.saturating_mul(365),
+                    _ => return None,
+                };
+                Some(LockRule {
+                    mode,
+                    days: u32::try_from(days).ok()?,
+                })
+            });
+        Ok(ObjectLock::Enabled { default })
+    }
+
+    async fn encryption(&self) -> StoreResult<Encryption> {
+        let out = match self
+            .client
+            .get_bucket_encryption()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+                return Ok(Encryption::None)
+            }
+            Err(e) => {
+                return match unread(&e, "s3:GetEncryptionConfiguration", "GetBucketEncryption") {
+                    Some(why) => Ok(Encryption::Unknown(why)),
+                    None => Err(self.error("GetBucketEncryption", "", e)),
+                }
+            }
+        };
+        let by_default = out
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default());
+        Ok(match by_default {
+            None => Encryption::None,
+            Some(d) => match d.sse_algorithm() {
+                ServerSideEncryption::Aes256 => Encryption::S3,
+                ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse => {
+                    Encryption::Kms {
+                        key: d.kms_master_key_id().map(str::to_string),
+                    }
+                }
+                other => Encryption::Other(other.as_str().to_string()),
+            },
+        })
+    }
+
+    async fn retention(&self, path: &str, version_id: &str) -> StoreResult<Option<Retention>> {
+        if self.retention_by_head.load(Ordering::Relaxed) {
+            return self.retention_by_head(path, version_id).await;
+        }
+        match self
+            .client
+            .get_object_retention()
+            .bucket(&self.bucket)
+            .key(path)
+            .version_id(version_id)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let r = out.retention();
+                Ok(retention(
+                    r.and_then(|r| r.mode()).map(|m| m.as_str()),
+                    r.and_then(|r| r.retain_until_date()),
+                ))
+            }
+            // No retention on the version (AWS, LocalStack; SeaweedFS says
+            // so for the bucket), a bucket without Object Lock (AWS answers
+            // 400 InvalidRequest), or no such version.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(
+                        "NoSuchObjectLockConfiguration"
+                            | "ObjectLockConfigurationNotFoundError"
+                            | "NoSuchKey"
+                            | "NoSuchVersion"
+                    )
+                ) || (status(&e) == Some(400) && e.code() == Some("InvalidRequest")) =>
+            {
+                Ok(None)
+            }
+            // A server without a working GetObjectRetention (moto answers
+            // 500 without an S3 error code; others 501): HeadObject carries
+            // the same. Only then: on AWS, HeadObject leaves the lock
+            // headers out for a caller without s3:GetObjectRetention, which
+            // would read as "no retention".
+            Err(e)
+                if (status(&e) == Some(500) && e.code().is_none())
+                    || matches!(status(&e), Some(501) | Some(405)) =>
+            {
+                let got = self.retention_by_head(path, version_id).await?;
+                self.retention_by_head.store(true, Ordering::Relaxed);
+                Ok(got)
+            }
+            Err(e) => Err(self.error("GetObjectRetention", path, e)),
         }
     }
 
@@ -393,19 +607,43 @@ impl Store for S3Store {
             Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => {
                 return Ok(Lifecycle::Rules(Vec::new()))
             }
-            Err(e) if matches!(status(&e), Some(403) | Some(405) | Some(501)) => {
-                let why = match status(&e) {
-                    Some(403) => "not permitted (s3:GetLifecycleConfiguration)",
-                    _ => "the server does not implement GetBucketLifecycleConfiguration",
-                };
-                return Ok(Lifecycle::Unknown(why.into()));
+            Err(e) => {
+                return match unread(
+                    &e,
+                    "s3:GetLifecycleConfiguration",
+                    "GetBucketLifecycleConfiguration",
+                ) {
+                    Some(why) => Ok(Lifecycle::Unknown(why)),
+                    None => Err(self.error("GetBucketLifecycleConfiguration", "", e)),
+                }
             }
-            Err(e) => return Err(self.error("GetBucketLifecycleConfiguration", "", e)),
         };
         Ok(Lifecycle::Rules(
             out.rules().iter().map(lifecycle_rule).collect(),
         ))
     }
+}
+
+/// Why a bucket setting could not be read, when that is the answer rather
+/// than a failure: not permitted (403), or a server that does not implement
+/// the call (405, 501).
+fn unread<E>(err: &SdkError<E, HttpResponse>, action: &str, operation: &str) -> Option<String> {
+    match status(err) {
+        Some(403) => Some(format!("not permitted ({action})")),
+        Some(405) | Some(501) => Some(format!("the server does not implement {operation}")),
+        _ => None,
+    }
+}
+
+/// A version's retention from S3's mode and date (`None` without both, or
+/// with a mode S3 does not have).
+fn retention(mode: Option<&str>, until: Option<&aws_smithy_types::DateTime>) -> Option<Retention> {
+    let mode = LockMode::parse(mode?)?;
+    let until_ms = until?.to_millis().ok()?;
+    Some(Retention {
+        mode,
+        until_ms: u64::try_from(until_ms).unwrap_or(0),
+    })
 }
 
 /// A lifecycle rule as [`crate::lifecycle`] reads it. A rule's prefix is in
