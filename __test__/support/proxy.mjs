@@ -43,7 +43,7 @@ export class S3Proxy {
 
   /**
    * Adds a fault: `op` GET|PUT|HEAD|LIST|* , `target` log|key|bucket|*,
-   * `action` 500|503|reset|delay|hang|expired-token|access-denied, `when` before|after, `times`,
+   * `action` 500|503|reset|delay|hang|expired-token|access-denied|not-implemented, `when` before|after, `times`,
    * `probability` (each matching request is hit with this chance),
    * `pathContains` (only requests whose URL contains it).
    * `hang` never forwards and never answers (a writer killed mid-request).
@@ -123,6 +123,12 @@ export class S3Proxy {
       case 'expired-token': // what S3 answers once temporary credentials expire
         res.writeHead(400, { 'content-type': 'application/xml' })
         res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>')
+        return
+      case 'not-implemented': // a server without the API
+        res.writeHead(501, { 'content-type': 'application/xml' })
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>',
+        )
         return
       case 'access-denied':
         res.writeHead(403, { 'content-type': 'application/xml' })

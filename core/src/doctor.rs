@@ -576,9 +576,9 @@ fn lifecycle(f: &Facts) -> Vec<Finding> {
                 say(
                     Status::Warning,
                     format!(
-                        "{name} {} of {}: {effect}",
-                        rule.noncurrent_expiry(),
-                        what(is_log)
+                        "{name}, on {}: {}: {effect}",
+                        what(is_log),
+                        rule.noncurrent_expiry()
                     ),
                 );
             }

@@ -578,13 +578,14 @@ impl Store for S3Store {
             {
                 Ok(None)
             }
-            // A server without a working GetObjectRetention (moto answers
-            // 500 without an S3 error code; others 501): HeadObject carries
-            // the same. Only then: on AWS, HeadObject leaves the lock
-            // headers out for a caller without s3:GetObjectRetention, which
-            // would read as "no retention".
+            // A server without a working GetObjectRetention (moto answers it
+            // with the object itself, a 200 that is not S3's XML, or a 500
+            // without an S3 error code; others 501): HeadObject carries the
+            // same. Only then: on AWS, HeadObject leaves the lock headers out
+            // for a caller without s3:GetObjectRetention, which would read
+            // as "no retention".
             Err(e)
-                if (status(&e) == Some(500) && e.code().is_none())
+                if (matches!(status(&e), Some(200) | Some(500)) && e.code().is_none())
                     || matches!(status(&e), Some(501) | Some(405)) =>
             {
                 let got = self.retention_by_head(path, version_id).await?;
