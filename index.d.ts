@@ -34,6 +34,16 @@ export declare class NativeClient {
   listKeys(prefix: string, afterKey?: string | undefined | null, pageLimit?: number | undefined | null, cancel?: NativeCancel | undefined | null): Promise<Array<string>>
   verifyLog(options: NativeVerifyOptions, progress?: (progress: NativeProgress) => void, cancel?: NativeCancel | undefined | null): Promise<NativeReport>
   digest(cancel?: NativeCancel | undefined | null): Promise<NativeDigest | undefined | null>
+  /**
+   * The doctor: the bucket and the credentials checked for use as a
+   * store, with requests that change nothing.
+   */
+  checkStore(cancel?: NativeCancel | undefined | null): Promise<NativeStoreCheck>
+  /**
+   * The least-privilege IAM policy document for this client's bucket and
+   * prefix, as JSON text.
+   */
+  policy(readOnly: boolean): string
   /** Counters since the client was made. */
   stats(): NativeStats
   /** Refuses new calls; resolves once the calls in flight have finished. */
@@ -99,12 +109,21 @@ export interface NativeConfig {
   listPageSize?: number
   maxValueBytes?: number
   pipelineDepth?: number
+  objectLock?: NativeObjectLock
 }
 
 export interface NativeDigest {
   sequence: number
   versionId: string
   hash: string
+}
+
+export interface NativeEncryptionState {
+  /** `SSE-S3`, `SSE-KMS`, `none`, `other` or `unknown`. */
+  state: string
+  kmsKeyId?: string
+  /** The algorithm (`other`), or why it could not be read. */
+  detail?: string
 }
 
 export interface NativeEntry {
@@ -137,6 +156,14 @@ export interface NativeFailure {
   detail: string
 }
 
+export interface NativeFinding {
+  check: string
+  status: string
+  summary: string
+  fix?: string
+  subject?: string
+}
+
 export interface NativeHistory {
   entries: Array<NativeEntry>
   nextCursor?: string
@@ -150,6 +177,15 @@ export interface NativeHorizon {
   detail: string
 }
 
+export interface NativeLogState {
+  /** `present`, `empty`, `deleted`, `unreadable` or `unknown`. */
+  state: string
+  sequence?: number
+  /** The head's version, or the delete marker's. */
+  versionId?: string
+  detail?: string
+}
+
 /** The protocol settings an in-memory client takes. */
 export interface NativeMemoryConfig {
   s3Prefix?: string
@@ -160,6 +196,22 @@ export interface NativeMemoryConfig {
   listPageSize?: number
   maxValueBytes?: number
   pipelineDepth?: number
+}
+
+/** `objectLock`: every write is retained in `mode` for `days`. */
+export interface NativeObjectLock {
+  /** `GOVERNANCE` or `COMPLIANCE`. */
+  mode: string
+  days: number
+}
+
+export interface NativeObjectLockState {
+  /** `enabled`, `disabled` or `unknown`. */
+  state: string
+  defaultMode?: string
+  defaultDays?: number
+  /** Why it could not be read. */
+  detail?: string
 }
 
 /** `verifyLog`'s progress, for a progress bar. */
@@ -188,6 +240,7 @@ export interface NativeRequests {
   listObjects: number
   getBucketVersioning: number
   bucketConfig: number
+  getObjectRetention: number
   total: number
 }
 
@@ -205,10 +258,24 @@ export interface NativeStats {
   settled: number
 }
 
+/** `checkStore`'s report. */
+export interface NativeStoreCheck {
+  ok: boolean
+  bucket: string
+  prefix: string
+  /** `enabled`, `suspended`, `off` or `unknown`. */
+  versioning: string
+  objectLock: NativeObjectLockState
+  encryption: NativeEncryptionState
+  log: NativeLogState
+  findings: Array<NativeFinding>
+}
+
 export interface NativeVerifyOptions {
   limit?: number
   trusted?: NativeDigest
   checkKeyObjects?: boolean
+  checkRetention?: boolean
 }
 
 /** Recomputes an entry's hash from the given value text (either dialect). */

@@ -134,6 +134,11 @@ const COMMANDS = {
   'npm install --os=linux --cpu=x64 --libc=glibc immukv': 'run',
   'npm install --os=linux --cpu=arm64 --libc=glibc immukv': 'run (no arm64 module is built in CI: checks that npm leaves out the x64 one)',
   'aws s3api put-bucket-versioning --bucket BUCKET --versioning-configuration Status=Enabled': 'the AWS CLI against AWS',
+  'aws s3api create-bucket --bucket my-audit-bucket --object-lock-enabled-for-bucket': 'the AWS CLI against AWS: object-lock.test.mjs makes such buckets',
+  'aws s3api put-object-lock-configuration --bucket my-audit-bucket --object-lock-configuration \'{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Years":7}}}\'':
+    'the AWS CLI against AWS: object-lock.test.mjs sets default rules',
+  'immukv doctor --bucket BUCKET --s3-prefix PREFIX': 'needs an AWS bucket: cli.test.mjs runs doctor on SeaweedFS',
+  'immukv doctor --bucket my-audit-bucket --s3-prefix audit/': 'needs an AWS bucket: cli.test.mjs runs doctor on SeaweedFS',
 }
 
 /** A shell block's commands, without comments. */

@@ -1,5 +1,5 @@
 // The bucket doctor (client.checkStore()) and the IAM policy (client.policy()),
-// against moto, SeaweedFS and, once the helpers name it, LocalStack. What each
+// against moto, SeaweedFS and LocalStack. What each
 // implements: all three Object Lock, versioning states, default encryption and
 // lifecycle configuration; SeaweedFS refuses lifecycle transitions (501), so
 // those are read on moto (and in the core's unit tests); SeaweedFS enforces

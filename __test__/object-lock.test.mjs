@@ -2,7 +2,7 @@
 // checksum), a bucket without Object Lock is refused before anything is
 // written, the server refuses to delete locked versions, and
 // verifyLog({ checkRetention }) finds versions not retained as required.
-// On moto, SeaweedFS and, once the helpers name it, LocalStack: all three
+// On moto, SeaweedFS and LocalStack: all three
 // implement Object Lock, retention and default retention rules (moto's
 // GetObjectRetention answers with the object itself: the client reads
 // retention from HeadObject there).

@@ -920,10 +920,18 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     expect(options === undefined || (typeof options === 'object' && options !== null), 'INVALID_ARGUMENT', 'options must be an object')
     const readOnly = options?.readOnly
     expect(readOnly === undefined || typeof readOnly === 'boolean', 'INVALID_ARGUMENT', 'readOnly must be a boolean')
+    let doc: PolicyDocument
     try {
-      return JSON.parse(this.#shared.native.policy(readOnly === true)) as PolicyDocument
+      doc = JSON.parse(this.#shared.native.policy(readOnly === true)) as PolicyDocument
     } catch (err) {
       throw fromNative(err)
+    }
+    // Fields in the order IAM's own documents use (the core's JSON sorts them).
+    return {
+      Version: doc.Version,
+      Statement: doc.Statement.map(({ Sid, Effect, Action, Resource, Condition }) =>
+        Condition === undefined ? { Sid, Effect, Action, Resource } : { Sid, Effect, Action, Resource, Condition },
+      ),
     }
   }
 

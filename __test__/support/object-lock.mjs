@@ -3,13 +3,8 @@
 import { CreateBucketCommand, PutObjectLockConfigurationCommand } from '@aws-sdk/client-s3'
 import * as helpers from './helpers.mjs'
 
-/**
- * The servers with Object Lock: moto, SeaweedFS, and LocalStack once the
- * helpers name it (or IMMUKV_LOCALSTACK_ENDPOINT names a running one).
- */
-export const LOCALSTACK =
-  helpers.LOCALSTACK ?? (process.env.IMMUKV_LOCALSTACK_ENDPOINT ? { name: 'localstack', endpoint: process.env.IMMUKV_LOCALSTACK_ENDPOINT } : undefined)
-export const LOCKING = [helpers.MOTO, helpers.SEAWEED, ...(LOCALSTACK ? [LOCALSTACK] : [])]
+/** The servers with Object Lock: moto, SeaweedFS and LocalStack. */
+export const LOCKING = [helpers.MOTO, helpers.SEAWEED, helpers.LOCALSTACK]
 
 /** A bucket with Object Lock (versioning comes with it), and a default retention rule if given. */
 export async function lockedBucket(server, defaultRetention) {

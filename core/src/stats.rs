@@ -120,7 +120,10 @@ impl Request {
             Request::ListVersions => "ListObjectVersions",
             Request::ListPaths => "ListObjectsV2",
             Request::Versioning => "GetBucketVersioning",
+            // Also GetObjectLockConfiguration and GetBucketEncryption, which
+            // the store's wrapper names itself.
             Request::BucketConfig => "GetBucketLifecycleConfiguration",
+            Request::Retention => "GetObjectRetention",
         }
     }
 }

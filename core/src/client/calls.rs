@@ -75,6 +75,8 @@ impl Logged for Option<Digest> {
     }
 }
 
+impl Logged for crate::doctor::StoreCheck {}
+
 impl Logged for Report {
     fn sequence(&self) -> Option<u64> {
         self.head.sequence()

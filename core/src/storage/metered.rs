@@ -23,7 +23,7 @@ pub struct Metered<S> {
 
 /// A request sent and not answered yet.
 struct InFlight<'a> {
-    request: Request,
+    operation: &'static str,
     path: &'a str,
     sent: Instant,
     answered: bool,
@@ -38,7 +38,7 @@ impl InFlight<'_> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.answered {
-            tracing::trace!(target: "immukv::s3", operation = self.request.operation(), path = self.path, duration_ms = self.duration_ms(), "request abandoned (its answer no longer awaited)");
+            tracing::trace!(target: "immukv::s3", operation = self.operation, path = self.path, duration_ms = self.duration_ms(), "request abandoned (its answer no longer awaited)");
         }
     }
 }
@@ -74,9 +74,20 @@ impl<S: Store> Metered<S> {
     }
 
     fn send<'a>(&self, request: Request, path: &'a str) -> InFlight<'a> {
+        self.send_as(request, request.operation(), path)
+    }
+
+    /// [`Metered::send`] of a request counted under a kind that covers more
+    /// than one operation (the bucket's settings).
+    fn send_as<'a>(
+        &self,
+        request: Request,
+        operation: &'static str,
+        path: &'a str,
+    ) -> InFlight<'a> {
         self.stats.request(request);
         InFlight {
-            request,
+            operation,
             path,
             sent: Instant::now(),
             answered: false,
@@ -93,7 +104,7 @@ impl<S: Store> Metered<S> {
         let duration_ms = r.duration_ms();
         match &out {
             Ok(v) => {
-                tracing::trace!(target: "immukv::s3", operation = r.request.operation(), path = r.path, status = %Status(status(v)), duration_ms, "request");
+                tracing::trace!(target: "immukv::s3", operation = r.operation, path = r.path, status = %Status(status(v)), duration_ms, "request");
             }
             Err(e) => {
                 self.stats.request_failed();
@@ -196,14 +207,14 @@ impl<S: Store> Store for Metered<S> {
     }
 
     async fn object_lock(&self) -> StoreResult<ObjectLock> {
-        let r = self.send(Request::BucketConfig, "");
+        let r = self.send_as(Request::BucketConfig, "GetObjectLockConfiguration", "");
         let out = self.stats.requesting(self.inner.object_lock()).await;
         // "No configuration" (a 404) is an answer too: no status told.
         self.answered(r, out, |_| None)
     }
 
     async fn encryption(&self) -> StoreResult<Encryption> {
-        let r = self.send(Request::BucketConfig, "");
+        let r = self.send_as(Request::BucketConfig, "GetBucketEncryption", "");
         let out = self.stats.requesting(self.inner.encryption()).await;
         self.answered(r, out, |_| None)
     }
