@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DeleteObjectCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3'
-import { ADMIN, ImmuKVClient, MOTO, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, snapshot } from './support/helpers.mjs'
+import { ADMIN, ImmuKVClient, MOTO, READER, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, snapshot } from './support/helpers.mjs'
+import { lockedBucket } from './support/object-lock.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
@@ -468,7 +469,8 @@ describe('immukv command line: errors and configuration', () => {
       assert.equal(r.code, 0)
       assert.match(r.stdout, /Exit codes:[\s\S]*64/)
       // Every command is listed, and the way to its own help.
-      for (const name of ['get', 'set', 'history', 'log', 'keys', 'digest', 'verify']) assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'))
+      for (const name of ['get', 'set', 'history', 'log', 'keys', 'digest', 'verify', 'doctor', 'policy'])
+        assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'))
       assert.match(r.stdout, /immukv <command> --help/)
     }
     const v = await run(['--version'], { env: cliEnv(b) })
@@ -484,7 +486,9 @@ describe('immukv command line: errors and configuration', () => {
       log: ['--limit N', '--before VERSION_ID', '--allow-empty'],
       keys: ['--prefix P', '--after KEY', '--limit N'],
       digest: ['--allow-empty'],
-      verify: ['--trusted FILE', '--no-key-objects', '--limit N', '--allow-empty'],
+      verify: ['--trusted FILE', '--no-key-objects', '--limit N', '--allow-empty', '--check-retention', '--object-lock MODE:DAYS'],
+      doctor: ['--read-only', '--object-lock MODE:DAYS', '--kms-key-id KEY'],
+      policy: ['--read-only', '--object-lock MODE:DAYS', '--kms-key-id KEY'],
     }
     for (const [name, options] of Object.entries(own)) {
       for (const args of [
@@ -1026,5 +1030,138 @@ describe('immukv command line: a retention horizon', () => {
     // A digest inside the verified range is proven as ever.
     const inside = await run(['verify', '--trusted', '-'], { env, input: (await run(['digest'], { env })).stdout })
     assert.equal(inside.code, 0, inside.stdout + inside.stderr)
+  })
+})
+
+describe('immukv doctor, policy and verify --check-retention', () => {
+  test('doctor: exit 0 when nothing blocks use, human and --json; it writes nothing', async () => {
+    const b = await lockedBucket(SEAWEED, { Mode: 'GOVERNANCE', Days: 1 })
+    const env = cliEnv(b, { IMMUKV_PREFIX: 'audit/' })
+    assert.equal((await run(['set', 'k', '1'], { env })).code, 0)
+    const before = await snapshot(SEAWEED, b)
+    const r = await run(['doctor'], { env })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const [verdict, ...lines] = r.stdout.trim().split('\n')
+    assert.match(verdict, new RegExp(`^s3://${b}/audit/: usable, nothing blocks it`))
+    assert.ok(
+      lines.some((l) => /^ok {8}object_lock +Object Lock is enabled, default retention GOVERNANCE for 1 day/.test(l)),
+      r.stdout,
+    )
+    assert.ok(
+      lines.some((l) => /^ok {8}permission +s3:PutObject: allowed .*refused, nothing written/.test(l)),
+      r.stdout,
+    )
+    assert.ok(
+      lines.some((l) => /^ok {8}log +the log audit\/_log.json is there: head sequence 0/.test(l)),
+      r.stdout,
+    )
+    const j = await runJson(['doctor'], { env })
+    assert.equal(j.code, 0)
+    assert.equal(j.doc.ok, true)
+    assert.deepEqual(j.doc.objectLock, { state: 'enabled', defaultRetention: { mode: 'GOVERNANCE', days: 1 } })
+    assert.equal(j.doc.log.state, 'present')
+    assert.ok(j.doc.findings.every((f) => typeof f.check === 'string' && typeof f.status === 'string' && typeof f.summary === 'string'))
+    assert.deepEqual(await snapshot(SEAWEED, b), before)
+  })
+
+  test('doctor: exit 1 with a fix under each blocking line; --json says ok: false', async () => {
+    const b = await bucket(SEAWEED, { versioning: false })
+    const env = cliEnv(b)
+    const r = await run(['doctor', '--object-lock', 'compliance:30'], { env })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    const lines = r.stdout.split('\n')
+    assert.match(lines[0], /: NOT USABLE: 2 blocking/)
+    const at = lines.findIndex((l) => /^BLOCKING {2}versioning /.test(l))
+    assert.match(lines[at + 1], new RegExp(`^ +fix: aws s3api put-bucket-versioning --bucket ${b} --versioning-configuration Status=Enabled$`))
+    const lock = lines.findIndex((l) => /^BLOCKING {2}object_lock /.test(l))
+    // In the command line's words: the flag, not the library's option.
+    assert.match(lines[lock], /--object-lock \(COMPLIANCE for 30 days\) is configured, but the bucket has no Object Lock/)
+    assert.match(lines[lock + 1], /fix: aws s3api put-object-lock-configuration --bucket .*or leave out --object-lock$/)
+    const j = await runJson(['doctor'], { env })
+    assert.equal(j.code, 1)
+    assert.equal(j.doc.ok, false)
+    assert.equal(j.doc.versioning, 'off')
+    assert.equal(j.doc.findings[0].status, 'blocking')
+    // A bucket that does not exist is a finding too.
+    const missing = await runJson(['doctor'], { env: cliEnv(`${b}-none`) })
+    assert.equal(missing.code, 1)
+    assert.equal(missing.doc.findings[0].check, 'bucket')
+  })
+
+  test('doctor: exit 2 when it could not look; a reader passes with --read-only and is blocked without it', async () => {
+    const b = await lockedBucket(SEAWEED)
+    const nowhere = await runJson(['doctor', '--endpoint', 'http://127.0.0.1:9'], { env: cliEnv(b) })
+    assert.equal(nowhere.code, 2)
+    assert.equal(nowhere.doc.error.code, 'STORAGE_ERROR')
+    assert.match(nowhere.doc.error.message, /^cannot reach http:\/\/127\.0\.0\.1:9/)
+    const reader = cliEnv(b, { AWS_ACCESS_KEY_ID: READER.accessKeyId, AWS_SECRET_ACCESS_KEY: READER.secretAccessKey })
+    let r = await run(['doctor', '--read-only'], { env: reader })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /s3:PutObject: not checked \(a read-only client sends no PUT\)/)
+    r = await run(['doctor'], { env: reader })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.match(r.stdout, /^BLOCKING {2}permission +s3:PutObject: denied .*\n +fix: grant it \(immukv policy prints the IAM policy this client needs\)/m)
+  })
+
+  test('doctor: usage errors exit 64', async () => {
+    const env = cliEnv('b')
+    for (const bad of ['COMPLIANCE', 'FOREVER:3', 'COMPLIANCE:x', 'COMPLIANCE:0']) {
+      const r = await run(['doctor', '--object-lock', bad], { env })
+      assert.equal(r.code, 64, `${bad}: ${r.stderr}`)
+      assert.match(r.stderr, /object-?[lL]ock/)
+    }
+  })
+
+  test('policy: the IAM document as JSON, exit 0, with or without --json; no request made', async () => {
+    const env = cliEnv('my-audit-bucket', { IMMUKV_PREFIX: 'audit/', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' })
+    const r = await run(['policy'], { env })
+    assert.equal(r.code, 0, r.stderr)
+    const doc = JSON.parse(r.stdout)
+    assert.equal(doc.Version, '2012-10-17')
+    const actions = (d) => d.Statement.flatMap((s) => s.Action).sort()
+    assert.ok(actions(doc).includes('s3:PutObject'))
+    assert.ok(!actions(doc).some((a) => /Delete/.test(a)))
+    assert.deepEqual(Object.keys(doc.Statement[0]), ['Sid', 'Effect', 'Action', 'Resource'])
+    assert.equal(doc.Statement[0].Resource, 'arn:aws:s3:::my-audit-bucket/audit/*')
+    const j = await runJson(['policy'], { env })
+    assert.deepEqual(j.doc, doc)
+    const readOnly = JSON.parse((await run(['policy', '--read-only'], { env })).stdout)
+    assert.ok(!actions(readOnly).includes('s3:PutObject'))
+    const locked = JSON.parse((await run(['policy', '--object-lock', 'GOVERNANCE:7', '--kms-key-id', 'alias/audit'], { env })).stdout)
+    assert.ok(actions(locked).includes('s3:PutObjectRetention'))
+    assert.ok(actions(locked).includes('kms:GenerateDataKey'))
+  })
+
+  test('set --object-lock, then verify --check-retention: intact; unretained versions exit 1, NOT RETAINED', async () => {
+    const b = await lockedBucket(SEAWEED)
+    const env = cliEnv(b)
+    assert.equal((await run(['set', 'k', '1', '--object-lock', 'COMPLIANCE:1'], { env })).code, 0)
+    let r = await run(['verify', '--check-retention', '--object-lock', 'COMPLIANCE:1'], { env })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /^intact: 1 entry checked/)
+    // A write without retention, into a bucket with no default rule.
+    assert.equal((await run(['set', 'k', '2'], { env })).code, 0)
+    r = await run(['verify', '--check-retention'], { env })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    const [headline, ...failures] = r.stdout.trim().split('\n')
+    assert.equal(headline, 'NOT RETAINED: 2 failures, 2 entries checked')
+    assert.ok(
+      failures.every((l) => /^retention {2}sequence 1 {2}/.test(l)),
+      r.stdout,
+    )
+    const j = await runJson(['verify', '--check-retention'], { env })
+    assert.equal(j.code, 1)
+    assert.deepEqual(j.doc.failures.map((f) => [f.kind, f.sequence, f.path ?? '_log.json']).sort(), [
+      ['retention', 1, '_log.json'],
+      ['retention', 1, 'keys/k.json'],
+    ])
+    // Without the flag, the same log is intact.
+    assert.equal((await run(['verify'], { env })).code, 0)
+    // Into a bucket without Object Lock, set --object-lock writes nothing: exit 2.
+    const plain = await bucket(SEAWEED)
+    const refused = await run(['set', 'k', '1', '--object-lock', 'COMPLIANCE:1'], { env: cliEnv(plain) })
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /^immukv: OBJECT_LOCK_DISABLED: .*leave out --object-lock/m)
+    assert.deepEqual(await snapshot(SEAWEED, plain), [])
   })
 })

@@ -137,6 +137,7 @@ const COMMANDS = {
   'aws s3api create-bucket --bucket my-audit-bucket --object-lock-enabled-for-bucket': 'the AWS CLI against AWS: object-lock.test.mjs makes such buckets',
   'aws s3api put-object-lock-configuration --bucket my-audit-bucket --object-lock-configuration \'{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Years":7}}}\'':
     'the AWS CLI against AWS: object-lock.test.mjs sets default rules',
+  'immukv doctor': 'needs an AWS bucket: cli.test.mjs runs doctor on SeaweedFS',
   'immukv doctor --bucket BUCKET --s3-prefix PREFIX': 'needs an AWS bucket: cli.test.mjs runs doctor on SeaweedFS',
   'immukv doctor --bucket my-audit-bucket --s3-prefix audit/': 'needs an AWS bucket: cli.test.mjs runs doctor on SeaweedFS',
 }

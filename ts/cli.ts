@@ -18,7 +18,11 @@ import {
   ImmuKVClient,
   ImmuKVError,
   KeyNotFoundError,
+  type ObjectLock,
+  type PolicyDocument,
   type RetentionHorizon,
+  type StoreCheck,
+  type StoreFinding,
   type VerifyFailure,
   type VerifyReport,
 } from './index'
@@ -39,7 +43,7 @@ import { native } from './native'
 /** Exit codes: the contract with scripts, documented in `help` and docs/CLI.md. */
 const EXIT = {
   ok: 0,
-  /** verify found the log tampered with. */
+  /** verify found the log tampered with (or, with --check-retention, versions not retained); doctor found something that blocks use. */
   tampered: 1,
   /** Could not read or write: storage, credentials, access, a corrupt entry. */
   failed: 2,
@@ -154,10 +158,18 @@ interface Command {
   argNames: string[]
   /** Exit codes the command uses, in its own words where they differ from EXIT_MEANINGS. */
   exits: Record<number, string | undefined>
-  /** Only `set` writes; every other command opens the store read-only. */
-  writes: boolean
+  /**
+   * Only `set` writes; every other command opens the store read-only, but
+   * `doctor`, whose PUT probe S3 must refuse (not with --read-only).
+   */
+  writes: boolean | ((values: Values) => boolean)
   run(ctx: Context): Promise<number>
 }
+
+/** --object-lock MODE:DAYS: the library's objectLock. */
+const OBJECT_LOCK = (what: string): OptionSpec => ({ type: 'string', arg: 'MODE:DAYS', help: `COMPLIANCE:30 or GOVERNANCE:7: ${what}` })
+const KMS_KEY_ID: OptionSpec = { type: 'string', arg: 'KEY', help: 'the KMS key writes use (SSE-KMS): id, ARN or alias' }
+const READ_ONLY = (what: string): OptionSpec => ({ type: 'boolean', help: what })
 
 const ALLOW_EMPTY: OptionSpec = { type: 'boolean', help: 'an empty store (no log under the prefix) is not an error: exit 0, not 3' }
 const LIMIT = (what: string): OptionSpec => ({ type: 'string', arg: 'N', help: what })
@@ -179,7 +191,10 @@ const COMMANDS: Record<string, Command> = {
     args: '<key> [value]',
     description:
       'Appends <key> = value to the log. The value is JSON, read from stdin when absent or "-".\nA value starting with "-" goes after "--": immukv set temperature -- -5',
-    options: { string: { type: 'boolean', help: 'store the text as a JSON string (stdin: one trailing newline dropped)' } },
+    options: {
+      string: { type: 'boolean', help: 'store the text as a JSON string (stdin: one trailing newline dropped)' },
+      'object-lock': OBJECT_LOCK("retain the entry's versions (S3 Object Lock) in MODE for DAYS;\nthe bucket must have Object Lock"),
+    },
     arity: [1, 2],
     argNames: ['key', 'value'],
     exits: { 0: undefined, 2: 'could not write; with --json, mayHaveCommitted says whether the entry may be in the log' },
@@ -250,6 +265,11 @@ const COMMANDS: Record<string, Command> = {
       'no-key-objects': { type: 'boolean', help: 'check the log only' },
       limit: LIMIT('check the newest N entries (back to the trusted digest when given)'),
       'allow-empty': ALLOW_EMPTY,
+      'check-retention': {
+        type: 'boolean',
+        help: "also check each version's S3 Object Lock retention: none, over, or weaker or\nshorter than required is a failure, exit 1 (one more request per version)",
+      },
+      'object-lock': OBJECT_LOCK("the retention each version must have, from when it was written\n(default: the bucket's default rule)"),
     },
     arity: [0, 0],
     argNames: [],
@@ -262,6 +282,43 @@ const COMMANDS: Record<string, Command> = {
     },
     writes: false,
     run: runVerify,
+  },
+  doctor: {
+    summary: 'is this bucket fit for a store? each problem with its fix',
+    description:
+      'Checks the bucket and the credentials for use as a store: versioning, Object Lock, lifecycle\n' +
+      'rules, default encryption, each permission the store needs, and the log under the prefix.\n' +
+      'It changes nothing: it reads, and sends one PUT beside the store whose If-Match no object\n' +
+      'meets, so that S3 refuses it (a 412 says the PUT is permitted; not with --read-only).',
+    options: {
+      'read-only': READ_ONLY('check what a reader needs (no PUT is sent)'),
+      'object-lock': OBJECT_LOCK('the retention writers will ask for (the bucket must have Object Lock)'),
+      'kms-key-id': KMS_KEY_ID,
+    },
+    arity: [0, 0],
+    argNames: [],
+    exits: {
+      0: 'nothing blocks using the store',
+      1: 'something blocks it (the BLOCKING lines say how to fix it)',
+      2: 'could not look (network, credentials, not an S3 server)',
+    },
+    writes: (values) => values['read-only'] !== true,
+    run: runDoctor,
+  },
+  policy: {
+    summary: 'the least-privilege IAM policy for the bucket and prefix',
+    description:
+      'Prints the IAM policy document (JSON) for the bucket and prefix: exactly the actions this\n' + 'client sends, and no Delete action. Makes no request.',
+    options: {
+      'read-only': READ_ONLY('the policy of a reader: no PutObject'),
+      'object-lock': OBJECT_LOCK('writers ask for retention (adds s3:PutObjectRetention)'),
+      'kms-key-id': KMS_KEY_ID,
+    },
+    arity: [0, 0],
+    argNames: [],
+    exits: { 0: 'the policy was printed' },
+    writes: false,
+    run: runPolicy,
   },
 }
 
@@ -345,7 +402,8 @@ function globalHelp(): string {
     'Connection (each flag, else its environment variables):',
     ...optionLines(CONNECTION_OPTIONS, column),
     '',
-    'Every command except "set" opens the store read-only: it never writes to the bucket.',
+    'Every command except "set" leaves the bucket as it is ("doctor" sends one PUT that S3 must',
+    'refuse, to check the permission).',
     '',
     'Output:',
     ...optionLines(OUTPUT_OPTIONS, column),
@@ -353,7 +411,7 @@ function globalHelp(): string {
     'Exit codes:',
     ...exitLines({
       [EXIT.ok]: 'success; for verify, the log is intact',
-      [EXIT.tampered]: 'verify found tampering',
+      [EXIT.tampered]: 'verify found tampering; doctor found something that blocks use',
       [EXIT.failed]: undefined,
       [EXIT.notFound]: undefined,
       [EXIT.unproven]: undefined,
@@ -504,7 +562,21 @@ function clientConfig(conn: Connection, values: Values, readOnly: boolean): Conf
   if (timeout !== undefined) config.operationTimeoutMs = timeout
   const depth = parseCount('pipeline-depth', values['pipeline-depth'], 64)
   if (depth !== undefined) config.pipelineDepth = depth
+  // Options of some commands only.
+  const objectLock = objectLockOption(values)
+  if (objectLock !== undefined) config.objectLock = objectLock
+  const kmsKeyId = stringOption(values, 'kms-key-id')
+  if (kmsKeyId !== undefined) config.kmsKeyId = kmsKeyId
   return config
+}
+
+/** --object-lock MODE:DAYS (COMPLIANCE:30); the core checks the days' range. */
+function objectLockOption(values: Values): ObjectLock | undefined {
+  const text = stringOption(values, 'object-lock')
+  if (text === undefined) return undefined
+  const m = /^(governance|compliance):([0-9]+)$/i.exec(text)
+  if (m === null) throw new UsageError(`--object-lock must be MODE:DAYS, MODE being GOVERNANCE or COMPLIANCE (e.g. COMPLIANCE:30), got ${JSON.stringify(text)}`)
+  return { mode: m[1].toUpperCase() as ObjectLock['mode'], days: Number(m[2]) }
 }
 
 /** --timeout MS: the budget of one call (the client's operationTimeoutMs). */
@@ -694,6 +766,11 @@ const LIBRARY_TERMS: [RegExp, (conn: Connection | undefined, ...groups: string[]
   [/\bbeforeVersionId\b/g, () => '--before'],
   [/the limit \(maxValueBytes\) is/g, () => 'the limit is'],
   [/ \(readOnly: true\)/g, () => ''],
+  [/leave objectLock out of the config/g, () => 'leave out --object-lock'],
+  [/set objectLock in the config/g, () => 'pass --object-lock MODE:DAYS'],
+  [/verifyLog\(\{ checkRetention: true \}\)/g, () => 'immukv verify --check-retention'],
+  [/\bobjectLock\b/g, () => '--object-lock'],
+  [/\bkmsKeyId\b/g, () => '--kms-key-id'],
 ]
 
 function inCliTerms(text: string, conn: Connection | undefined): string {
@@ -1080,6 +1157,7 @@ async function runVerify({ values, json, client, conn, signal }: Context): Promi
       limit,
       trusted,
       checkKeyObjects: values['no-key-objects'] !== true,
+      checkRetention: values['check-retention'] === true,
       onProgress: bar && ((p) => bar.update(p)),
       signal,
     })
@@ -1115,8 +1193,10 @@ function verdict(report: VerifyReport, conn: Connection): string[] {
   }
   const n = report.failures.length
   const logPath = `${conn.prefix}_log.json`
+  // Versions not retained as required are no tampering (yet): said apart.
+  const headline = report.failures.every((f) => f.kind === 'retention') ? 'NOT RETAINED' : 'TAMPERED'
   return [
-    `TAMPERED: ${n} ${n === 1 ? 'failure' : 'failures'}, ${checked}`,
+    `${headline}: ${n} ${n === 1 ? 'failure' : 'failures'}, ${checked}`,
     ...report.failures.map((f) => failureLine(f, logPath)),
     ...horizon,
     ...(report.empty ? [`no log under ${where} at all: it was deleted, or the bucket or prefix is mistyped`] : []),
@@ -1126,6 +1206,50 @@ function verdict(report: VerifyReport, conn: Connection): string[] {
 /** The retention horizon: the oldest entry left, and (its detail) why the older ones are not tampering. */
 function horizonLine(h: RetentionHorizon): string {
   return `horizon  sequence ${h.sequence}  version ${shown(h.versionId)}  ${safeText(h.detail)}`
+}
+
+async function runDoctor({ json, client, conn, signal }: Context): Promise<number> {
+  const report = await client.checkStore({ signal })
+  const findings = report.findings.map((f) => inTerms(f, conn))
+  if (json) writeJson({ ...report, findings })
+  else writeOut(doctorLines({ ...report, findings }, conn).join('\n'))
+  return report.ok ? EXIT.ok : EXIT.tampered
+}
+
+/** A finding's words in the CLI's terms (--object-lock, immukv verify --check-retention). */
+function inTerms(f: StoreFinding, conn: Connection): StoreFinding {
+  const out = { ...f, summary: inCliTerms(f.summary, conn) }
+  if (f.fix !== undefined) out.fix = inCliTerms(f.fix, conn)
+  return out
+}
+
+/** The verdict line, then a line a finding (most serious first), each problem with its fix below it. */
+function doctorLines(report: StoreCheck, conn: Connection): string[] {
+  const count = (status: string): number => report.findings.filter((f) => f.status === status).length
+  const others = ['warning', 'unknown']
+    .map((s) => [count(s), s] as const)
+    .filter(([n]) => n > 0)
+    .map(([n, s]) => `${n} ${s}${n === 1 || s === 'unknown' ? '' : 's'}`)
+  const where = shown(storeUrl(conn))
+  const verdictLine = report.ok
+    ? `${where}: usable, nothing blocks it${others.length > 0 ? ` (${others.join(', ')})` : ''}`
+    : `${where}: NOT USABLE: ${count('blocking')} blocking${others.length > 0 ? `, ${others.join(', ')}` : ''}`
+  const width = Math.max(...report.findings.map((f) => f.check.length))
+  return [
+    verdictLine,
+    ...report.findings.flatMap((f) => {
+      const status = ['blocking', 'warning'].includes(f.status) ? f.status.toUpperCase() : f.status
+      const line = `${status.padEnd(8)}  ${f.check.padEnd(width)}  ${safeText(f.summary)}`
+      return f.fix === undefined ? [line] : [line, `${''.padEnd(8 + 2 + width + 2)}fix: ${safeText(f.fix)}`]
+    }),
+  ]
+}
+
+async function runPolicy({ values, client }: Context): Promise<number> {
+  const doc: PolicyDocument = client.policy({ readOnly: values['read-only'] === true })
+  // JSON either way: it is meant for a file (aws iam create-policy --policy-document file://...).
+  writeJson(doc)
+  return EXIT.ok
 }
 
 // ---------------------------------------------------------------------------
@@ -1358,7 +1482,8 @@ async function dispatch(argv: string[], name: string | undefined): Promise<numbe
   if (values.version === true) return showHelpOrVersion(['--version'], name)
   checkArity(args, name, command)
   const conn = connect(values, process.env)
-  const config = clientConfig(conn, values, !command.writes)
+  const writes = typeof command.writes === 'function' ? command.writes(values) : command.writes
+  const config = clientConfig(conn, values, !writes)
   parseCount('limit', values.limit, 0xffffffff)
   const json = values.json === true
   let client: ImmuKVClient
