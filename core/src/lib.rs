@@ -5,6 +5,10 @@
 //! - [`format`]: canonical JSON, hashing, the stored objects, where they
 //!   live and which keys can live there (pure).
 //! - [`verify`]: chain and digest checks over entries already read (pure).
+//! - [`lifecycle`], [`bucket`]: a bucket's lifecycle rules, versioning,
+//!   Object Lock, default encryption and a version's retention, and what
+//!   they mean for a store; [`doctor`]: the bucket doctor's verdicts;
+//!   [`policy`]: the IAM policy a store needs (all pure).
 //! - [`storage`]: the object-store interface, S3 (aws-sdk-s3), an in-memory
 //!   store, and a counting wrapper.
 //! - [`client`]: runs the write, repair and read protocol over a store, on
