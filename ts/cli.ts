@@ -159,7 +159,7 @@ interface Command {
   /** Exit codes the command uses, in its own words where they differ from EXIT_MEANINGS. */
   exits: Record<number, string | undefined>
   /**
-   * Only `set` writes; every other command opens the store read-only, but
+   * Only `set` and `import` write; every other command opens the store read-only, but
    * `doctor`, whose PUT probe S3 must refuse (not with --read-only).
    */
   writes: boolean | ((values: Values) => boolean)
@@ -402,8 +402,8 @@ function globalHelp(): string {
     'Connection (each flag, else its environment variables):',
     ...optionLines(CONNECTION_OPTIONS, column),
     '',
-    'Every command except "set" leaves the bucket as it is ("doctor" sends one PUT that S3 must',
-    'refuse, to check the permission).',
+    'Every command except "set" and "import" leaves the bucket as it is ("doctor" sends one PUT',
+    'that S3 must refuse, to check the permission).',
     '',
     'Output:',
     ...optionLines(OUTPUT_OPTIONS, column),
