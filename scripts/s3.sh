@@ -5,6 +5,7 @@
 # Python 3.12+ that scripts/s3ctl.py finds.
 #   scripts/s3.sh start [weed|moto|localstack]    idempotent; returns when signed writes work
 #   scripts/s3.sh stop [weed|moto|localstack]
+#   scripts/s3.sh restart [weed|moto|localstack]   empty again (servers started from this checkout only)
 #   scripts/s3.sh status
 #   scripts/s3.sh bucket weed|moto|localstack NAME [--no-versioning]
 set -euo pipefail

@@ -285,6 +285,16 @@ def main(argv):
         start(names)
     elif cmd == "stop":
         stop(names)
+    elif cmd == "restart":
+        # Empty again (SeaweedFS's data is wiped when it starts after a stop;
+        # moto and LocalStack keep nothing). Servers not started from this
+        # checkout are left as they are: another run may be using them.
+        mine = [n for n in names if alive(n)]
+        for n in names:
+            if n not in mine:
+                print(f"{n}: not started here, left as it is")
+        stop(mine)
+        start(mine)
     elif cmd == "status":
         for n in names:
             print(f"{n}: {'running' if alive(n) else 'stopped'} {SERVERS[n]['endpoint']}")
@@ -292,7 +302,7 @@ def main(argv):
         server, name = rest[0], rest[1]
         bucket(server, name, versioning="--no-versioning" not in rest)
     else:
-        sys.exit("usage: s3.sh start|stop|status [weed|moto|localstack] | bucket weed|moto|localstack NAME [--no-versioning]")
+        sys.exit("usage: s3.sh start|stop|restart|status [weed|moto|localstack] | bucket weed|moto|localstack NAME [--no-versioning]")
 
 
 if __name__ == "__main__":
