@@ -3,6 +3,8 @@
 //! in-memory store; the same behaviours are tested against moto, SeaweedFS
 //! and LocalStack in __test__/object-lock.test.mjs and doctor.test.mjs.
 
+mod common;
+
 use immukv_core::bucket::{
     Encryption, LockMode, LockRule, ObjectLock, Retention, Versioning, DAY_MS,
 };
@@ -132,27 +134,6 @@ async fn the_default_rule_retains_writes_without_config() {
     assert!(retention_failures(&c).await.is_empty());
 }
 
-/// A clock `days` behind: entries written "then".
-struct DaysAgo(TokioEnv, u64);
-
-impl Env for DaysAgo {
-    fn monotonic(&self) -> Duration {
-        self.0.monotonic()
-    }
-    fn wall_ms(&self) -> u64 {
-        self.0.wall_ms() - self.1 * DAY_MS
-    }
-    fn sleep(&self, d: Duration) -> immukv_core::env::BoxFuture<()> {
-        self.0.sleep(d)
-    }
-    fn random(&self) -> u64 {
-        self.0.random()
-    }
-    fn spawn(&self, task: immukv_core::env::BoxFuture<()>) {
-        self.0.spawn(task)
-    }
-}
-
 #[tokio::test]
 async fn check_retention_reports_missing_expired_weaker_and_shorter_versions() {
     let store = locked_bucket(None);
@@ -225,7 +206,7 @@ async fn check_retention_reports_missing_expired_weaker_and_shorter_versions() {
             object_lock: Some(COMPLIANCE_30),
             ..Options::default()
         },
-        Arc::new(DaysAgo(TokioEnv::default(), 40)),
+        Arc::new(common::DaysAgo::new(40)),
     )
     .unwrap();
     old.set("k", &j(1)).await.unwrap();

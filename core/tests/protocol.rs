@@ -1,6 +1,8 @@
 //! The protocol's decisions, on the in-memory store (fast; the same
 //! behaviours are tested over HTTP against SeaweedFS and moto in __test__/).
 
+mod common;
+
 use immukv_core::format::{Dialect, Entry, Json};
 use immukv_core::storage::memory::{FaultPoint, MemoryStore, Op};
 use immukv_core::{Client, ErrorCode, FailureKind, Options, VerifyOptions};
@@ -916,27 +918,6 @@ async fn queued_sets_spend_their_budget_from_their_turn_not_in_the_queue() {
     store.clear_faults();
 }
 
-/// A clock `days` in the past: entries written `days` ago.
-struct DaysAgo(immukv_core::env::TokioEnv, u64);
-
-impl immukv_core::env::Env for DaysAgo {
-    fn monotonic(&self) -> Duration {
-        self.0.monotonic()
-    }
-    fn wall_ms(&self) -> u64 {
-        self.0.wall_ms() - self.1 * 86_400_000
-    }
-    fn sleep(&self, d: Duration) -> immukv_core::env::BoxFuture<()> {
-        self.0.sleep(d)
-    }
-    fn random(&self) -> u64 {
-        self.0.random()
-    }
-    fn spawn(&self, task: immukv_core::env::BoxFuture<()>) {
-        self.0.spawn(task)
-    }
-}
-
 fn expiring(prefix: &str, days: u32) -> immukv_core::lifecycle::Rule {
     immukv_core::lifecycle::Rule {
         id: Some("expire-history".into()),
@@ -955,12 +936,7 @@ async fn the_oldest_versions_expired_under_a_lifecycle_rule_are_a_horizon_not_ta
     use immukv_core::lifecycle::Lifecycle;
     use immukv_core::verify::{HorizonReason, TrustedCheck};
     let store = Arc::new(MemoryStore::default());
-    let old = Client::with_env(
-        store.clone(),
-        opts(),
-        Arc::new(DaysAgo(Default::default(), 40)),
-    )
-    .unwrap();
+    let old = Client::with_env(store.clone(), opts(), Arc::new(common::DaysAgo::new(40))).unwrap();
     for i in 0..6 {
         old.set(&format!("k{}", i % 2), &j(json!(i))).await.unwrap();
     }
@@ -1045,12 +1021,8 @@ async fn the_oldest_versions_expired_under_a_lifecycle_rule_are_a_horizon_not_ta
     // A rule that keeps versions for 60 days cannot have removed versions
     // that became noncurrent 40 days ago.
     let store2 = Arc::new(MemoryStore::default());
-    let old2 = Client::with_env(
-        store2.clone(),
-        opts(),
-        Arc::new(DaysAgo(Default::default(), 40)),
-    )
-    .unwrap();
+    let old2 =
+        Client::with_env(store2.clone(), opts(), Arc::new(common::DaysAgo::new(40))).unwrap();
     for i in 0..4 {
         old2.set("k", &j(json!(i))).await.unwrap();
     }
