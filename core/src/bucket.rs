@@ -12,8 +12,9 @@ pub const DAY_MS: u64 = 86_400_000;
 /// default-retention limit).
 pub const MAX_LOCK_DAYS: u32 = 36_500;
 
-/// Tolerance for the writers' clocks when a retention is compared with the
-/// time its version was written (entry timestamps are the writer's clock).
+/// Tolerance for the writers' clocks when a bucket's rule (a retention, a
+/// lifecycle rule's days) is compared with the time a version was written:
+/// entry timestamps are the writer's clock.
 pub const CLOCK_SKEW_MS: u64 = 3_600_000;
 
 /// An Object Lock retention mode.

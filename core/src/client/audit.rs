@@ -10,6 +10,7 @@
 use super::key_objects::Checked;
 use super::read::check_limit;
 use super::{retry, Inner, LogHead};
+use crate::bucket::{CLOCK_SKEW_MS, DAY_MS};
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::Entry;
 use crate::lifecycle::Lifecycle;
@@ -69,11 +70,6 @@ pub struct Progress {
 }
 
 pub type ProgressFn<'a> = &'a (dyn Fn(Progress) + Send + Sync);
-
-/// Tolerance for the writers' clocks when telling a version removed by a
-/// lifecycle rule from one removed early (S3 removes it no sooner than the
-/// rule's days after it became noncurrent).
-const CLOCK_SKEW_MS: u64 = 3_600_000;
 
 /// The bucket's lifecycle rules, read once and only if an audit needs them
 /// (versions are missing): what S3 itself may have removed.
@@ -392,7 +388,9 @@ impl<S: Store> Inner<S> {
             // The newest removed version became noncurrent when the oldest
             // one left was written.
             let since = self.env.wall_ms().saturating_sub(oldest.timestamp_ms);
-            if since + CLOCK_SKEW_MS < u64::from(days) * 86_400_000 {
+            // S3 removes a version no sooner than the rule's days after it
+            // became noncurrent; entry timestamps are the writers' clocks.
+            if since + CLOCK_SKEW_MS < u64::from(days) * DAY_MS {
                 return Ok(Some(Err(format!(
                     "{} removes noncurrent versions {days} days after they become noncurrent, but \
                      the version before sequence {} became noncurrent {} hours ago: it was \
