@@ -70,6 +70,7 @@ async fn an_audit_holds_a_few_objects_whatever_the_number_of_versions_of_a_key()
     let r = ro.verify_log(&VerifyOptions::default()).await.unwrap();
     assert!(r.ok, "{:?}", r.failures);
     let held = PEAK.load(Ordering::SeqCst).saturating_sub(base) / MIB;
+    println!("# audit peak: {held} MiB above the store for {versions} versions of 1 MiB");
     // readConcurrency (4) objects, each read (a copy of the body) and parsed
     // (its value), with room to spare: far below the 48 versions' values.
     assert!(

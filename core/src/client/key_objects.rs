@@ -426,7 +426,12 @@ impl<S: Store> Inner<S> {
         // what was checked) take part in the order check: a forged sequence
         // must not make a genuine version look rolled back.
         read.sound = read.failures.is_empty();
-        read.entry = Some(k);
+        // Kept without its value: a key's versions are held until the key is
+        // done, and an audit's memory must not grow with the values.
+        read.entry = Some(Entry {
+            value: crate::format::Json::null(),
+            ..k
+        });
         Ok(read)
     }
 
