@@ -1163,6 +1163,22 @@ async fn any_rule_that_expires_the_log_explains_the_horizon_not_only_the_first()
         .unwrap();
     assert!(r.ok, "{:?}", r.failures);
     assert_eq!(r.horizon.map(|h| h.reason), Some(HorizonReason::Lifecycle));
+    // A rule that removes only objects of some sizes may have removed them
+    // or not: their sizes went with them. Neither explained nor deleted.
+    store.set_lifecycle(Lifecycle::Rules(vec![immukv_core::lifecycle::Rule {
+        sized: true,
+        ..expiring("", 30)
+    }]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions {
+            check_key_objects: false,
+            ..VerifyOptions::default()
+        })
+        .await
+        .unwrap();
+    let h = r.horizon.expect("a horizon");
+    assert_eq!(h.reason, HorizonReason::OldestMissing);
+    assert!(h.detail.contains("some sizes"), "{}", h.detail);
 }
 
 /// Issue (review): whether a rule could have removed the versions before the

@@ -101,7 +101,8 @@ impl<'a, S: Store> Retention<'a, S> {
     pub(super) async fn may_expire(&self, path: &str) -> Result<bool> {
         Ok(match self.rules().await? {
             Lifecycle::Unknown(_) => true,
-            rules => rules.expiring(path).is_some(),
+            // A rule with a size filter included: it may have.
+            rules => !rules.may_expire(path).is_empty(),
         })
     }
 }
@@ -341,7 +342,7 @@ impl<S: Store> Inner<S> {
             reason,
             detail,
         };
-        let rule = match retention.rules().await? {
+        let rules = match retention.rules().await? {
             Lifecycle::Unknown(why) => {
                 return Ok(Some(Ok(horizon(
                     HorizonReason::OldestMissing,
@@ -353,26 +354,71 @@ impl<S: Store> Inner<S> {
                     ),
                 ))))
             }
-            rules => match rules.expiring(log_path) {
-                Some(r) => r.clone(),
-                None => {
-                    return Ok(Some(Err(format!(
-                        "the bucket has no enabled lifecycle rule that removes noncurrent versions \
-                         of {log_path}, so the versions before it were deleted"
+            rules => rules,
+        };
+        // S3 removes a version as soon as any rule says so: one rule that
+        // could have removed them explains them.
+        let mut why_not = Vec::new();
+        let mut sized = None;
+        for rule in rules.may_expire(log_path) {
+            match self.could_have_removed(rule, oldest, listed) {
+                Err(why) => why_not.push(why),
+                Ok(()) if rule.sized => {
+                    sized.get_or_insert(rule);
+                }
+                Ok(()) => {
+                    return Ok(Some(Ok(horizon(
+                        HorizonReason::Lifecycle,
+                        format!(
+                            "{} {}: the log versions before sequence {} have expired",
+                            rule.name(),
+                            rule.noncurrent_expiry(),
+                            oldest.sequence
+                        ),
                     ))))
                 }
-            },
-        };
-        // A rule removes versions only once they are old enough: one that
-        // went sooner was deleted.
+            }
+        }
+        // A rule that filters on object size removed the versions of some
+        // sizes: theirs went with them.
+        if let Some(rule) = sized {
+            return Ok(Some(Ok(horizon(
+                HorizonReason::OldestMissing,
+                format!(
+                    "the log versions before sequence {} are gone, and {} {} only for objects of \
+                     some sizes, so removal by it cannot be told from deletion",
+                    oldest.sequence,
+                    rule.name(),
+                    rule.noncurrent_expiry(),
+                ),
+            ))));
+        }
+        if why_not.is_empty() {
+            return Ok(Some(Err(format!(
+                "the bucket has no enabled lifecycle rule that removes noncurrent versions \
+                 of {log_path}, so the versions before it were deleted"
+            ))));
+        }
+        Ok(Some(Err(why_not.join("; "))))
+    }
+
+    /// Whether `rule` could have removed the log versions before `oldest`,
+    /// the oldest of `listed` versions left: it removes versions only once
+    /// they are old enough, and one that went sooner was deleted.
+    fn could_have_removed(
+        &self,
+        rule: &crate::lifecycle::Rule,
+        oldest: &Summary,
+        listed: usize,
+    ) -> std::result::Result<(), String> {
         let noncurrent = listed.saturating_sub(1) as u64;
         if let Some(keep) = rule.newer_noncurrent {
             if noncurrent < u64::from(keep) {
-                return Ok(Some(Err(format!(
+                return Err(format!(
                     "{} keeps the newest {keep} noncurrent versions, but only {noncurrent} are \
                      left: older ones were deleted",
                     rule.name()
-                ))));
+                ));
             }
         }
         if let Some(days) = rule.noncurrent_days {
@@ -380,25 +426,17 @@ impl<S: Store> Inner<S> {
             // one left was written.
             let since = self.env.wall_ms().saturating_sub(oldest.timestamp_ms);
             if since + CLOCK_SKEW_MS < u64::from(days) * 86_400_000 {
-                return Ok(Some(Err(format!(
+                return Err(format!(
                     "{} removes noncurrent versions {days} days after they become noncurrent, but \
                      the version before sequence {} became noncurrent {} hours ago: it was \
                      deleted",
                     rule.name(),
                     oldest.sequence,
                     since / 3_600_000
-                ))));
+                ));
             }
         }
-        Ok(Some(Ok(horizon(
-            HorizonReason::Lifecycle,
-            format!(
-                "{} {}: the log versions before sequence {} have expired",
-                rule.name(),
-                rule.noncurrent_expiry(),
-                oldest.sequence
-            ),
-        ))))
+        Ok(())
     }
 
     /// The deadline of an audit's requests: far away, since an audit is

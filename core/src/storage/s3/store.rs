@@ -427,6 +427,11 @@ fn lifecycle_rule(r: &aws_sdk_s3::types::LifecycleRule) -> crate::lifecycle::Rul
         prefix: prefix.to_string(),
         needs_tags: filter.is_some_and(|f| f.tag().is_some())
             || and.is_some_and(|a| !a.tags().is_empty()),
+        sized: filter.is_some_and(|f| {
+            f.object_size_greater_than().is_some() || f.object_size_less_than().is_some()
+        }) || and.is_some_and(|a| {
+            a.object_size_greater_than().is_some() || a.object_size_less_than().is_some()
+        }),
         expiration_days: days(r.expiration().and_then(|e| e.days())),
         expiration_date: r.expiration().and_then(|e| e.date()).map(|d| d.to_string()),
         noncurrent_days: days(
