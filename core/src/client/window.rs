@@ -134,7 +134,8 @@ impl<S: Store> Inner<S> {
         let orphans: Vec<Option<Arc<Entry>>> = stream::iter(candidates)
             .map(|e: Entry| async move {
                 let now = self.key_etag(&e.key, deadline).await?;
-                Ok::<_, Error>((now == e.previous_key_object_etag).then(|| Arc::new(e)))
+                let orphan = self.never_written(&e, now.as_deref(), deadline).await?;
+                Ok::<_, Error>(orphan.then(|| Arc::new(e)))
             })
             .buffer_unordered(self.opts.read_concurrency)
             .try_collect()
