@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ADMIN, ImmuKVClient, SEAWEED, bucket, client, sleep } from './support/helpers.mjs'
+import { noteLine } from '../dist/import.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'immukv-import-'))
@@ -180,11 +181,12 @@ describe('setMany', () => {
 describe('immukv import resumes after a failed line', () => {
   // Issue (review): when a set fails with mayHaveCommitted (its entry landed,
   // unconfirmed) and the set sent behind it commits before setMany aborts it,
-  // the state file's `last` is that later entry, so the resumed import looks
-  // for lines only after it: the failed line, in the log just below, is not
-  // found and is written a second time. This is the state the CLI saves then
-  // (lines 0-2 reported, line 3 failed, line 4 reported, line 5 aborted), with
-  // the log as it stands: lines 0-4.
+  // the state file's `last` was that later entry, so the resumed import
+  // looked for lines only after it: the failed line, in the log just below,
+  // was not found and was written a second time. The state here is what the
+  // CLI saves then (its onProgress calls noteLine: lines 0-2 reported, line 3
+  // failed, line 4 reported, line 5 aborted), with the log as it stands:
+  // lines 0-4. (Saved by the code before this fix, `last` was line 4's entry.)
   test('a failed line whose entry landed below a later reported line is not written again', async () => {
     const b = await bucket(SEAWEED)
     const path = join(dir, 'failed-line.jsonl')
@@ -201,14 +203,17 @@ describe('immukv import resumes after a failed line', () => {
       size: body.length,
       sha256: createHash('sha256').update(body).digest('hex'),
       store: `s3://${b}/`,
-      lines: 3,
-      done: [4],
-      last: { sequence: written[4].sequence, versionId: written[4].versionId },
+      lines: 0,
+      done: [],
+      last: null,
       complete: false,
     }
+    for (const n of [0, 1, 2, 4]) noteLine(state, n, written[n])
+    assert.equal(state.last.sequence, written[2].sequence, 'last stays below the failed line')
     writeFileSync(`${path}.immukv-import`, JSON.stringify(state))
-    const r = run(['import', path], cliEnv(b))
+    const r = run(['import', path, '--json'], cliEnv(b))
     assert.equal(r.code, 0, r.stderr)
+    assert.equal(JSON.parse(r.stdout).written, 1, 'only line 5 is sent')
     await assertImportedOnce(b, 6)
   })
 })
