@@ -1126,6 +1126,55 @@ async fn an_orphan_head_over_a_deleted_key_object_is_repaired_not_buried() {
     );
 }
 
+/// Issue (review): the audit lets an orphan be within the newest N entries
+/// of a head marked `pipeline_depth: N`, taking N from the head alone,
+/// unbounded. The mark is not hashed, and anyone who may append can append a
+/// head marked 4 000 000 000: every key's latest entry then passes as an
+/// allowed orphan once its key-object version is deleted. An orphan below
+/// the head is always an entry of a pipelined writer (it carries the mark
+/// itself, which nobody can change), within its own depth (at most 64).
+#[tokio::test]
+async fn a_marked_head_does_not_excuse_a_deleted_key_object_version_of_an_unmarked_entry() {
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    c.set("a", &j(json!(1))).await.unwrap();
+    let lost = c.set("a", &j(json!(2))).await.unwrap();
+    c.set("b", &j(json!(3))).await.unwrap();
+    // The version of keys/a.json that holds sequence 1 is deleted: the
+    // older one is current again, with the ETag sequence 1 recorded.
+    let newest = store.version_ids("keys/a.json").last().unwrap().clone();
+    store.raw_delete("keys/a.json", Some(&newest));
+    // Then a head is appended, marked with a depth no client has.
+    for depth in [u32::MAX, 64] {
+        let ids = store.version_ids("_log.json");
+        let bodies = store.versions("_log.json");
+        let head = Entry::from_log_object(bodies.last().unwrap(), ids.last().unwrap()).unwrap();
+        let mut forged = Entry::next(
+            Some(head.link()),
+            format!("z{depth}"),
+            j(json!(0)),
+            head.timestamp_ms + 1,
+            None,
+        )
+        .unwrap();
+        forged.pipeline_depth = Some(depth);
+        store.raw_put(
+            "_log.json",
+            forged.log_object(Dialect::Js).unwrap().as_bytes(),
+        );
+        let r = read_only_client(&store)
+            .verify_log(&VerifyOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            r.failures.iter().any(|f| f.sequence == Some(lost.sequence)
+                && f.kind == FailureKind::KeyObjectMismatch),
+            "head marked {depth}: {:?}",
+            r.failures
+        );
+    }
+}
+
 /// Issue (review): the horizon asked only the first rule that expires
 /// noncurrent log versions. When several apply, S3 removes a version as soon
 /// as any of them says so, so versions a later rule (30 days) genuinely
