@@ -175,16 +175,21 @@ impl<S: Store> Inner<S> {
         let latest = entries.first().copied();
         let is_head = |e: &Summary| checked.head.is_some_and(|h| h.version_id == e.version_id);
         // Entries whose key object may not be written yet: the head, and
-        // below a pipelined head the newest entries its mark names.
-        let window = checked
-            .head
-            .and_then(|h| h.pipeline_depth)
-            .filter(|&n| n > 1)
-            .map_or(1, u64::from);
+        // below a pipelined head the entries of a pipelined writer among its
+        // own newest N (window.rs). N is the entry's own mark, which nobody
+        // can change (a new head can carry any mark: it is not hashed), and
+        // at most what a client may pipeline.
+        let marked = |e: &Summary| {
+            e.pipeline_depth
+                .filter(|&n| n > 1)
+                .map(|n| u64::from(n.min(crate::defaults::MAX_PIPELINE_DEPTH)))
+        };
         let in_window = |e: &Summary| {
-            checked
-                .head
-                .is_some_and(|h| e.sequence + window > h.sequence)
+            checked.head.is_some_and(|h| {
+                h.version_id == e.version_id
+                    || (marked(h).is_some()
+                        && marked(e).is_some_and(|n| e.sequence + n > h.sequence))
+            })
         };
         // The log version each version names, whatever it holds.
         let named: HashSet<&str> = reads
