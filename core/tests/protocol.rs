@@ -1173,6 +1173,20 @@ async fn a_marked_head_does_not_excuse_a_deleted_key_object_version_of_an_unmark
             r.failures
         );
     }
+    // Nor does a writer take it for an orphan of the window and write it
+    // again, which would hide the deletion from the audit.
+    client(&store).set("c", &j(json!(4))).await.unwrap();
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.sequence == Some(lost.sequence)),
+        "after a writer appended: {:?}",
+        r.failures
+    );
 }
 
 /// Issue (review): the horizon asked only the first rule that expires
