@@ -1189,6 +1189,55 @@ async fn a_marked_head_does_not_excuse_a_deleted_key_object_version_of_an_unmark
     );
 }
 
+/// Issue (review): an entry older than its key object's oldest version left
+/// was excused (expired, not missing) whenever any rule expires that key
+/// object's noncurrent versions, however long the rule keeps them: under a
+/// rule that keeps them a year, the oldest version of a key object, deleted
+/// minutes after it became noncurrent, went unreported. The log's horizon
+/// asks whether the rule could have removed them yet; so must this.
+#[tokio::test]
+async fn a_key_object_version_deleted_before_its_rule_could_expire_it_is_missing() {
+    use immukv_core::lifecycle::Lifecycle;
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    let lost = c.set("a", &j(json!(1))).await.unwrap();
+    c.set("a", &j(json!(2))).await.unwrap();
+    c.set("a", &j(json!(3))).await.unwrap();
+    let oldest = store.version_ids("keys/a.json")[0].clone();
+    store.raw_delete("keys/a.json", Some(&oldest));
+    store.set_lifecycle(Lifecycle::Rules(vec![expiring("keys/", 365)]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        r.failures.iter().any(|f| f.kind == FailureKind::KeyObjectMissing
+            && f.sequence == Some(lost.sequence)),
+        "{:?}",
+        r.failures
+    );
+    // A rule of one day, and versions that became noncurrent 40 days ago:
+    // expired, not missing.
+    let store = Arc::new(MemoryStore::default());
+    let old = Client::with_env(
+        store.clone(),
+        opts(),
+        Arc::new(DaysAgo(Default::default(), 40)),
+    )
+    .unwrap();
+    old.set("a", &j(json!(1))).await.unwrap();
+    old.set("a", &j(json!(2))).await.unwrap();
+    client(&store).set("a", &j(json!(3))).await.unwrap();
+    let oldest = store.version_ids("keys/a.json")[0].clone();
+    store.raw_delete("keys/a.json", Some(&oldest));
+    store.set_lifecycle(Lifecycle::Rules(vec![expiring("keys/", 1)]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(r.ok, "{:?}", r.failures);
+}
+
 /// Issue (review): the horizon asked only the first rule that expires
 /// noncurrent log versions. When several apply, S3 removes a version as soon
 /// as any of them says so, so versions a later rule (30 days) genuinely
