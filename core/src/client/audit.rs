@@ -96,13 +96,24 @@ impl<'a, S: Store> Retention<'a, S> {
             .await
     }
 
-    /// Noncurrent versions of `path` may be gone under the bucket's rules: a
-    /// rule removes them, or the rules cannot be read to tell.
-    pub(super) async fn may_expire(&self, path: &str) -> Result<bool> {
+    /// A version of `path` that became noncurrent at `since_ms` (wall
+    /// clock), with `noncurrent_left` noncurrent versions of `path` left, may
+    /// be gone under the bucket's rules: a rule (one with a size filter
+    /// included) could have removed it by now, or the rules cannot be read
+    /// to tell.
+    pub(super) async fn may_have_expired(
+        &self,
+        path: &str,
+        since_ms: u64,
+        noncurrent_left: u64,
+    ) -> Result<bool> {
         Ok(match self.rules().await? {
             Lifecycle::Unknown(_) => true,
-            // A rule with a size filter included: it may have.
-            rules => !rules.may_expire(path).is_empty(),
+            rules => rules.may_expire(path).into_iter().any(|r| {
+                self.inner
+                    .could_have_removed(r, since_ms, noncurrent_left, "")
+                    .is_ok()
+            }),
         })
     }
 }
@@ -361,7 +372,9 @@ impl<S: Store> Inner<S> {
         let mut why_not = Vec::new();
         let mut sized = None;
         for rule in rules.may_expire(log_path) {
-            match self.could_have_removed(rule, oldest, listed) {
+            let what = format!("the version before sequence {}", oldest.sequence);
+            let noncurrent = listed.saturating_sub(1) as u64;
+            match self.could_have_removed(rule, oldest.timestamp_ms, noncurrent, &what) {
                 Err(why) => why_not.push(why),
                 Ok(()) if rule.sized => {
                     sized.get_or_insert(rule);
@@ -402,36 +415,34 @@ impl<S: Store> Inner<S> {
         Ok(Some(Err(why_not.join("; "))))
     }
 
-    /// Whether `rule` could have removed the log versions before `oldest`,
-    /// the oldest of `listed` versions left: it removes versions only once
-    /// they are old enough, and one that went sooner was deleted.
-    fn could_have_removed(
+    /// Whether `rule` could have removed `what`, a version that became
+    /// noncurrent at `since_ms` (wall clock; a log version when the next
+    /// entry was written), with `noncurrent_left` noncurrent versions of its
+    /// object left: a rule removes versions only once they are old enough,
+    /// and one that went sooner was deleted.
+    pub(super) fn could_have_removed(
         &self,
         rule: &crate::lifecycle::Rule,
-        oldest: &Summary,
-        listed: usize,
+        since_ms: u64,
+        noncurrent_left: u64,
+        what: &str,
     ) -> std::result::Result<(), String> {
-        let noncurrent = listed.saturating_sub(1) as u64;
         if let Some(keep) = rule.newer_noncurrent {
-            if noncurrent < u64::from(keep) {
+            if noncurrent_left < u64::from(keep) {
                 return Err(format!(
-                    "{} keeps the newest {keep} noncurrent versions, but only {noncurrent} are \
-                     left: older ones were deleted",
+                    "{} keeps the newest {keep} noncurrent versions, but only {noncurrent_left} \
+                     are left: older ones were deleted",
                     rule.name()
                 ));
             }
         }
         if let Some(days) = rule.noncurrent_days {
-            // The newest removed version became noncurrent when the oldest
-            // one left was written.
-            let since = self.env.wall_ms().saturating_sub(oldest.timestamp_ms);
+            let since = self.env.wall_ms().saturating_sub(since_ms);
             if since + CLOCK_SKEW_MS < u64::from(days) * 86_400_000 {
                 return Err(format!(
                     "{} removes noncurrent versions {days} days after they become noncurrent, but \
-                     the version before sequence {} became noncurrent {} hours ago: it was \
-                     deleted",
+                     {what} became noncurrent {} hours ago: it was deleted",
                     rule.name(),
-                    oldest.sequence,
                     since / 3_600_000
                 ));
             }

@@ -272,10 +272,23 @@ impl<S: Store> Inner<S> {
                 continue;
             }
             // Older than every version left of the key object, which a
-            // lifecycle rule removes: expired, not lost.
+            // lifecycle rule removes: expired, not lost, if the rule could
+            // have removed it by now. Its version became noncurrent when the
+            // key's next entry was written (entries newer than a checked one
+            // are all checked); the key's latest entry is current.
             let before_oldest = oldest_held.is_none_or(|o| e.sequence < o);
-            if before_oldest && retention.may_expire(&path).await? {
-                continue;
+            let next = entries
+                .iter()
+                .filter(|x| x.sequence > e.sequence)
+                .min_by_key(|x| x.sequence);
+            if let (true, Some(next)) = (before_oldest, next) {
+                let noncurrent_left = listing.ids.len().saturating_sub(usize::from(!deleted));
+                if retention
+                    .may_have_expired(&path, next.timestamp_ms, noncurrent_left as u64)
+                    .await?
+                {
+                    continue;
+                }
             }
             failures.push(Failure {
                 path: Some(path.clone()),
