@@ -1167,8 +1167,10 @@ async fn a_marked_head_does_not_excuse_a_deleted_key_object_version_of_an_unmark
             .await
             .unwrap();
         assert!(
-            r.failures.iter().any(|f| f.sequence == Some(lost.sequence)
-                && f.kind == FailureKind::KeyObjectMismatch),
+            r.failures
+                .iter()
+                .any(|f| f.sequence == Some(lost.sequence)
+                    && f.kind == FailureKind::KeyObjectMismatch),
             "head marked {depth}: {:?}",
             r.failures
         );
@@ -1181,9 +1183,7 @@ async fn a_marked_head_does_not_excuse_a_deleted_key_object_version_of_an_unmark
         .await
         .unwrap();
     assert!(
-        r.failures
-            .iter()
-            .any(|f| f.sequence == Some(lost.sequence)),
+        r.failures.iter().any(|f| f.sequence == Some(lost.sequence)),
         "after a writer appended: {:?}",
         r.failures
     );
@@ -1211,8 +1211,9 @@ async fn a_key_object_version_deleted_before_its_rule_could_expire_it_is_missing
         .await
         .unwrap();
     assert!(
-        r.failures.iter().any(|f| f.kind == FailureKind::KeyObjectMissing
-            && f.sequence == Some(lost.sequence)),
+        r.failures
+            .iter()
+            .any(|f| f.kind == FailureKind::KeyObjectMissing && f.sequence == Some(lost.sequence)),
         "{:?}",
         r.failures
     );
@@ -1332,9 +1333,7 @@ async fn a_horizon_is_not_explained_by_a_timestamp_its_writer_chose() {
         .await
         .unwrap();
     assert!(
-        r.failures
-            .iter()
-            .any(|f| f.kind == FailureKind::BadGenesis),
+        r.failures.iter().any(|f| f.kind == FailureKind::BadGenesis),
         "deleted today, called expired: horizon {:?}, failures {:?}",
         r.horizon,
         r.failures

@@ -284,10 +284,7 @@ impl<S: Store> Inner<S> {
             Err(e) if e.kind == StoreErrorKind::AccessDenied => return Ok(found),
             Err(e) => return Err(e.into()),
         };
-        if self
-            .never_written(&head, now.as_deref(), deadline)
-            .await?
-        {
+        if self.never_written(&head, now.as_deref(), deadline).await? {
             found.insert(0, head);
         }
         Ok(found)
@@ -320,7 +317,8 @@ impl<S: Store> Inner<S> {
         let Some(newest) = ids.first() else {
             return Ok(false); // every version gone: nothing tells
         };
-        let meta = retry::idempotent(self, deadline, || self.store.head(&path, Some(newest))).await?;
+        let meta =
+            retry::idempotent(self, deadline, || self.store.head(&path, Some(newest))).await?;
         Ok(meta.is_some_and(|m| m.etag == recorded))
     }
 
