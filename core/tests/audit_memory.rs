@@ -38,6 +38,9 @@ static ALLOC: Counting = Counting;
 
 const MIB: usize = 1 << 20;
 
+/// The allocator counts every thread: one measurement at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Issue: the key-object half of `verifyLog` kept every version it read of a
 /// key, value included, until that key was done: a key written 48 times
 /// with 1 MiB values made the audit hold 48 MiB (and `readConcurrency` such
@@ -45,6 +48,7 @@ const MIB: usize = 1 << 20;
 /// `readConcurrency` objects.
 #[tokio::test]
 async fn an_audit_holds_a_few_objects_whatever_the_number_of_versions_of_a_key() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let store = Arc::new(MemoryStore::default());
     let opts = Options {
         repair_check_interval: Duration::ZERO,
@@ -76,5 +80,47 @@ async fn an_audit_holds_a_few_objects_whatever_the_number_of_versions_of_a_key()
     assert!(
         held < 20,
         "the audit held {held} MiB at its peak for {versions} versions of 1 MiB, read 4 at a time"
+    );
+}
+
+/// Issue (review): a verified `get` with a `trusted` digest reads every log
+/// entry between the two and kept them all, values included, to check that
+/// they link up: a digest saved 48 entries of 1 MiB ago cost 48 MiB, and
+/// one saved a month ago on a busy store all of that month's values.
+#[tokio::test]
+async fn a_verified_get_against_an_old_digest_holds_a_few_objects() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let store = Arc::new(MemoryStore::default());
+    let opts = Options {
+        repair_check_interval: Duration::ZERO,
+        read_concurrency: 4,
+        ..Options::default()
+    };
+    let c = Client::new(store.clone(), opts.clone()).unwrap();
+    c.set("small", &Json::from_js("1".into())).await.unwrap();
+    let trusted = c.digest().await.unwrap().unwrap();
+    let versions = 48;
+    for i in 0..versions {
+        let big = format!("\"{}{}\"", i % 10, "x".repeat(MIB));
+        c.set("big", &Json::from_js(big)).await.unwrap();
+    }
+    c.set("small", &Json::from_js("2".into())).await.unwrap();
+    let ro = Client::new(
+        store.clone(),
+        Options {
+            read_only: true,
+            ..opts
+        },
+    )
+    .unwrap();
+    let base = NOW.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let got = ro.get_verified("small", Some(&trusted)).await.unwrap();
+    assert_eq!(got.value.as_str(), "2");
+    let held = PEAK.load(Ordering::SeqCst).saturating_sub(base) / MIB;
+    println!("# verified get peak: {held} MiB above the store across {versions} entries of 1 MiB");
+    assert!(
+        held < 20,
+        "a verified get held {held} MiB at its peak across {versions} entries of 1 MiB, read 4 at a time"
     );
 }
