@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ADMIN, ImmuKVClient, SEAWEED, bucket, client, sleep } from './support/helpers.mjs'
+import { noteLine } from '../dist/import.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'immukv-import-'))
@@ -174,5 +175,45 @@ describe('setMany', () => {
     }
     assert.equal((await c.setMany(items())).count, 50)
     await c.close()
+  })
+})
+
+describe('immukv import resumes after a failed line', () => {
+  // Issue (review): when a set fails with mayHaveCommitted (its entry landed,
+  // unconfirmed) and the set sent behind it commits before setMany aborts it,
+  // the state file's `last` was that later entry, so the resumed import
+  // looked for lines only after it: the failed line, in the log just below,
+  // was not found and was written a second time. The state here is what the
+  // CLI saves then (its onProgress calls noteLine: lines 0-2 reported, line 3
+  // failed, line 4 reported, line 5 aborted), with the log as it stands:
+  // lines 0-4. (Saved by the code before this fix, `last` was line 4's entry.)
+  test('a failed line whose entry landed below a later reported line is not written again', async () => {
+    const b = await bucket(SEAWEED)
+    const path = join(dir, 'failed-line.jsonl')
+    const items = Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: { line: i } }))
+    writeFileSync(path, `${items.map((x) => JSON.stringify(x)).join('\n')}\n`)
+    const c = client(SEAWEED, b)
+    const written = []
+    for (const { key, value } of items.slice(0, 5)) written.push(await c.set(key, value))
+    await c.close()
+    const body = readFileSync(path)
+    const { createHash } = await import('node:crypto')
+    const state = {
+      format: 'immukv-import-1',
+      size: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      store: `s3://${b}/`,
+      lines: 0,
+      done: [],
+      last: null,
+      complete: false,
+    }
+    for (const n of [0, 1, 2, 4]) noteLine(state, n, written[n])
+    assert.equal(state.last.sequence, written[2].sequence, 'last stays below the failed line')
+    writeFileSync(`${path}.immukv-import`, JSON.stringify(state))
+    const r = run(['import', path, '--json'], cliEnv(b))
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(JSON.parse(r.stdout).written, 1, 'only line 5 is sent')
+    await assertImportedOnce(b, 6)
   })
 })

@@ -33,7 +33,7 @@ import {
   catchUp,
   entries as importEntries,
   inspect,
-  markDone,
+  noteLine,
   readState,
   stateMismatch,
   writeState,
@@ -1091,8 +1091,7 @@ async function runImport({ args, values, json, client, conn, signal }: Context):
         signal,
         inFlight: IMPORT_IN_FLIGHT,
         onProgress: ({ index, entry }) => {
-          markDone(s, numbers[index])
-          s.last = { sequence: entry.sequence, versionId: entry.versionId }
+          noteLine(s, numbers[index], entry)
           written += 1
           first ??= entry
           last = entry

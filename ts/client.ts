@@ -572,9 +572,11 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * queued behind it (one already in the log is kept, and reported), and
    * rejects with that set's error, carrying `index` (the failed item) and
    * `committed` (how many items committed; all of them were reported). The
-   * failed item itself says `mayHaveCommitted`. To resume, start again from
-   * `index` when `mayHaveCommitted` is false; otherwise read the log first
-   * (`immukv import` does this for you).
+   * failed item itself says `mayHaveCommitted`. A set sent behind the failed
+   * one may still have committed: it was reported to `onProgress` (and
+   * counted in `committed`). To resume, start again from `index`, leaving
+   * out the items reported after it, when `mayHaveCommitted` is false;
+   * otherwise read the log first (`immukv import` does this for you).
    * @throws {@link ImmuKVError} what `set` throws, with `index` and `committed`; `INVALID_ARGUMENT` for items that are not `[key, value]` pairs or bad options (nothing sent)
    */
   async setMany(items: Iterable<readonly [K, V]> | AsyncIterable<readonly [K, V]>, options: SetManyOptions<K, V> = {}): Promise<SetManyResult<K, V>> {

@@ -27,8 +27,17 @@ export interface ImportState {
    * sets already sent behind it may have committed.
    */
   done: number[]
-  /** The newest log entry known to hold a line (the log head when none was written yet). */
+  /**
+   * The newest log entry known to hold a line of the unbroken run from the
+   * first (the log head when none was written yet): every line not known to
+   * be in the log is sent after it, so its entry, if any, is newer.
+   */
   last: { sequence: number; versionId: string } | null
+  /**
+   * Sequences of entries newer than `last` that hold lines known to be in
+   * the log (those after a failed line): a resumed import passes over them.
+   */
+  skip?: number[]
   complete: boolean
 }
 
@@ -40,6 +49,23 @@ export function markDone(state: ImportState, n: number): void {
   while (state.done[0] === state.lines) {
     state.done.shift()
     state.lines += 1
+  }
+}
+
+/**
+ * Line `n` is in the log, in entry `e`. `last` moves only to a line of the
+ * unbroken run from the first: a failed line before `n` may be in the log
+ * below `e` (its set said mayHaveCommitted), and a resumed import must still
+ * find it there; `e` itself is then remembered, to be passed over.
+ */
+export function noteLine(state: ImportState, n: number, e: { sequence: number; versionId: string }): void {
+  markDone(state, n)
+  if (n < state.lines) {
+    if (state.last === null || e.sequence > state.last.sequence) state.last = { sequence: e.sequence, versionId: e.versionId }
+    const last = state.last.sequence
+    state.skip = (state.skip ?? []).filter((s) => s > last)
+  } else if (!(state.skip ?? []).includes(e.sequence)) {
+    state.skip = [...(state.skip ?? []), e.sequence]
   }
 }
 
@@ -136,9 +162,10 @@ function canonical(v: unknown): string {
 export async function catchUp(client: ImmuKVClient, path: string, state: ImportState, window: number, signal: AbortSignal): Promise<void> {
   const since: Entry[] = []
   const after = state.last?.sequence ?? -1
+  const skip = new Set(state.skip ?? [])
   for await (const e of client.entries(1000, { signal })) {
     if (e.sequence <= after) break
-    since.push(e)
+    if (!skip.has(e.sequence)) since.push(e)
   }
   since.reverse()
   // The next lines not known to be in the log, read as the matching goes.
@@ -158,8 +185,7 @@ export async function catchUp(client: ImmuKVClient, path: string, state: ImportS
     const value = canonical(e.value)
     const at = ahead.findIndex((l) => l.key === e.key && l.value === value)
     if (at < 0) continue
-    markDone(state, ahead[at].n)
-    state.last = { sequence: e.sequence, versionId: e.versionId }
+    noteLine(state, ahead[at].n, e)
     ahead.splice(at, 1)
     await refill()
   }

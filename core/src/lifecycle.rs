@@ -15,6 +15,11 @@ pub struct Rule {
     /// It also filters on object tags. ImmuKV writes no tags, so such a rule
     /// never applies to its objects.
     pub needs_tags: bool,
+    /// It also filters on object size (`ObjectSizeGreaterThan`,
+    /// `ObjectSizeLessThan`): whether it removed a version depends on that
+    /// version's size, which went with it, so it cannot tell expiry from
+    /// deletion.
+    pub sized: bool,
     /// Current versions expire (on a versioned bucket: a delete marker is
     /// put on top) this many days after they were written, or on `expiration_date`.
     pub expiration_days: Option<u32>,
@@ -74,13 +79,22 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
-    /// The first enabled rule that removes noncurrent versions of `path`.
+    /// The first enabled rule that removes noncurrent versions of `path`
+    /// whatever their size.
     pub fn expiring(&self, path: &str) -> Option<&Rule> {
+        self.may_expire(path).into_iter().find(|r| !r.sized)
+    }
+
+    /// Every enabled rule that may remove noncurrent versions of `path`
+    /// (those with a size filter included): S3 removes a version as soon as
+    /// any of them says so.
+    pub fn may_expire(&self, path: &str) -> Vec<&Rule> {
         match self {
             Lifecycle::Rules(rules) => rules
                 .iter()
-                .find(|r| r.applies_to(path) && r.expires_noncurrent()),
-            Lifecycle::Unknown(_) => None,
+                .filter(|r| r.applies_to(path) && r.expires_noncurrent())
+                .collect(),
+            Lifecycle::Unknown(_) => Vec::new(),
         }
     }
 }
@@ -114,6 +128,12 @@ mod tests {
             ..rule("")
         }]);
         assert!(tagged.expiring("_log.json").is_none());
+        let sized = Lifecycle::Rules(vec![Rule {
+            sized: true,
+            ..rule("")
+        }]);
+        assert!(sized.expiring("_log.json").is_none());
+        assert_eq!(sized.may_expire("_log.json").len(), 1);
         let current_only = Lifecycle::Rules(vec![Rule {
             noncurrent_days: None,
             expiration_days: Some(1),

@@ -1053,6 +1053,320 @@ async fn the_oldest_versions_expired_under_a_lifecycle_rule_are_a_horizon_not_ta
     );
 }
 
+/// Issue (review; simulation seed 3041 of 6000, faults config): a key object
+/// is deleted (a delete marker) while a writer's entry X of that key is
+/// between its two PUTs. The next writer reads X as the head, finds the key
+/// object absent, which is not the ETag X recorded, so it takes X for
+/// written and appends L of the same key, writing L's key object over the
+/// marker. X's own key-object write then fails its condition, finds L, a
+/// later entry of the key, and is done: X, acknowledged, is in no version of
+/// its key object, and `history` never shows it. The orphan check must look
+/// under the marker: the newest version there still has the ETag X recorded.
+#[tokio::test]
+async fn an_orphan_head_over_a_deleted_key_object_is_repaired_not_buried() {
+    let store = Arc::new(MemoryStore::default());
+    let (w, next) = (client(&store), client(&store));
+    w.set("k", &j(json!(0))).await.unwrap();
+    store.raw_delete("keys/k.json", None);
+    // W's key-object write for X is held on the wire while the next writer
+    // appends after X.
+    store.inject(
+        Op::Put,
+        "keys/",
+        FaultPoint::Held(Duration::from_millis(300)),
+        1,
+    );
+    let x = {
+        let w = w.clone();
+        tokio::spawn(async move { w.set("k", &j(json!(1))).await })
+    };
+    while log_entries(&store).len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let l = next.set("k", &j(json!(2))).await.unwrap();
+    let x = x.await.unwrap().unwrap();
+    assert_eq!((x.sequence, l.sequence), (1, 2));
+    let named: Vec<u64> = store
+        .versions("keys/k.json")
+        .iter()
+        .map(|b| Entry::from_key_object(b).unwrap().sequence)
+        .collect();
+    assert!(
+        named.contains(&x.sequence),
+        "acknowledged sequence {} is in no version of its key object (versions hold {named:?})",
+        x.sequence
+    );
+}
+
+/// Issue (review): the audit lets an orphan be within the newest N entries
+/// of a head marked `pipeline_depth: N`, taking N from the head alone,
+/// unbounded. The mark is not hashed, and anyone who may append can append a
+/// head marked 4 000 000 000: every key's latest entry then passes as an
+/// allowed orphan once its key-object version is deleted. An orphan below
+/// the head is always an entry of a pipelined writer (it carries the mark
+/// itself, which nobody can change), within its own depth (at most 64).
+#[tokio::test]
+async fn a_marked_head_does_not_excuse_a_deleted_key_object_version_of_an_unmarked_entry() {
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    c.set("a", &j(json!(1))).await.unwrap();
+    let lost = c.set("a", &j(json!(2))).await.unwrap();
+    c.set("b", &j(json!(3))).await.unwrap();
+    // The version of keys/a.json that holds sequence 1 is deleted: the
+    // older one is current again, with the ETag sequence 1 recorded.
+    let newest = store.version_ids("keys/a.json").last().unwrap().clone();
+    store.raw_delete("keys/a.json", Some(&newest));
+    // Then a head is appended, marked with a depth no client has.
+    for depth in [u32::MAX, 64] {
+        let ids = store.version_ids("_log.json");
+        let bodies = store.versions("_log.json");
+        let head = Entry::from_log_object(bodies.last().unwrap(), ids.last().unwrap()).unwrap();
+        let mut forged = Entry::next(
+            Some(head.link()),
+            format!("z{depth}"),
+            j(json!(0)),
+            head.timestamp_ms + 1,
+            None,
+        )
+        .unwrap();
+        forged.pipeline_depth = Some(depth);
+        store.raw_put(
+            "_log.json",
+            forged.log_object(Dialect::Js).unwrap().as_bytes(),
+        );
+        let r = read_only_client(&store)
+            .verify_log(&VerifyOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.sequence == Some(lost.sequence)
+                    && f.kind == FailureKind::KeyObjectMismatch),
+            "head marked {depth}: {:?}",
+            r.failures
+        );
+    }
+    // Nor does a writer take it for an orphan of the window and write it
+    // again, which would hide the deletion from the audit.
+    client(&store).set("c", &j(json!(4))).await.unwrap();
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        r.failures.iter().any(|f| f.sequence == Some(lost.sequence)),
+        "after a writer appended: {:?}",
+        r.failures
+    );
+}
+
+/// Issue (review): an entry older than its key object's oldest version left
+/// was excused (expired, not missing) whenever any rule expires that key
+/// object's noncurrent versions, however long the rule keeps them: under a
+/// rule that keeps them a year, the oldest version of a key object, deleted
+/// minutes after it became noncurrent, went unreported. The log's horizon
+/// asks whether the rule could have removed them yet; so must this.
+#[tokio::test]
+async fn a_key_object_version_deleted_before_its_rule_could_expire_it_is_missing() {
+    use immukv_core::lifecycle::Lifecycle;
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    let lost = c.set("a", &j(json!(1))).await.unwrap();
+    c.set("a", &j(json!(2))).await.unwrap();
+    c.set("a", &j(json!(3))).await.unwrap();
+    let oldest = store.version_ids("keys/a.json")[0].clone();
+    store.raw_delete("keys/a.json", Some(&oldest));
+    store.set_lifecycle(Lifecycle::Rules(vec![expiring("keys/", 365)]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.kind == FailureKind::KeyObjectMissing && f.sequence == Some(lost.sequence)),
+        "{:?}",
+        r.failures
+    );
+    // A rule of one day, and versions that became noncurrent 40 days ago:
+    // expired, not missing.
+    let store = Arc::new(MemoryStore::default());
+    let old = Client::with_env(
+        store.clone(),
+        opts(),
+        Arc::new(DaysAgo(Default::default(), 40)),
+    )
+    .unwrap();
+    old.set("a", &j(json!(1))).await.unwrap();
+    old.set("a", &j(json!(2))).await.unwrap();
+    client(&store).set("a", &j(json!(3))).await.unwrap();
+    let oldest = store.version_ids("keys/a.json")[0].clone();
+    store.raw_delete("keys/a.json", Some(&oldest));
+    store.set_lifecycle(Lifecycle::Rules(vec![expiring("keys/", 1)]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(r.ok, "{:?}", r.failures);
+}
+
+/// Issue (review, older than this round's changes): an audit of a store that
+/// a writer keeps writing reads the log first and the key objects after, so
+/// a set committed in between (its log entry, then its key object) leaves a
+/// key-object version that names a log version the audit did not read:
+/// `key_object_forged` ("not in the log") and `key_object_mismatch` on an
+/// intact store. An audit run from cron beside live writers says tampered.
+#[tokio::test]
+#[ignore = "review finding, not fixed: the key-object half should check versions newer than the head it read against the log read again"]
+async fn an_audit_beside_a_writer_does_not_call_its_new_sets_forged() {
+    use immukv_core::client::{Progress, VerifyPhase};
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    for i in 0..3 {
+        c.set("k", &j(json!(i))).await.unwrap();
+    }
+    let s = store.clone();
+    let writer = move |p: Progress| {
+        if p.phase != VerifyPhase::ListingKeys || p.done != 0 {
+            return;
+        }
+        // A set commits while the audit lists keys: its log entry, then its
+        // key object, as any writer writes them.
+        let ids = s.version_ids("_log.json");
+        let head =
+            Entry::from_log_object(s.versions("_log.json").last().unwrap(), ids.last().unwrap())
+                .unwrap();
+        let etag = {
+            let b = s.versions("keys/k.json").last().unwrap().clone();
+            let d = <sha2::Sha256 as sha2::Digest>::digest(&b);
+            format!(
+                "\"{}\"",
+                d[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            )
+        };
+        let mut e = Entry::next(
+            Some(head.link()),
+            "k".into(),
+            j(json!(3)),
+            head.timestamp_ms + 1,
+            Some(etag),
+        )
+        .unwrap();
+        e.version_id = s.raw_put("_log.json", e.log_object(Dialect::Js).unwrap().as_bytes());
+        s.raw_put("keys/k.json", e.key_object(Dialect::Js).unwrap().as_bytes());
+    };
+    let r = read_only_client(&store)
+        .verify_log_with_progress(&VerifyOptions::default(), Some(&writer))
+        .await
+        .unwrap();
+    assert!(r.ok, "{:?}", r.failures);
+}
+
+/// Issue (review): the horizon asked only the first rule that expires
+/// noncurrent log versions. When several apply, S3 removes a version as soon
+/// as any of them says so, so versions a later rule (30 days) genuinely
+/// expired were reported deleted (bad_genesis) because the first one keeps
+/// them for a year.
+#[tokio::test]
+async fn any_rule_that_expires_the_log_explains_the_horizon_not_only_the_first() {
+    use immukv_core::lifecycle::Lifecycle;
+    use immukv_core::verify::HorizonReason;
+    let store = Arc::new(MemoryStore::default());
+    let old = Client::with_env(
+        store.clone(),
+        opts(),
+        Arc::new(DaysAgo(Default::default(), 40)),
+    )
+    .unwrap();
+    for i in 0..4 {
+        old.set("k", &j(json!(i))).await.unwrap();
+    }
+    let ids = store.version_ids("_log.json");
+    store.raw_delete("_log.json", Some(&ids[0]));
+    store.set_lifecycle(Lifecycle::Rules(vec![
+        immukv_core::lifecycle::Rule {
+            id: Some("keep-a-year".into()),
+            ..expiring("", 365)
+        },
+        expiring("", 30),
+    ]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions {
+            check_key_objects: false,
+            ..VerifyOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.ok, "{:?}", r.failures);
+    assert_eq!(r.horizon.map(|h| h.reason), Some(HorizonReason::Lifecycle));
+    // A rule that removes only objects of some sizes may have removed them
+    // or not: their sizes went with them. Neither explained nor deleted.
+    store.set_lifecycle(Lifecycle::Rules(vec![immukv_core::lifecycle::Rule {
+        sized: true,
+        ..expiring("", 30)
+    }]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions {
+            check_key_objects: false,
+            ..VerifyOptions::default()
+        })
+        .await
+        .unwrap();
+    let h = r.horizon.expect("a horizon");
+    assert_eq!(h.reason, HorizonReason::OldestMissing);
+    assert!(h.detail.contains("some sizes"), "{}", h.detail);
+}
+
+/// Issue (review): whether a rule could have removed the versions before the
+/// oldest one left is judged by that entry's `timestamp_ms`, which its writer
+/// chose. A writer with a clock 40 days slow (or anyone who may append and
+/// delete versions) appends one entry, deletes every version before it, and
+/// the audit calls the log intact from there under a 30-day rule, although
+/// those versions became noncurrent minutes ago. The server's own time (the
+/// version's LastModified, from the listing) is what a rule counts from.
+#[tokio::test]
+#[ignore = "review finding, not fixed: the horizon should use the listing's LastModified, not the entry's timestamp"]
+async fn a_horizon_is_not_explained_by_a_timestamp_its_writer_chose() {
+    use immukv_core::lifecycle::Lifecycle;
+    let store = Arc::new(MemoryStore::default());
+    let c = client(&store);
+    for i in 0..6 {
+        c.set("k", &j(json!(i))).await.unwrap();
+    }
+    // One entry from a writer whose clock says 40 days ago, then more today.
+    let slow = Client::with_env(
+        store.clone(),
+        opts(),
+        Arc::new(DaysAgo(Default::default(), 40)),
+    )
+    .unwrap();
+    slow.set("k", &j(json!("slow"))).await.unwrap();
+    c.set("k", &j(json!(7))).await.unwrap();
+    // Everything before the slow writer's entry is deleted, today.
+    let ids = store.version_ids("_log.json");
+    for v in &ids[..6] {
+        store.raw_delete("_log.json", Some(v));
+    }
+    store.set_lifecycle(Lifecycle::Rules(vec![expiring("", 30)]));
+    let r = read_only_client(&store)
+        .verify_log(&VerifyOptions {
+            check_key_objects: false,
+            ..VerifyOptions::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        r.failures.iter().any(|f| f.kind == FailureKind::BadGenesis),
+        "deleted today, called expired: horizon {:?}, failures {:?}",
+        r.horizon,
+        r.failures
+    );
+}
+
 /// Issue: a log entry that no key-object version holds (its key's history
 /// lost it) went unreported.
 #[tokio::test]

@@ -97,12 +97,24 @@ impl<'a, S: Store> Retention<'a, S> {
             .await
     }
 
-    /// Noncurrent versions of `path` may be gone under the bucket's rules: a
-    /// rule removes them, or the rules cannot be read to tell.
-    pub(super) async fn may_expire(&self, path: &str) -> Result<bool> {
+    /// A version of `path` that became noncurrent at `since_ms` (wall
+    /// clock), with `noncurrent_left` noncurrent versions of `path` left, may
+    /// be gone under the bucket's rules: a rule (one with a size filter
+    /// included) could have removed it by now, or the rules cannot be read
+    /// to tell.
+    pub(super) async fn may_have_expired(
+        &self,
+        path: &str,
+        since_ms: u64,
+        noncurrent_left: u64,
+    ) -> Result<bool> {
         Ok(match self.rules().await? {
             Lifecycle::Unknown(_) => true,
-            rules => rules.expiring(path).is_some(),
+            rules => rules.may_expire(path).into_iter().any(|r| {
+                self.inner
+                    .could_have_removed(r, since_ms, noncurrent_left, "")
+                    .is_ok()
+            }),
         })
     }
 }
@@ -350,7 +362,7 @@ impl<S: Store> Inner<S> {
             reason,
             detail,
         };
-        let rule = match retention.rules().await? {
+        let rules = match retention.rules().await? {
             Lifecycle::Unknown(why) => {
                 return Ok(Some(Ok(horizon(
                     HorizonReason::OldestMissing,
@@ -362,54 +374,91 @@ impl<S: Store> Inner<S> {
                     ),
                 ))))
             }
-            rules => match rules.expiring(log_path) {
-                Some(r) => r.clone(),
-                None => {
-                    return Ok(Some(Err(format!(
-                        "the bucket has no enabled lifecycle rule that removes noncurrent versions \
-                         of {log_path}, so the versions before it were deleted"
+            rules => rules,
+        };
+        // S3 removes a version as soon as any rule says so: one rule that
+        // could have removed them explains them.
+        let mut why_not = Vec::new();
+        let mut sized = None;
+        for rule in rules.may_expire(log_path) {
+            let what = format!("the version before sequence {}", oldest.sequence);
+            let noncurrent = listed.saturating_sub(1) as u64;
+            match self.could_have_removed(rule, oldest.timestamp_ms, noncurrent, &what) {
+                Err(why) => why_not.push(why),
+                Ok(()) if rule.sized => {
+                    sized.get_or_insert(rule);
+                }
+                Ok(()) => {
+                    return Ok(Some(Ok(horizon(
+                        HorizonReason::Lifecycle,
+                        format!(
+                            "{} {}: the log versions before sequence {} have expired",
+                            rule.name(),
+                            rule.noncurrent_expiry(),
+                            oldest.sequence
+                        ),
                     ))))
                 }
-            },
-        };
-        // A rule removes versions only once they are old enough: one that
-        // went sooner was deleted.
-        let noncurrent = listed.saturating_sub(1) as u64;
+            }
+        }
+        // A rule that filters on object size removed the versions of some
+        // sizes: theirs went with them.
+        if let Some(rule) = sized {
+            return Ok(Some(Ok(horizon(
+                HorizonReason::OldestMissing,
+                format!(
+                    "the log versions before sequence {} are gone, and {} {} only for objects of \
+                     some sizes, so removal by it cannot be told from deletion",
+                    oldest.sequence,
+                    rule.name(),
+                    rule.noncurrent_expiry(),
+                ),
+            ))));
+        }
+        if why_not.is_empty() {
+            return Ok(Some(Err(format!(
+                "the bucket has no enabled lifecycle rule that removes noncurrent versions \
+                 of {log_path}, so the versions before it were deleted"
+            ))));
+        }
+        Ok(Some(Err(why_not.join("; "))))
+    }
+
+    /// Whether `rule` could have removed `what`, a version that became
+    /// noncurrent at `since_ms` (wall clock; a log version when the next
+    /// entry was written), with `noncurrent_left` noncurrent versions of its
+    /// object left: a rule removes versions only once they are old enough,
+    /// and one that went sooner was deleted.
+    pub(super) fn could_have_removed(
+        &self,
+        rule: &crate::lifecycle::Rule,
+        since_ms: u64,
+        noncurrent_left: u64,
+        what: &str,
+    ) -> std::result::Result<(), String> {
         if let Some(keep) = rule.newer_noncurrent {
-            if noncurrent < u64::from(keep) {
-                return Ok(Some(Err(format!(
-                    "{} keeps the newest {keep} noncurrent versions, but only {noncurrent} are \
-                     left: older ones were deleted",
+            if noncurrent_left < u64::from(keep) {
+                return Err(format!(
+                    "{} keeps the newest {keep} noncurrent versions, but only {noncurrent_left} \
+                     are left: older ones were deleted",
                     rule.name()
-                ))));
+                ));
             }
         }
         if let Some(days) = rule.noncurrent_days {
-            // The newest removed version became noncurrent when the oldest
-            // one left was written.
-            let since = self.env.wall_ms().saturating_sub(oldest.timestamp_ms);
             // S3 removes a version no sooner than the rule's days after it
-            // became noncurrent; entry timestamps are the writers' clocks.
+            // became noncurrent.
+            let since = self.env.wall_ms().saturating_sub(since_ms);
             if since + CLOCK_SKEW_MS < u64::from(days) * DAY_MS {
-                return Ok(Some(Err(format!(
+                return Err(format!(
                     "{} removes noncurrent versions {days} days after they become noncurrent, but \
-                     the version before sequence {} became noncurrent {} hours ago: it was \
-                     deleted",
+                     {what} became noncurrent {} hours ago: it was deleted",
                     rule.name(),
-                    oldest.sequence,
                     since / 3_600_000
-                ))));
+                ));
             }
         }
-        Ok(Some(Ok(horizon(
-            HorizonReason::Lifecycle,
-            format!(
-                "{} {}: the log versions before sequence {} have expired",
-                rule.name(),
-                rule.noncurrent_expiry(),
-                oldest.sequence
-            ),
-        ))))
+        Ok(())
     }
 
     /// The deadline of an audit's requests: far away, since an audit is
@@ -500,13 +549,16 @@ impl<S: Store> Inner<S> {
         let (ids, _) = self
             .list_versions(&log_path, Some(&newer.version_id), Some(span), deadline)
             .await?;
-        let mut run = vec![newer];
+        // Each kept as its summary: the values between the two need not be
+        // held (the chain check reads the hashes).
+        let mut run = vec![Summary::from(&newer)];
         run.extend(
-            self.fetch_all(&ids, &log_path, deadline, Entry::from_log_object)
-                .await?,
+            self.fetch_all(&ids, &log_path, deadline, |b, v| {
+                Entry::from_log_object(b, v).map(|e| Summary::from(&e))
+            })
+            .await?,
         );
-        let summaries: Vec<Summary> = run.iter().map(Summary::from).collect();
-        if let Some(f) = verify::check_chain(&summaries, false).first() {
+        if let Some(f) = verify::check_chain(&run, false).first() {
             return Err(broken(f.detail.clone()));
         }
         if run.last().map(|e| e.version_id.as_str()) != Some(older.as_str()) {

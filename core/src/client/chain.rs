@@ -230,7 +230,10 @@ impl<S: Store> Inner<S> {
                 self.key_etag(&head.entry.key, deadline),
                 self.key_etag(key, deadline)
             );
-            if head_etag? == head.entry.previous_key_object_etag {
+            if self
+                .never_written(&head.entry, head_etag?.as_deref(), deadline)
+                .await?
+            {
                 self.repair_before_append(&head.entry, deadline).await?;
             }
             return etag;
@@ -238,7 +241,10 @@ impl<S: Store> Inner<S> {
         // Same key: the HEAD we need anyway tells whether the head is an
         // orphan (its key object still has the ETag the entry recorded).
         let now = self.key_etag(key, deadline).await?;
-        if now != head.entry.previous_key_object_etag {
+        if !self
+            .never_written(&head.entry, now.as_deref(), deadline)
+            .await?
+        {
             return Ok(now);
         }
         match self.repair_before_append(&head.entry, deadline).await? {

@@ -182,16 +182,21 @@ impl<S: Store> Inner<S> {
         let latest = entries.first().copied();
         let is_head = |e: &Summary| checked.head.is_some_and(|h| h.version_id == e.version_id);
         // Entries whose key object may not be written yet: the head, and
-        // below a pipelined head the newest entries its mark names.
-        let window = checked
-            .head
-            .and_then(|h| h.pipeline_depth)
-            .filter(|&n| n > 1)
-            .map_or(1, u64::from);
+        // below a pipelined head the entries of a pipelined writer among its
+        // own newest N (window.rs). N is the entry's own mark, which nobody
+        // can change (a new head can carry any mark: it is not hashed), and
+        // at most what a client may pipeline.
+        let marked = |e: &Summary| {
+            e.pipeline_depth
+                .filter(|&n| n > 1)
+                .map(|n| u64::from(n.min(crate::defaults::MAX_PIPELINE_DEPTH)))
+        };
         let in_window = |e: &Summary| {
-            checked
-                .head
-                .is_some_and(|h| e.sequence + window > h.sequence)
+            checked.head.is_some_and(|h| {
+                h.version_id == e.version_id
+                    || (marked(h).is_some()
+                        && marked(e).is_some_and(|n| e.sequence + n > h.sequence))
+            })
         };
         // The log version each version names, whatever it holds.
         let named: HashSet<&str> = reads
@@ -274,10 +279,23 @@ impl<S: Store> Inner<S> {
                 continue;
             }
             // Older than every version left of the key object, which a
-            // lifecycle rule removes: expired, not lost.
+            // lifecycle rule removes: expired, not lost, if the rule could
+            // have removed it by now. Its version became noncurrent when the
+            // key's next entry was written (entries newer than a checked one
+            // are all checked); the key's latest entry is current.
             let before_oldest = oldest_held.is_none_or(|o| e.sequence < o);
-            if before_oldest && retention.may_expire(&path).await? {
-                continue;
+            let next = entries
+                .iter()
+                .filter(|x| x.sequence > e.sequence)
+                .min_by_key(|x| x.sequence);
+            if let (true, Some(next)) = (before_oldest, next) {
+                let noncurrent_left = listing.ids.len().saturating_sub(usize::from(!deleted));
+                if retention
+                    .may_have_expired(&path, next.timestamp_ms, noncurrent_left as u64)
+                    .await?
+                {
+                    continue;
+                }
             }
             failures.push(Failure {
                 path: Some(path.clone()),
@@ -433,7 +451,12 @@ impl<S: Store> Inner<S> {
         // what was checked) take part in the order check: a forged sequence
         // must not make a genuine version look rolled back.
         read.sound = read.failures.is_empty();
-        read.entry = Some(k);
+        // Kept without its value: a key's versions are held until the key is
+        // done, and an audit's memory must not grow with the values.
+        read.entry = Some(Entry {
+            value: crate::format::Json::null(),
+            ..k
+        });
         Ok(read)
     }
 

@@ -290,10 +290,42 @@ impl<S: Store> Inner<S> {
             Err(e) if e.kind == StoreErrorKind::AccessDenied => return Ok(found),
             Err(e) => return Err(e.into()),
         };
-        if now == head.previous_key_object_etag {
+        if self.never_written(&head, now.as_deref(), deadline).await? {
             found.insert(0, head);
         }
         Ok(found)
+    }
+
+    /// Whether the key object of `e` was never written, given the ETag the
+    /// object has now (`None`: absent): it still has the ETag `e` recorded
+    /// (or is still absent when `e` recorded none). Or, when `e` recorded one
+    /// and the object is absent now (deleted: a delete marker over its
+    /// versions), the newest version under the marker still has it: had `e`'s
+    /// key object been written, it would be the newer one. Taking such an
+    /// `e` for written buried it: the next entry of its key was written over
+    /// the marker, and `e`'s own writer, finding that later entry, took its
+    /// write as done, so no version ever held `e`. One listing and one HEAD,
+    /// only for an absent key object.
+    pub(super) async fn never_written(
+        &self,
+        e: &Entry,
+        now: Option<&str>,
+        deadline: Duration,
+    ) -> Result<bool> {
+        if now == e.previous_key_object_etag.as_deref() {
+            return Ok(true);
+        }
+        let (Some(recorded), None) = (e.previous_key_object_etag.as_deref(), now) else {
+            return Ok(false);
+        };
+        let path = self.layout.key_path(&e.key);
+        let (ids, _) = self.list_versions(&path, None, Some(1), deadline).await?;
+        let Some(newest) = ids.first() else {
+            return Ok(false); // every version gone: nothing tells
+        };
+        let meta =
+            retry::idempotent(self, deadline, || self.store.head(&path, Some(newest))).await?;
+        Ok(meta.is_some_and(|m| m.etag == recorded))
     }
 
     /// Entries this client appended whose key object is not known to be

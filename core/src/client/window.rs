@@ -126,15 +126,24 @@ impl<S: Store> Inner<S> {
         let mut seen: HashSet<String> = HashSet::from([head.key.clone()]);
         // Owned items: a closure over borrowed ones makes the future's
         // lifetimes too general for it to be Send.
+        // Only a pipelined writer's entry, within its own window (its mark,
+        // which nobody can change: the head's is not hashed), can be one.
+        let own_window = |e: &Entry| {
+            e.pipeline_depth.filter(|&n| n > 1).is_some_and(|n| {
+                e.sequence + u64::from(n.min(crate::defaults::MAX_PIPELINE_DEPTH)) > head.sequence
+            })
+        };
         let candidates: Vec<Entry> = entries
             .into_iter()
             .filter(|e| seen.insert(e.key.clone()))
+            .filter(|e| own_window(e))
             .filter(|e| self.layout.check_key(&e.key).is_ok() && e.hash_dialect().is_some())
             .collect();
         let orphans: Vec<Option<Arc<Entry>>> = stream::iter(candidates)
             .map(|e: Entry| async move {
                 let now = self.key_etag(&e.key, deadline).await?;
-                Ok::<_, Error>((now == e.previous_key_object_etag).then(|| Arc::new(e)))
+                let orphan = self.never_written(&e, now.as_deref(), deadline).await?;
+                Ok::<_, Error>(orphan.then(|| Arc::new(e)))
             })
             .buffer_unordered(self.opts.read_concurrency)
             .try_collect()

@@ -666,6 +666,11 @@ fn lifecycle_rule(r: &aws_sdk_s3::types::LifecycleRule) -> crate::lifecycle::Rul
         prefix: prefix.to_string(),
         needs_tags: filter.is_some_and(|f| f.tag().is_some())
             || and.is_some_and(|a| !a.tags().is_empty()),
+        sized: filter.is_some_and(|f| {
+            f.object_size_greater_than().is_some() || f.object_size_less_than().is_some()
+        }) || and.is_some_and(|a| {
+            a.object_size_greater_than().is_some() || a.object_size_less_than().is_some()
+        }),
         expiration_days: days(r.expiration().and_then(|e| e.days())),
         expiration_date: r.expiration().and_then(|e| e.date()).map(|d| d.to_string()),
         noncurrent_days: days(
@@ -754,5 +759,54 @@ mod tests {
         assert_eq!(url_decoded("caf%C3%A9%20%25"), "café %");
         assert_eq!(url_decoded("50%"), "50%");
         assert_eq!(url_decoded("a%zz"), "a%zz");
+    }
+
+    /// Issue (review): a rule that filters on object size was read as if it
+    /// applied to every object under its prefix. One that removes only
+    /// objects over 1 GiB (or under 10 bytes) cannot have removed a log
+    /// version, yet the audit named it as the reason the oldest versions
+    /// are gone (a horizon, `ok`), after they were deleted.
+    #[test]
+    fn a_rule_that_filters_on_object_size_does_not_explain_expired_log_versions() {
+        use aws_sdk_s3::types::{
+            ExpirationStatus, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter,
+            NoncurrentVersionExpiration,
+        };
+        let rule = |filter: LifecycleRuleFilter| {
+            LifecycleRule::builder()
+                .id("sized")
+                .status(ExpirationStatus::Enabled)
+                .filter(filter)
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(1)
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        };
+        let big_only = rule(
+            LifecycleRuleFilter::builder()
+                .object_size_greater_than(1 << 30)
+                .build(),
+        );
+        let tiny_only = rule(
+            LifecycleRuleFilter::builder()
+                .and(
+                    LifecycleRuleAndOperator::builder()
+                        .prefix("")
+                        .object_size_less_than(10)
+                        .build(),
+                )
+                .build(),
+        );
+        for r in [big_only, tiny_only] {
+            let rules = crate::lifecycle::Lifecycle::Rules(vec![super::lifecycle_rule(&r)]);
+            assert!(
+                rules.expiring("_log.json").is_none(),
+                "{:?}",
+                super::lifecycle_rule(&r)
+            );
+        }
     }
 }
