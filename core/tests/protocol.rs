@@ -1195,7 +1195,7 @@ async fn a_key_object_version_deleted_before_its_rule_could_expire_it_is_missing
     let old = Client::with_env(
         store.clone(),
         opts(),
-        Arc::new(DaysAgo(Default::default(), 40)),
+        Arc::new(common::DaysAgo::new(40)),
     )
     .unwrap();
     old.set("a", &j(json!(1))).await.unwrap();
@@ -1279,7 +1279,7 @@ async fn any_rule_that_expires_the_log_explains_the_horizon_not_only_the_first()
     let old = Client::with_env(
         store.clone(),
         opts(),
-        Arc::new(DaysAgo(Default::default(), 40)),
+        Arc::new(common::DaysAgo::new(40)),
     )
     .unwrap();
     for i in 0..4 {
@@ -1341,7 +1341,7 @@ async fn a_horizon_is_not_explained_by_a_timestamp_its_writer_chose() {
     let slow = Client::with_env(
         store.clone(),
         opts(),
-        Arc::new(DaysAgo(Default::default(), 40)),
+        Arc::new(common::DaysAgo::new(40)),
     )
     .unwrap();
     slow.set("k", &j(json!("slow"))).await.unwrap();
