@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DeleteObjectCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3'
-import { ADMIN, ImmuKVClient, MOTO, READER, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, snapshot } from './support/helpers.mjs'
+import { ADMIN, ImmuKVClient, MOTO, READER, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, snapshot, writeAged } from './support/helpers.mjs'
 import { lockedBucket } from './support/object-lock.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
@@ -988,20 +988,15 @@ describe('immukv command line: long listings over a slow link', () => {
 })
 
 describe('immukv command line: a retention horizon', () => {
-  /** An entry of a new key written `daysAgo` days ago, as that writer left it (log version and key object). */
-  async function writeAged(b, head, key, value, daysAgo) {
-    const forged = await forgeNext(head, key, value, undefined, Date.now() - daysAgo * 86_400_000)
-    const put = await putRaw(SEAWEED, b, '_log.json', forged.body)
-    const { hash, previous_hash, sequence, timestamp_ms } = JSON.parse(forged.body)
-    await putRaw(SEAWEED, b, `keys/${key}.json`, JSON.stringify({ hash, key, log_version_id: put.VersionId, previous_hash, sequence, timestamp_ms, value }))
-    return { sequence, hash, versionId: put.VersionId, key }
-  }
-
-  test('versions expired by a lifecycle rule: intact from the horizon; a trusted digest older than it exits 4', async () => {
+  test('versions expired by a lifecycle rule: intact from the horizon; a trusted digest older than it exits 4', async (t) => {
+    // Written today by the server's clock: the proxy's listings say 40 days earlier.
+    const proxy = await new S3Proxy(SEAWEED.endpoint).start()
+    t.after(() => proxy.stop())
+    proxy.backdateListings(40 * 86_400_000)
     const b = await bucket(SEAWEED)
     const aged = []
-    for (let i = 0; i < 4; i++) aged.push(await writeAged(b, aged.at(-1), `old${i}`, i, 40))
-    const env = cliEnv(b)
+    for (let i = 0; i < 4; i++) aged.push(await writeAged(SEAWEED, b, aged.at(-1), `old${i}`, i, 40))
+    const env = cliEnv(b, { AWS_ENDPOINT_URL: proxy.endpoint })
     assert.equal((await run(['set', 'new', '1'], { env })).code, 0)
     const oldDigest = join(home, 'expired-digest.json')
     writeFileSync(oldDigest, JSON.stringify({ sequence: aged[0].sequence, versionId: aged[0].versionId, hash: aged[0].hash }))

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DeleteObjectCommand, ListObjectVersionsCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3'
-import { SEAWEED, SERVERS, bucket, client, forgeNext, putRaw, raw } from './support/helpers.mjs'
+import { SEAWEED, SERVERS, bucket, client, putRaw, raw, writeAged } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 for (const server of SERVERS) {
@@ -55,16 +55,6 @@ describe('bulk writes through one client', () => {
   })
 })
 
-/** An entry of a new key written `daysAgo` days ago: its log version and key object, as that writer left them. */
-async function writeAged(server, b, head, key, value, daysAgo) {
-  const forged = await forgeNext(head, key, value, undefined, Date.now() - daysAgo * 86_400_000)
-  const put = await putRaw(server, b, '_log.json', forged.body)
-  const { hash, previous_hash, sequence, timestamp_ms } = JSON.parse(forged.body)
-  const keyObject = { hash, key, log_version_id: put.VersionId, previous_hash, sequence, timestamp_ms, value }
-  await putRaw(server, b, `keys/${key}.json`, JSON.stringify(keyObject))
-  return { sequence, hash, versionId: put.VersionId }
-}
-
 async function deleteVersion(server, Bucket, Key, VersionId) {
   await raw(server.endpoint).send(new DeleteObjectCommand({ Bucket, Key, VersionId }))
 }
@@ -75,7 +65,13 @@ const EXPIRE_AFTER_30_DAYS = {
 
 for (const server of SERVERS) {
   describe(`retention on ${server.name}`, () => {
-    test('log versions expired by a lifecycle rule are a horizon, not tampering; without the rule they are', async () => {
+    test('log versions expired by a lifecycle rule are a horizon, not tampering; without the rule they are', async (t) => {
+      // The versions are written today, by the server's clock: a proxy makes
+      // the listings say 40 days earlier, as if they had been written then
+      // (a rule counts from the server's time, never from an entry's).
+      const proxy = await new S3Proxy(server.endpoint).start()
+      t.after(() => proxy.stop())
+      proxy.backdateListings(40 * 86_400_000)
       const b = await bucket(server)
       // Six entries written 40 days ago (each of its own key), then three by
       // this client today.
@@ -87,7 +83,7 @@ for (const server of SERVERS) {
       }
       const c = client(server, b)
       for (let i = 0; i < 3; i++) await c.set(`new${i}`, i)
-      const reader = client(server, b, { readOnly: true })
+      const reader = client({ ...server, endpoint: proxy.endpoint }, b, { readOnly: true })
       assert.equal((await reader.verifyLog()).ok, true)
       const trusted = await reader.digest()
       // What the rule did: the three oldest log versions are gone.
@@ -113,6 +109,16 @@ for (const server of SERVERS) {
       assert.match(r.horizon.detail, /expire-history/)
       assert.equal(await reader.verifyLogChain(), true)
       assert.ok(reader.stats().requests.bucketConfig >= 1)
+
+      // By the server's own clock those versions became noncurrent minutes
+      // ago: entries' timestamps (40 days ago) were their writer's choice,
+      // and a rule of 30 days could not have removed them. Deleted.
+      const direct = client(server, b, { readOnly: true })
+      const now = await direct.verifyLog({ checkKeyObjects: false })
+      const early = now.failures.find((f) => f.kind === 'bad_genesis')
+      assert.ok(early, JSON.stringify(now.failures))
+      assert.match(early.detail, /30 days/)
+      await direct.close()
 
       // A trusted digest inside the range is verified; one older than the
       // horizon cannot be checked: neither intact nor tampered.

@@ -147,6 +147,21 @@ export async function forgeNext(head, key, value, previousKeyObjectEtag, timesta
   return { body: JSON.stringify(obj), hash, sequence }
 }
 
+/**
+ * An entry of a new key whose timestamp says `daysAgo` days ago: its log
+ * version and key object, as that writer left them. (The server's clock says
+ * now: a test of lifecycle rules makes the listings say otherwise, with
+ * S3Proxy.backdateListings.)
+ */
+export async function writeAged(server, b, head, key, value, daysAgo) {
+  const forged = await forgeNext(head, key, value, undefined, Date.now() - daysAgo * 86_400_000)
+  const put = await putRaw(server, b, '_log.json', forged.body)
+  const { hash, previous_hash, sequence, timestamp_ms } = JSON.parse(forged.body)
+  const keyObject = { hash, key, log_version_id: put.VersionId, previous_hash, sequence, timestamp_ms, value }
+  await putRaw(server, b, `keys/${key}.json`, JSON.stringify(keyObject))
+  return { sequence, hash, versionId: put.VersionId, key }
+}
+
 /** Appends an orphan: a log version written with raw PutObject, no key object. */
 export async function writeOrphan(server, Bucket, prefix, c, key, value) {
   const { HeadObjectCommand } = await import('@aws-sdk/client-s3')

@@ -62,6 +62,15 @@ export class S3Proxy {
     return this.rules.reduce((n, r) => n + r.answered, 0)
   }
 
+  /**
+   * Makes every version in listings look `ms` older (their LastModified), as
+   * versions written that long ago would: tests of lifecycle rules, which
+   * count from the server's time.
+   */
+  backdateListings(ms) {
+    this.listingsBackdatedMs = ms
+  }
+
   clearFaults() {
     this.rules = []
   }
@@ -111,8 +120,19 @@ export class S3Proxy {
     if (rule) rule.answered += 1
     if (rule && rule.when === 'after' && rule.action !== 'delay') return this.#fail(rule, req, res)
     if (res.destroyed) return
+    let answer = upstream.body
+    if (this.listingsBackdatedMs && op === 'LIST') {
+      const shifted = answer
+        .toString('utf8')
+        .replace(
+          /<LastModified>([^<]+)<\/LastModified>/g,
+          (_m, t) => `<LastModified>${new Date(Date.parse(t) - this.listingsBackdatedMs).toISOString()}</LastModified>`,
+        )
+      answer = Buffer.from(shifted, 'utf8')
+      if (upstream.headers['content-length'] !== undefined) upstream.headers['content-length'] = String(answer.length)
+    }
     res.writeHead(upstream.status, upstream.headers)
-    res.end(upstream.body)
+    res.end(answer)
   }
 
   #fail(rule, req, res) {

@@ -940,6 +940,7 @@ async fn the_oldest_versions_expired_under_a_lifecycle_rule_are_a_horizon_not_ta
     for i in 0..6 {
         old.set(&format!("k{}", i % 2), &j(json!(i))).await.unwrap();
     }
+    store.backdate(40 * 86_400_000); // written then, by the server's clock too
     let early = old.digest().await.unwrap().unwrap(); // sequence 5
     let c = client(&store);
     let before = c.digest().await.unwrap().unwrap();
@@ -1026,6 +1027,7 @@ async fn the_oldest_versions_expired_under_a_lifecycle_rule_are_a_horizon_not_ta
     for i in 0..4 {
         old2.set("k", &j(json!(i))).await.unwrap();
     }
+    store2.backdate(40 * 86_400_000);
     let ids2 = store2.version_ids("_log.json");
     store2.raw_delete("_log.json", Some(&ids2[0]));
     store2.set_lifecycle(Lifecycle::Rules(vec![expiring("", 60)]));
@@ -1192,14 +1194,10 @@ async fn a_key_object_version_deleted_before_its_rule_could_expire_it_is_missing
     // A rule of one day, and versions that became noncurrent 40 days ago:
     // expired, not missing.
     let store = Arc::new(MemoryStore::default());
-    let old = Client::with_env(
-        store.clone(),
-        opts(),
-        Arc::new(common::DaysAgo::new(40)),
-    )
-    .unwrap();
+    let old = Client::with_env(store.clone(), opts(), Arc::new(common::DaysAgo::new(40))).unwrap();
     old.set("a", &j(json!(1))).await.unwrap();
     old.set("a", &j(json!(2))).await.unwrap();
+    store.backdate(40 * 86_400_000);
     client(&store).set("a", &j(json!(3))).await.unwrap();
     let oldest = store.version_ids("keys/a.json")[0].clone();
     store.raw_delete("keys/a.json", Some(&oldest));
@@ -1276,15 +1274,11 @@ async fn any_rule_that_expires_the_log_explains_the_horizon_not_only_the_first()
     use immukv_core::lifecycle::Lifecycle;
     use immukv_core::verify::HorizonReason;
     let store = Arc::new(MemoryStore::default());
-    let old = Client::with_env(
-        store.clone(),
-        opts(),
-        Arc::new(common::DaysAgo::new(40)),
-    )
-    .unwrap();
+    let old = Client::with_env(store.clone(), opts(), Arc::new(common::DaysAgo::new(40))).unwrap();
     for i in 0..4 {
         old.set("k", &j(json!(i))).await.unwrap();
     }
+    store.backdate(40 * 86_400_000);
     let ids = store.version_ids("_log.json");
     store.raw_delete("_log.json", Some(&ids[0]));
     store.set_lifecycle(Lifecycle::Rules(vec![
@@ -1329,7 +1323,6 @@ async fn any_rule_that_expires_the_log_explains_the_horizon_not_only_the_first()
 /// those versions became noncurrent minutes ago. The server's own time (the
 /// version's LastModified, from the listing) is what a rule counts from.
 #[tokio::test]
-#[ignore = "review finding, not fixed: the horizon should use the listing's LastModified, not the entry's timestamp"]
 async fn a_horizon_is_not_explained_by_a_timestamp_its_writer_chose() {
     use immukv_core::lifecycle::Lifecycle;
     let store = Arc::new(MemoryStore::default());
@@ -1338,12 +1331,7 @@ async fn a_horizon_is_not_explained_by_a_timestamp_its_writer_chose() {
         c.set("k", &j(json!(i))).await.unwrap();
     }
     // One entry from a writer whose clock says 40 days ago, then more today.
-    let slow = Client::with_env(
-        store.clone(),
-        opts(),
-        Arc::new(common::DaysAgo::new(40)),
-    )
-    .unwrap();
+    let slow = Client::with_env(store.clone(), opts(), Arc::new(common::DaysAgo::new(40))).unwrap();
     slow.set("k", &j(json!("slow"))).await.unwrap();
     c.set("k", &j(json!(7))).await.unwrap();
     // Everything before the slow writer's entry is deleted, today.

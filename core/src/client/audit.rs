@@ -154,9 +154,12 @@ impl<S: Store> Inner<S> {
         }
         let log_path = self.log_path().to_string();
         report(VerifyPhase::ListingLog, 0, None);
-        let (versions, complete) = self
-            .list_versions(&log_path, None, window.map(|w| w as usize), deadline)
+        let listing = self
+            .list_all_versions(&log_path, None, window.map(|w| w as usize), deadline)
             .await?;
+        let (versions, complete) = (listing.ids, listing.complete);
+        // When the oldest version listed was written, by the server's clock.
+        let oldest_written = listing.last_modified_ms.last().copied().flatten();
         let total = versions.len() as u64;
         report(VerifyPhase::CheckingLog, 0, Some(total));
         // Every listed version is read and kept as its summary; one that is
@@ -207,7 +210,10 @@ impl<S: Store> Inner<S> {
         let mut horizon = None;
         let mut genesis_detail = None;
         if complete {
-            match self.horizon(&entries, versions.len(), &retention).await? {
+            match self
+                .horizon(&entries, versions.len(), oldest_written, &retention)
+                .await?
+            {
                 Some(Ok(h)) => horizon = Some(h),
                 Some(Err(why)) => genesis_detail = Some(why),
                 None => {}
@@ -344,6 +350,7 @@ impl<S: Store> Inner<S> {
         &self,
         newest_first: &[Summary],
         listed: usize,
+        oldest_written: Option<u64>,
         retention: &Retention<'_, S>,
     ) -> Result<Option<std::result::Result<Horizon, String>>> {
         let Some(oldest) = newest_first.last() else {
@@ -383,7 +390,12 @@ impl<S: Store> Inner<S> {
         for rule in rules.may_expire(log_path) {
             let what = format!("the version before sequence {}", oldest.sequence);
             let noncurrent = listed.saturating_sub(1) as u64;
-            match self.could_have_removed(rule, oldest.timestamp_ms, noncurrent, &what) {
+            // The newest removed version became noncurrent when the oldest
+            // one left was written: by the server's clock (LastModified),
+            // which no writer chooses; the entry's own timestamp only for a
+            // store that does not say.
+            let since_ms = oldest_written.unwrap_or(oldest.timestamp_ms);
+            match self.could_have_removed(rule, since_ms, noncurrent, &what) {
                 Err(why) => why_not.push(why),
                 Ok(()) if rule.sized => {
                     sized.get_or_insert(rule);

@@ -280,9 +280,12 @@ impl<S: Store> Inner<S> {
             }
             // Older than every version left of the key object, which a
             // lifecycle rule removes: expired, not lost, if the rule could
-            // have removed it by now. Its version became noncurrent when the
-            // key's next entry was written (entries newer than a checked one
-            // are all checked); the key's latest entry is current.
+            // have removed it by now. The newest version removed became
+            // noncurrent when the oldest one left was written, by the
+            // server's clock (LastModified, which no writer chooses; older
+            // removed versions became noncurrent before it). A store that
+            // does not say: when the key's next entry was written, by its
+            // writer's clock. The key's latest entry is current.
             let before_oldest = oldest_held.is_none_or(|o| e.sequence < o);
             let next = entries
                 .iter()
@@ -290,8 +293,14 @@ impl<S: Store> Inner<S> {
                 .min_by_key(|x| x.sequence);
             if let (true, Some(next)) = (before_oldest, next) {
                 let noncurrent_left = listing.ids.len().saturating_sub(usize::from(!deleted));
+                let since_ms = listing
+                    .last_modified_ms
+                    .last()
+                    .copied()
+                    .flatten()
+                    .unwrap_or(next.timestamp_ms);
                 if retention
-                    .may_have_expired(&path, next.timestamp_ms, noncurrent_left as u64)
+                    .may_have_expired(&path, since_ms, noncurrent_left as u64)
                     .await?
                 {
                     continue;

@@ -360,9 +360,11 @@ impl<S: Store> Inner<S> {
                 .or(page.latest_delete_marker);
             let last_seen = page.version_ids.last().cloned();
             out.ids.extend(page.version_ids);
+            out.last_modified_ms.extend(page.last_modified_ms);
             if out.ids.len() >= want {
                 out.complete = out.ids.len() == want && page.next.is_none();
                 out.ids.truncate(want);
+                out.last_modified_ms.truncate(want);
                 return Ok(out);
             }
             let Some(next) = page.next else {
@@ -452,6 +454,8 @@ const MIN_VERSION_PAGE: usize = 64;
 pub(super) struct Listing {
     /// Newest first, delete markers left out.
     pub ids: Vec<String>,
+    /// When each of `ids` was written, by the server's clock, when known.
+    pub last_modified_ms: Vec<Option<u64>>,
     /// The listing reached the oldest version.
     pub complete: bool,
     /// A delete marker is the object's latest version.

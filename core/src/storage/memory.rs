@@ -57,6 +57,8 @@ struct Version {
     body: Option<Arc<Vec<u8>>>,
     etag: String,
     retention: Option<Retention>,
+    /// When it was written (LastModified), epoch milliseconds.
+    written_ms: u64,
 }
 
 struct State {
@@ -181,6 +183,14 @@ impl MemoryStore {
             .and_then(|vs| vs.iter_mut().find(|v| v.id == version_id))
         {
             v.retention = retention;
+        }
+    }
+
+    /// Makes every version stored so far look `by_ms` older (LastModified),
+    /// as versions written that long ago would: tests of lifecycle rules.
+    pub fn backdate(&self, by_ms: u64) {
+        for v in self.state().objects.values_mut().flatten() {
+            v.written_ms = v.written_ms.saturating_sub(by_ms);
         }
     }
 
@@ -413,6 +423,11 @@ impl MemoryStore {
                 .filter(|v| v.body.is_some())
                 .map(|v| v.id.clone())
                 .collect(),
+            last_modified_ms: page
+                .iter()
+                .filter(|v| v.body.is_some())
+                .map(|v| Some(v.written_ms))
+                .collect(),
             latest_delete_marker,
             next,
         }
@@ -500,6 +515,7 @@ fn apply_put(
             body: body.map(Arc::new),
             etag: etag.clone(),
             retention,
+            written_ms: wall_ms(),
         });
     Meta {
         etag,

@@ -82,6 +82,10 @@ pub struct PageCursor {
 #[derive(Clone, Debug, Default)]
 pub struct VersionPage {
     pub version_ids: Vec<String>,
+    /// When each of `version_ids` was written, by the server's clock
+    /// (LastModified, epoch milliseconds), when the server says: what a
+    /// writer cannot choose, unlike an entry's timestamp.
+    pub last_modified_ms: Vec<Option<u64>>,
     /// A delete marker that is the object's latest version, if this page
     /// shows one: the object then reads as absent although it has versions.
     pub latest_delete_marker: Option<String>,

@@ -333,12 +333,18 @@ impl Store for S3Store {
         let name = names(out.encoding_type());
         // The prefix also matches longer names (`_log.json.bak`), and some
         // servers list those first: keep exactly `path`, never stop early.
-        let version_ids = out
+        let (version_ids, last_modified_ms) = out
             .versions()
             .iter()
             .filter(|v| v.key().map(name).as_deref() == Some(path))
-            .filter_map(|v| v.version_id().map(str::to_string))
-            .collect();
+            .filter_map(|v| {
+                let at = v
+                    .last_modified()
+                    .and_then(|t| t.to_millis().ok())
+                    .and_then(|ms| u64::try_from(ms).ok());
+                v.version_id().map(|id| (id.to_string(), at))
+            })
+            .unzip();
         let latest_delete_marker = out
             .delete_markers()
             .iter()
@@ -357,6 +363,7 @@ impl Store for S3Store {
         };
         Ok(VersionPage {
             version_ids,
+            last_modified_ms,
             latest_delete_marker,
             next,
         })
