@@ -240,3 +240,32 @@ describe('names the server cannot list exactly', () => {
     await c.close()
   })
 })
+
+for (const server of SERVERS) {
+  describe(`an audit beside writers on ${server.name}`, () => {
+    // A nightly audit runs while services write: the sets committed after it
+    // read the log are newer than what it checks, not forgeries.
+    test('verifyLog while a writer keeps setting: intact every time', async () => {
+      const b = await bucket(server)
+      const writer = client(server, b)
+      for (let i = 0; i < 20; i++) await writer.set(`k${i % 4}`, i)
+      let writing = true
+      const sets = (async () => {
+        for (let i = 0; writing; i++) await writer.set(`k${i % 4}`, { i })
+      })()
+      const reader = client(server, b, { readOnly: true })
+      try {
+        for (let round = 0; round < 4; round++) {
+          const r = await reader.verifyLog()
+          assert.deepEqual(r.failures, [], `round ${round}`)
+        }
+      } finally {
+        writing = false
+        await sets
+      }
+      assert.equal((await reader.verifyLog()).ok, true)
+      await writer.close()
+      await reader.close()
+    })
+  })
+}

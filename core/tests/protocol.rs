@@ -1216,7 +1216,6 @@ async fn a_key_object_version_deleted_before_its_rule_could_expire_it_is_missing
 /// `key_object_forged` ("not in the log") and `key_object_mismatch` on an
 /// intact store. An audit run from cron beside live writers says tampered.
 #[tokio::test]
-#[ignore = "review finding, not fixed: the key-object half should check versions newer than the head it read against the log read again"]
 async fn an_audit_beside_a_writer_does_not_call_its_new_sets_forged() {
     use immukv_core::client::{Progress, VerifyPhase};
     let store = Arc::new(MemoryStore::default());

@@ -53,6 +53,9 @@ struct Read {
     /// It holds the entry of the log version it names (or one older than
     /// what was checked), so it takes part in the order check.
     sound: bool,
+    /// It holds an entry appended after the audit read the log (a writer at
+    /// work), found in the log when read again: newer than what is checked.
+    newer: bool,
 }
 
 impl<S: Store> Inner<S> {
@@ -223,7 +226,10 @@ impl<S: Store> Inner<S> {
                 ));
                 return Ok(failures);
             }
-            match newest.and_then(|n| n.entry.as_ref()) {
+            // A newest version that holds an entry appended since the audit
+            // read the log says nothing about the entries checked (the
+            // check that each is held by a version still runs).
+            match newest.filter(|n| !n.newer).and_then(|n| n.entry.as_ref()) {
                 None if newest.is_none() && !orphan_head => {
                     let detail = if is_head(e) && named.contains(e.version_id.as_str()) {
                         format!("key object {path} once held this entry (the head) and no longer does: it was deleted")
@@ -370,6 +376,7 @@ impl<S: Store> Inner<S> {
             etag: None,
             failures: Vec::new(),
             sound: false,
+            newer: false,
         };
         let at = |kind, detail: String| Failure {
             sequence: None,
@@ -441,11 +448,23 @@ impl<S: Store> Inner<S> {
             None => {
                 // Not among the entries read: forged, unless it is older than
                 // what was checked (a window, or versions expired under the
-                // bucket's retention).
+                // bucket's retention), or newer: appended since the audit read
+                // the log (writers go on during an audit). Such a version is
+                // checked against the log read again, so that a forged
+                // "future" version is still found.
                 let before_window =
                     !checked.complete && checked.oldest.is_none_or(|o| k.sequence < o);
                 let expired = checked.horizon.is_some_and(|h| k.sequence < h);
-                if !before_window && !expired {
+                let after_head = checked.head.is_some_and(|h| k.sequence > h.sequence);
+                if after_head {
+                    read.newer = match self.read_log_version(&k.version_id, deadline).await {
+                        Ok(Some(l)) => l.hash_dialect().is_some() && l.same_entry(&k),
+                        Ok(None) => false,
+                        Err(e) if e.code == crate::error::ErrorCode::CorruptEntry => false,
+                        Err(e) => return Err(e),
+                    };
+                }
+                if !before_window && !expired && !read.newer {
                     read.failures.push(at(
                         FailureKind::KeyObjectForged,
                         format!(
