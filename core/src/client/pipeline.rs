@@ -250,8 +250,9 @@ impl<S: Store> Inner<S> {
                 }
                 let e = match why {
                     Stop::Aborted => Error::aborted(),
-                    Stop::TimedOut => self.timed_out(&format!("set of {key:?}")),
-                    Stop::QueuedTooLong => Error::new(
+                    // Not sent (unless its turn came as it gave up: then
+                    // its append may be out, and it is a timeout).
+                    Stop::QueuedTooLong if !in_doubt => Error::new(
                         ErrorCode::Storage,
                         format!(
                             "set of {key:?} waited in this client's queue while no set of the \
@@ -259,6 +260,9 @@ impl<S: Store> Inner<S> {
                             self.opts.operation_timeout.as_millis()
                         ),
                     ),
+                    Stop::TimedOut | Stop::QueuedTooLong => {
+                        self.timed_out(&format!("set of {key:?}"))
+                    }
                 };
                 if !in_doubt {
                     return Err(e.with_commit_state(false));
