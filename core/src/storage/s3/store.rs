@@ -7,8 +7,8 @@ use super::S3Settings;
 use crate::bucket::{Encryption, LockMode, LockRule, ObjectLock, Retention, Versioning};
 use crate::lifecycle::Lifecycle;
 use crate::storage::{
-    KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
-    StoreErrorKind, StoreResult, VersionPage,
+    KeyPage, Latest, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store,
+    StoreError, StoreErrorKind, StoreResult, VersionPage,
 };
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -116,40 +116,32 @@ impl S3Store {
         }
     }
 
-    fn error<E>(
+    /// GetObject, with `If-None-Match` when an ETag is given.
+    async fn fetch(
         &self,
-        operation: &'static str,
         path: &str,
-        err: SdkError<E, HttpResponse>,
-    ) -> StoreError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        store_error(&self.secrets, &self.bucket, operation, path, err)
-    }
-}
-
-impl Store for S3Store {
-    fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    fn kms_key_id(&self) -> Option<&str> {
-        self.kms_key_id.as_deref()
-    }
-
-    async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
+        version_id: Option<&str>,
+        if_none_match: Option<&str>,
+    ) -> StoreResult<Latest> {
         let answer = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(path)
             .set_version_id(version_id.map(str::to_string))
+            .set_if_none_match(if_none_match.map(str::to_string))
             .send()
             .await;
         let out = match answer {
             Ok(out) => out,
-            Err(e) if is_absent(&e) => return Ok(None),
+            // 304 Not Modified has no body, hence no S3 error code.
+            Err(e)
+                if if_none_match.is_some()
+                    && e.raw_response().map(|r| r.status().as_u16()) == Some(304) =>
+            {
+                return Ok(Latest::Unchanged)
+            }
+            Err(e) if is_absent(&e) => return Ok(Latest::Absent),
             // A version id the server cannot parse: no such version. (Only
             // these codes: an expired token is a 400 too.)
             Err(e)
@@ -157,7 +149,7 @@ impl Store for S3Store {
                     && version_id.is_some()
                     && matches!(e.code(), Some("InvalidArgument" | "InvalidRequest")) =>
             {
-                return Ok(None)
+                return Ok(Latest::Absent)
             }
             Err(e) => return Err(self.error("GetObject", path, e)),
         };
@@ -207,11 +199,44 @@ impl Store for S3Store {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Some(Object {
+        Ok(Latest::Changed(Object {
             body,
             etag,
             version_id,
         }))
+    }
+
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        err: SdkError<E, HttpResponse>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        store_error(&self.secrets, &self.bucket, operation, path, err)
+    }
+}
+
+impl Store for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn kms_key_id(&self) -> Option<&str> {
+        self.kms_key_id.as_deref()
+    }
+
+    async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
+        match self.fetch(path, version_id, None).await? {
+            Latest::Changed(o) => Ok(Some(o)),
+            Latest::Absent | Latest::Unchanged => Ok(None),
+        }
+    }
+
+    async fn get_if_changed(&self, path: &str, etag: Option<&str>) -> StoreResult<Latest> {
+        self.fetch(path, None, etag).await
     }
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
