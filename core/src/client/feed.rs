@@ -165,13 +165,24 @@ impl<S: Store> Feed<S> {
     /// feed itself when this was not called.
     pub async fn start(&mut self) -> Result<()> {
         let inner = self.inner.clone();
-        inner
-            .call("watch", None, async {
-                self.start_here().await?;
-                Ok(self.position())
-            })
-            .await
-            .map(|_| ())
+        let start = async {
+            // Transient failures are tried again, as polls are, within the
+            // call's bound.
+            loop {
+                match self.start_here().await {
+                    Ok(()) => return Ok(self.position()),
+                    Err(e) if e.transient => {
+                        tracing::warn!(target: "immukv::feed", error = %e, "starting to watch the log: a read failed; trying again");
+                        inner
+                            .env
+                            .sleep(self.opts.poll_interval.min(Duration::from_secs(5)))
+                            .await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        inner.call("watch", None, start).await.map(|_| ())
     }
 
     /// The next entries, oldest first: waits, looking at the log every
@@ -444,6 +455,7 @@ impl<S: Store> Feed<S> {
             }
             None => self.list_since(&head, None, None, deadline).await?,
         };
+        tracing::debug!(target: "immukv::feed", head = head.sequence, version = %head.version_id, between = between.len(), "the log has new entries");
         // Changed only now, all at once: a poll dropped half-way (aborted)
         // leaves the feed as it was.
         self.pending = between
@@ -558,6 +570,7 @@ impl<S: Store> Feed<S> {
             cursor = Some(summary);
             out.push(entry);
         }
+        tracing::debug!(target: "immukv::feed", read = out.len(), last = ?cursor.as_ref().map(|c| c.sequence), pending = self.pending.len() - out.len(), "verified");
         // Changed only now (see `look`).
         self.pending.drain(..out.len());
         self.cursor = cursor;
