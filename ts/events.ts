@@ -71,7 +71,11 @@ export function logVersionsInEvent(event: unknown, log: LogLocation): string[] {
       }
       return
     }
-    if (e.Type === 'Notification' && 'Message' in e) return visit(parsed(e.Message), depth + 1) // SNS, raw delivery off
+    // SNS (raw message delivery off), e.g. read from SQS.
+    if (e.Type === 'Notification' && 'Message' in e) {
+      visit(parsed(e.Message), depth + 1)
+      return
+    }
     if (e.source === 'aws.s3' && e['detail-type'] === 'Object Created' && isObject(e.detail)) {
       const { bucket, object } = e.detail
       // EventBridge carries the key as it is (not URL-encoded).
