@@ -451,3 +451,43 @@ async fn the_entries_an_event_names_are_verified_ordered_and_once() {
     let err = c.verified_log_versions(&["nope".into()]).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::VersionNotFound);
 }
+
+#[tokio::test]
+async fn point_in_time_reads_over_more_than_a_listing_page() {
+    let store = Arc::new(MemoryStore::default());
+    let w = client(&store);
+    let mut written = Vec::new();
+    for i in 0..1100u64 {
+        let key = if i % 50 == 7 { "b" } else { "a" };
+        written.push(w.set(key, &j(json!(i))).await.unwrap());
+    }
+    let r = client(&store);
+    for s in [0, 6, 7, 8, 49, 500, 1000, 1040, 1098, 1099] {
+        for key in ["a", "b"] {
+            let want = written.iter().rfind(|e| e.key == key && e.sequence <= s);
+            let got = r.get_at(key, At::Sequence(s)).await;
+            match want {
+                Some(e) => assert_eq!(got.unwrap().hash, e.hash, "{key} at {s}"),
+                None => assert_eq!(got.unwrap_err().code, ErrorCode::KeyNotFound, "{key} at {s}"),
+            }
+            let t = written[s as usize].timestamp_ms;
+            let want = written.iter().rfind(|e| e.key == key && e.timestamp_ms <= t);
+            let got = r.get_at(key, At::TimestampMs(t)).await;
+            match want {
+                Some(e) => assert_eq!(got.unwrap().timestamp_ms, e.timestamp_ms, "{key} at {t} ms"),
+                None => assert_eq!(got.unwrap_err().code, ErrorCode::KeyNotFound, "{key} at {t} ms"),
+            }
+        }
+    }
+    // Evenly written keys cost the latest key object, the listing and a few
+    // probes, not log2(n).
+    // (The latest, the oldest of each page not the last, then the probes.)
+    for (s, pages, most_gets) in [(300, 1, 1 + 1 + 3), (30, 2, 1 + 2 + 3)] {
+        let before = r.stats();
+        r.get_at("a", At::Sequence(s)).await.unwrap();
+        let after = r.stats();
+        let gets = after.get - before.get;
+        assert_eq!(after.list_versions - before.list_versions, pages, "at {s}");
+        assert!(gets <= most_gets, "at {s}: {gets} GETs");
+    }
+}

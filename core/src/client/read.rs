@@ -536,7 +536,7 @@ impl<S: Store> Inner<S> {
         if let Some((l, v)) = &latest {
             if !at.holds(l) {
                 return self
-                    .search_versions(key, &path, at, v.as_deref(), deadline)
+                    .search_versions(key, &path, at, v.as_deref().map(|v| (v, l)), deadline)
                     .await;
             }
         }
@@ -578,29 +578,34 @@ impl<S: Store> Inner<S> {
     }
 
     /// The newest version of the key object at `path` whose entry holds at
-    /// `at`; `newest_fails`: the latest version, already read, which does
-    /// not.
+    /// `at`; `newest`: the latest version and its entry, already read,
+    /// which does not. An interpolation search: a key's versions name
+    /// rising sequences (and, by the writers' clocks, times), so the
+    /// position of `at` between two versions read is guessed from their
+    /// sequences; when a guess does not halve the range, the next probe
+    /// bisects it (at most about twice a binary search's probes).
     async fn search_versions(
         &self,
         key: &str,
         path: &str,
         at: At,
-        newest_fails: Option<&str>,
+        newest: Option<(&str, &Entry)>,
         deadline: Duration,
     ) -> Result<Entry> {
-        // ids[..lo] fail; ids[hi] holds (hi == ids.len(): none listed does).
+        // ids[..lo] fail, the newest of them with value `fail_v`; ids[hi]
+        // holds, with value `hold_v` (hi == ids.len(): none listed does).
         let mut ids: Vec<String> = Vec::new();
         let mut found: Option<(usize, Entry)> = None;
         let mut lo = 0;
+        let mut fail_v: Option<i128> = None;
         loop {
             let (page, complete) = self
                 .list_versions(path, ids.last().map(String::as_str), Some(1000), deadline)
                 .await?;
-            if ids.is_empty()
-                && newest_fails.is_some()
-                && page.first().map(String::as_str) == newest_fails
-            {
+            let first = page.first().map(String::as_str);
+            if let Some((_, e)) = newest.filter(|(v, _)| ids.is_empty() && first == Some(*v)) {
                 lo = 1;
+                fail_v = Some(at.value(e));
             }
             let start = ids.len();
             ids.extend(page);
@@ -615,17 +620,37 @@ impl<S: Store> Inner<S> {
                 break;
             }
             lo = ids.len();
+            fail_v = Some(at.value(&e));
         }
         let mut hi = found.as_ref().map_or(ids.len(), |(i, _)| *i);
+        // Below the oldest version: no sequence is below 0.
+        let mut hold_v: Option<i128> = match &found {
+            Some((_, e)) => Some(at.value(e)),
+            None if matches!(at, At::Sequence(_)) => Some(-1),
+            None => None,
+        };
+        let mut bisect = false;
         while lo < hi {
-            let mid = lo + (hi - lo) / 2;
+            let target = at.target();
+            let mid = match (fail_v, hold_v) {
+                (Some(f), Some(h)) if !bisect && f > h && target < f => {
+                    // Values fall from `f` (at lo - 1) to `h` (at hi).
+                    let frac = (f - target) as f64 / (f - h) as f64;
+                    (lo + ((hi - lo) as f64 * frac) as usize).clamp(lo, hi - 1)
+                }
+                _ => lo + (hi - lo) / 2,
+            };
+            let before = hi - lo;
             let e = self.read_key_at(key, path, &ids[mid], deadline).await?;
             if at.holds(&e) {
                 hi = mid;
+                hold_v = Some(at.value(&e));
                 found = Some((mid, e));
             } else {
                 lo = mid + 1;
+                fail_v = Some(at.value(&e));
             }
+            bisect = !bisect && (hi - lo) * 2 > before;
         }
         match found {
             Some((i, e)) if i == hi => Ok(e),
@@ -663,6 +688,21 @@ impl<S: Store> Inner<S> {
 }
 
 impl At {
+    /// What the search compares: the entry's sequence, or its time.
+    fn value(self, e: &Entry) -> i128 {
+        match self {
+            At::Sequence(_) => i128::from(e.sequence),
+            At::TimestampMs(_) => i128::from(e.timestamp_ms),
+        }
+    }
+
+    fn target(self) -> i128 {
+        match self {
+            At::Sequence(s) => i128::from(s),
+            At::TimestampMs(t) => i128::from(t),
+        }
+    }
+
     fn describe(self) -> String {
         match self {
             At::Sequence(s) => format!("sequence {s}"),
