@@ -5,7 +5,22 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { SERVERS, STORES, ImmuKVError, AbortedError, bucket, client, forgeNext, logError, putRaw, rejection, sleep, uniqueName } from './support/helpers.mjs'
+import {
+  ADMIN,
+  SERVERS,
+  STORES,
+  ImmuKVError,
+  AbortedError,
+  bucket,
+  client,
+  forgeNext,
+  logError,
+  putRaw,
+  rejection,
+  runNode,
+  sleep,
+  uniqueName,
+} from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 const POLL = 20
@@ -424,4 +439,42 @@ describe('watch in a process of its own', () => {
       })
     }
   }
+})
+
+describe('the Lambda example (examples/lambda/handler.mjs)', () => {
+  test('given an S3 notification of two new log versions, delivered twice, it logs the two entries in order', async () => {
+    const server = SERVERS[0]
+    const b = await bucket(server)
+    const prefix = `${uniqueName('lambda')}/`
+    const w = client(server, b, { s3Prefix: prefix })
+    const es = []
+    for (let i = 0; i < 3; i++) es.push(await w.set(`device-${i}`, { gain: i }))
+    const key = encodeURIComponent(`${prefix}_log.json`).replace(/%20/g, '+')
+    const record = (e) => ({ eventName: 'ObjectCreated:Put', s3: { bucket: { name: b }, object: { key, versionId: e.versionId } } })
+    const event = { Records: [record(es[2]), record(es[1]), record(es[2])] }
+    const script = `
+      const { handler } = await import(${JSON.stringify(new URL('../examples/lambda/handler.mjs', import.meta.url).href)})
+      console.log(JSON.stringify(await handler(${JSON.stringify(event)})))`
+    const env = {
+      ...process.env,
+      IMMUKV_BUCKET: b,
+      IMMUKV_PREFIX: prefix,
+      IMMUKV_ENDPOINT: server.endpoint,
+      AWS_ACCESS_KEY_ID: ADMIN.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,
+    }
+    const lines = (await runNode(script, env))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    assert.deepEqual(
+      lines.slice(0, -1).map((l) => [l.sequence, l.key, l.versionId]),
+      [
+        [1, 'device-1', es[1].versionId],
+        [2, 'device-2', es[2].versionId],
+      ],
+    )
+    assert.deepEqual(lines.at(-1), { entries: 2 })
+    await w.close()
+  })
 })
