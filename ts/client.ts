@@ -2,7 +2,17 @@
 // JavaScript's: argument types, the codec, AbortSignal wiring, error classes.
 
 import { setMaxListeners } from 'node:events'
-import type { NativeCancel, NativeClient, NativeDigest, NativeEntry, NativeFeed, NativeFeedBatch, NativeMemoryStore, NativeProgress, NativeStoreCheck } from '../index'
+import type {
+  NativeCancel,
+  NativeClient,
+  NativeDigest,
+  NativeEntry,
+  NativeFeed,
+  NativeFeedBatch,
+  NativeMemoryStore,
+  NativeProgress,
+  NativeStoreCheck,
+} from '../index'
 import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView, parseStored } from './codec'
 import { type Config, type MemoryOptions, type MemoryScope, type ObjectLock, memoryScope, nativeConfig, nativeMemoryConfig } from './config'
 import { type ErrorCode, type ErrorInfo, ImmuKVError, expect, fromNative, immukvError } from './errors'
@@ -126,11 +136,13 @@ export interface GetOptions extends CallOptions {
    * Point in time: the entry the key had once the entry with this sequence
    * was in the log (KeyNotFoundError if it had none yet; INVALID_ARGUMENT
    * beyond the log's head). Combines with `verify` and `trusted`.
+   * @defaultValue none (the latest entry)
    */
   atSequence?: number
   /**
    * Point in time, by the entries' timestamps (the writers' clocks): the
    * key's newest entry stamped at or before this time.
+   * @defaultValue none (the latest entry)
    */
   at?: Date
 }
@@ -141,19 +153,21 @@ export interface WatchOptions<K extends string = string> extends CallOptions {
    * The first sequence to hand over (to resume: the last handled entry's
    * sequence + 1). Default: the entries after the log's head when `watch()`
    * is called (from the first entry when the log is empty).
+   * @defaultValue the head's sequence + 1 when `watch()` is called
    */
   fromSequence?: number
   /**
    * Resume after this entry (the last one handled, or the watcher's
    * `position`): the log must still hold it unchanged, else the watch fails.
    * Not with `fromSequence`.
+   * @defaultValue none
    */
   after?: Digest
-  /** Only entries of these keys are handed over (every entry is still read and verified). */
+  /** Only entries of these keys are handed over (every entry is still read and verified). @defaultValue every key */
   keys?: readonly K[]
-  /** Only entries whose key starts with this (with `keys`: entries matching either). */
+  /** Only entries whose key starts with this (with `keys`: entries matching either). @defaultValue every key */
   keyPrefix?: string
-  /** Time between two looks at the log while nothing is new (default 1000, at most a day). */
+  /** Milliseconds between two looks at the log while nothing is new (at most a day). @defaultValue 1000 */
   pollIntervalMs?: number
 }
 
@@ -722,9 +736,10 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   /**
    * The latest entry of `key`; rejects with KeyNotFoundError when absent.
    * Checks the entry's hash and key. With `verify` (or `trusted`), also
-   * proves it is in the log (see GetOptions).
-   * @throws {@link KeyNotFoundError} `KEY_NOT_FOUND` when the key has no entry
-   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` before any request; `CORRUPT_ENTRY` (the object is not the key's intact entry, or a verified read failed), `DECODER_ERROR` (your decoder threw)
+   * proves it is in the log (see GetOptions). With `atSequence` or `at`, the
+   * entry the key had at that point of the log (README, "Point-in-time reads").
+   * @throws {@link KeyNotFoundError} `KEY_NOT_FOUND` when the key has no entry (at that point)
+   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` before any request (also `atSequence` beyond the log's head); `CORRUPT_ENTRY` (the object is not the key's intact entry, or a verified read failed), `DECODER_ERROR` (your decoder threw)
    * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
    * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
@@ -737,7 +752,11 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     if (atSequence !== undefined || at !== undefined) {
       expect(atSequence === undefined || at === undefined, 'INVALID_ARGUMENT', 'give atSequence or at, not both')
       expect(atSequence === undefined || (Number.isSafeInteger(atSequence) && atSequence >= 0), 'INVALID_ARGUMENT', 'atSequence must be a non-negative integer')
-      expect(at === undefined || (at instanceof Date && Number.isFinite(at.getTime()) && at.getTime() >= 0), 'INVALID_ARGUMENT', 'at must be a valid Date (not before 1970)')
+      expect(
+        at === undefined || (at instanceof Date && Number.isFinite(at.getTime()) && at.getTime() >= 0),
+        'INVALID_ARGUMENT',
+        'at must be a valid Date (not before 1970)',
+      )
       const n = await this.#call(options, (cancel) =>
         this.#shared.native.getAt(key, atSequence, at === undefined ? undefined : Math.floor(at.getTime()), options?.verify === true, options?.trusted, cancel),
       )
@@ -758,6 +777,10 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * transient failures are retried, and end it (STORAGE_ERROR) only when no
    * look succeeded for `operationTimeoutMs`. Every failure, bad options
    * included, comes out of the loop; the starting point is read at once.
+   * Nothing is thrown by this call itself: the iterator's `next()` rejects.
+   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` (bad options; `fromSequence` past the head's next sequence); `CORRUPT_ENTRY` (a broken chain, or `after` no longer the log's entry), `VERSION_NOT_FOUND` (the start's entries are no longer in the log), `LOG_DELETED`, `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (no poll succeeded for `operationTimeoutMs`), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
   watch(options: WatchOptions<K> = {}): Watcher<K, V> {
     let feed: NativeFeed | undefined
@@ -766,12 +789,20 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
       expect(typeof options === 'object' && options !== null, 'INVALID_ARGUMENT', 'options must be an object')
       checkOptions({ signal: options.signal })
       const { fromSequence, after, keys, keyPrefix, pollIntervalMs } = options
-      expect(fromSequence === undefined || (Number.isSafeInteger(fromSequence) && fromSequence >= 0), 'INVALID_ARGUMENT', 'fromSequence must be a non-negative integer')
+      expect(
+        fromSequence === undefined || (Number.isSafeInteger(fromSequence) && fromSequence >= 0),
+        'INVALID_ARGUMENT',
+        'fromSequence must be a non-negative integer',
+      )
       checkDigest(after, 'after')
       expect(keys === undefined || Array.isArray(keys), 'INVALID_ARGUMENT', 'keys must be an array of keys')
       for (const k of keys ?? []) checkKey(k, 'keys[]')
       if (keyPrefix !== undefined) checkString(keyPrefix, 'keyPrefix')
-      expect(pollIntervalMs === undefined || (typeof pollIntervalMs === 'number' && pollIntervalMs >= 1), 'INVALID_ARGUMENT', 'pollIntervalMs must be a number of milliseconds, at least 1')
+      expect(
+        pollIntervalMs === undefined || (typeof pollIntervalMs === 'number' && pollIntervalMs >= 1),
+        'INVALID_ARGUMENT',
+        'pollIntervalMs must be a number of milliseconds, at least 1',
+      )
       expect(!this.#closed && !this.#shared.closed, 'CLIENT_CLOSED', 'the client is closed')
       feed = this.#shared.native.watch({ fromSequence, after, keys: keys === undefined ? undefined : [...keys], keyPrefix, pollIntervalMs })
     } catch (err) {
@@ -792,6 +823,9 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
    * whether the event holds one record or a batch. Direct, SNS, SQS and
    * EventBridge deliveries are understood; records of other buckets and
    * objects, and other events, are passed over. See README, "Following the log".
+   * @throws {@link ImmuKVError} `INVALID_ARGUMENT` (not an event; a record of the log without a version id); `CORRUPT_ENTRY` (a version that is not an intact entry linked to the version below it), `VERSION_NOT_FOUND` (a version no longer in the log), `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
   async entriesFromS3Event(event: unknown, options?: CallOptions): Promise<Entry<K, V>[]> {
     checkOptions(options)
