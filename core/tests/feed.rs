@@ -468,14 +468,24 @@ async fn point_in_time_reads_over_more_than_a_listing_page() {
             let got = r.get_at(key, At::Sequence(s)).await;
             match want {
                 Some(e) => assert_eq!(got.unwrap().hash, e.hash, "{key} at {s}"),
-                None => assert_eq!(got.unwrap_err().code, ErrorCode::KeyNotFound, "{key} at {s}"),
+                None => assert_eq!(
+                    got.unwrap_err().code,
+                    ErrorCode::KeyNotFound,
+                    "{key} at {s}"
+                ),
             }
             let t = written[s as usize].timestamp_ms;
-            let want = written.iter().rfind(|e| e.key == key && e.timestamp_ms <= t);
+            let want = written
+                .iter()
+                .rfind(|e| e.key == key && e.timestamp_ms <= t);
             let got = r.get_at(key, At::TimestampMs(t)).await;
             match want {
                 Some(e) => assert_eq!(got.unwrap().timestamp_ms, e.timestamp_ms, "{key} at {t} ms"),
-                None => assert_eq!(got.unwrap_err().code, ErrorCode::KeyNotFound, "{key} at {t} ms"),
+                None => assert_eq!(
+                    got.unwrap_err().code,
+                    ErrorCode::KeyNotFound,
+                    "{key} at {t} ms"
+                ),
             }
         }
     }
