@@ -116,49 +116,33 @@ impl S3Store {
         }
     }
 
-    /// GetObject, with `If-None-Match` when an ETag is given.
-    async fn fetch(
+    fn error<E>(
         &self,
+        operation: &'static str,
         path: &str,
-        version_id: Option<&str>,
-        if_none_match: Option<&str>,
-    ) -> StoreResult<Latest> {
-        let answer = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(path)
-            .set_version_id(version_id.map(str::to_string))
-            .set_if_none_match(if_none_match.map(str::to_string))
-            .send()
-            .await;
-        let out = match answer {
-            Ok(out) => out,
-            // 304 Not Modified has no body, hence no S3 error code.
-            Err(e)
-                if if_none_match.is_some()
-                    && e.raw_response().map(|r| r.status().as_u16()) == Some(304) =>
-            {
-                return Ok(Latest::Unchanged)
-            }
-            Err(e) if is_absent(&e) => return Ok(Latest::Absent),
-            // A version id the server cannot parse: no such version. (Only
-            // these codes: an expired token is a 400 too.)
-            Err(e)
-                if status(&e) == Some(400)
-                    && version_id.is_some()
-                    && matches!(e.code(), Some("InvalidArgument" | "InvalidRequest")) =>
-            {
-                return Ok(Latest::Absent)
-            }
-            Err(e) => return Err(self.error("GetObject", path, e)),
-        };
+        err: SdkError<E, HttpResponse>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        store_error(&self.secrets, &self.bucket, operation, path, err)
+    }
+}
+
+/// The body of a GetObject answer, read in chunks up to the size bound
+/// (`MAX_OBJECT_BYTES`): an `Object`, or `return`s the error from the
+/// enclosing function. A macro, not an async fn: another async layer in
+/// every read made a call's future type deeper than the default recursion
+/// limit of crates using this one.
+macro_rules! bounded_body {
+    ($store:expr, $out:expr, $path:expr) => {{
+        let (store, out, path): (&S3Store, _, &str) = ($store, $out, $path);
         let etag = out.e_tag.clone();
         let version_id = out.version_id.clone();
         let too_large = |len: u64| StoreError {
             kind: StoreErrorKind::TooLarge,
             operation: "GetObject",
-            bucket: self.bucket.clone(),
+            bucket: store.bucket.clone(),
             path: path.to_string(),
             status: None,
             detail: format!(
@@ -185,10 +169,10 @@ impl S3Store {
             let chunk = chunk.map_err(|e| StoreError {
                 kind: StoreErrorKind::Transient,
                 operation: "GetObject",
-                bucket: self.bucket.clone(),
+                bucket: store.bucket.clone(),
                 path: path.to_string(),
                 status: None,
-                detail: self
+                detail: store
                     .secrets
                     .redact(&format!("reading the body: {}", chain(&e))),
                 cause: Some(Arc::new(e)),
@@ -199,24 +183,12 @@ impl S3Store {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Latest::Changed(Object {
+        Object {
             body,
             etag,
             version_id,
-        }))
-    }
-
-    fn error<E>(
-        &self,
-        operation: &'static str,
-        path: &str,
-        err: SdkError<E, HttpResponse>,
-    ) -> StoreError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        store_error(&self.secrets, &self.bucket, operation, path, err)
-    }
+        }
+    }};
 }
 
 impl Store for S3Store {
@@ -229,14 +201,52 @@ impl Store for S3Store {
     }
 
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
-        match self.fetch(path, version_id, None).await? {
-            Latest::Changed(o) => Ok(Some(o)),
-            Latest::Absent | Latest::Unchanged => Ok(None),
-        }
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(path)
+            .set_version_id(version_id.map(str::to_string))
+            .send()
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            Err(e) if is_absent(&e) => return Ok(None),
+            // A version id the server cannot parse: no such version. (Only
+            // these codes: an expired token is a 400 too.)
+            Err(e)
+                if status(&e) == Some(400)
+                    && version_id.is_some()
+                    && matches!(e.code(), Some("InvalidArgument" | "InvalidRequest")) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.error("GetObject", path, e)),
+        };
+        Ok(Some(bounded_body!(self, out, path)))
     }
 
     async fn get_if_changed(&self, path: &str, etag: Option<&str>) -> StoreResult<Latest> {
-        self.fetch(path, None, etag).await
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(path)
+            .set_if_none_match(etag.map(str::to_string))
+            .send()
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            // 304 Not Modified has no body, hence no S3 error code.
+            Err(e)
+                if etag.is_some() && e.raw_response().map(|r| r.status().as_u16()) == Some(304) =>
+            {
+                return Ok(Latest::Unchanged)
+            }
+            Err(e) if is_absent(&e) => return Ok(Latest::Absent),
+            Err(e) => return Err(self.error("GetObject", path, e)),
+        };
+        Ok(Latest::Changed(bounded_body!(self, out, path)))
     }
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
