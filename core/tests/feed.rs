@@ -172,7 +172,11 @@ async fn a_tampered_version_is_a_corrupt_entry_after_the_verified_ones() {
     // A version PUT by hand on top of the log: an altered copy of the head,
     // and a genuine older entry replayed (its hash holds, its link names its
     // real predecessor, but it is not what is listed below it).
-    for case in ["altered", "replayed", "deleted below"] {
+    // "forked": a well-formed entry naming the last one read as its
+    // predecessor, PUT over a genuine entry appended since: were the feed to
+    // trust the head's own previous_version_id instead of the listing, it
+    // would hand over the forgery and never the genuine entry.
+    for case in ["altered", "replayed", "deleted below", "forked"] {
         let store = Arc::new(MemoryStore::default());
         let w = client(&store);
         for i in 0..3 {
@@ -201,6 +205,21 @@ async fn a_tampered_version_is_a_corrupt_entry_after_the_verified_ones() {
                     entries[1].log_object(Dialect::Js).unwrap().as_bytes(),
                 );
             }
+            "forked" => {
+                w.set("k", &j(json!(3))).await.unwrap();
+                let forged = Entry::next(
+                    Some(entries[2].link()),
+                    "k".into(),
+                    j(json!("forked")),
+                    1,
+                    None,
+                )
+                .unwrap();
+                store.raw_put(
+                    "_log.json",
+                    forged.log_object(Dialect::Js).unwrap().as_bytes(),
+                );
+            }
             _ => {
                 w.set("k", &j(json!(3))).await.unwrap();
                 w.set("k", &j(json!(4))).await.unwrap();
@@ -219,7 +238,11 @@ async fn a_tampered_version_is_a_corrupt_entry_after_the_verified_ones() {
             }
         };
         assert_eq!(err.code, ErrorCode::CorruptEntry, "{case}: {}", err.message);
-        let want: Vec<u64> = if case == "replayed" { vec![3] } else { vec![] };
+        let want: Vec<u64> = if matches!(case, "replayed" | "forked") {
+            vec![3]
+        } else {
+            vec![]
+        };
         assert_eq!(
             sequences(&handed),
             want,
