@@ -44,10 +44,40 @@ export declare class NativeClient {
    * prefix, as JSON text.
    */
   policy(readOnly: boolean): string
+  /**
+   * The entry `key` had at a sequence of the log, or at a time (Unix
+   * milliseconds, by the writers' clocks); verified like `get` when asked.
+   */
+  getAt(key: string, atSequence?: number | undefined | null, atMs?: number | undefined | null, verify?: boolean | undefined | null, trusted?: NativeDigest | undefined | null, cancel?: NativeCancel | undefined | null): Promise<NativeEntry>
+  /**
+   * A feed of the log (see `NativeFeed`); options are checked here, no
+   * request is made until it is started.
+   */
+  watch(options: NativeWatchOptions): NativeFeed
+  /**
+   * The entries these log versions hold (an S3 event names them), each
+   * once, in sequence order, verified.
+   */
+  verifiedLogVersions(versionIds: Array<string>, cancel?: NativeCancel | undefined | null): Promise<Array<NativeEntry>>
+  /** The bucket and the log's object key. */
+  logLocation(): NativeLogLocation
   /** Counters since the client was made. */
   stats(): NativeStats
   /** Refuses new calls; resolves once the calls in flight have finished. */
   close(): Promise<undefined>
+}
+
+/**
+ * Follows the log (`watch()`): `next()` resolves with the next verified
+ * entries. One call at a time (the TypeScript layer never overlaps them;
+ * an overlapping one waits its turn). A call cancelled half-way leaves the
+ * feed where it was.
+ */
+export declare class NativeFeed {
+  /** Finds the starting point (the head, for a feed of what follows it). */
+  start(cancel?: NativeCancel | undefined | null): Promise<NativeDigest | undefined | null>
+  /** The next entries (at least one), waiting for them. */
+  next(cancel?: NativeCancel | undefined | null): Promise<NativeFeedBatch>
 }
 
 /**
@@ -156,6 +186,16 @@ export interface NativeFailure {
   detail: string
 }
 
+/** Entries a feed hands over, and where it stands. */
+export interface NativeFeedBatch {
+  entries: Array<NativeEntry>
+  /**
+   * The last entry read and verified (handed over or passed over by the
+   * key filter): start a new feed after it to go on from here.
+   */
+  position?: NativeDigest
+}
+
 export interface NativeFinding {
   check: string
   status: string
@@ -175,6 +215,12 @@ export interface NativeHorizon {
   /** `lifecycle` or `oldest_missing`. */
   reason: string
   detail: string
+}
+
+/** Where a client's log lives (what an S3 event notification names). */
+export interface NativeLogLocation {
+  bucket: string
+  path: string
 }
 
 export interface NativeLogState {
@@ -276,6 +322,15 @@ export interface NativeVerifyOptions {
   trusted?: NativeDigest
   checkKeyObjects?: boolean
   checkRetention?: boolean
+}
+
+/** `watch()`'s options, checked by the TypeScript layer for types. */
+export interface NativeWatchOptions {
+  fromSequence?: number
+  after?: NativeDigest
+  keys?: Array<string>
+  keyPrefix?: string
+  pollIntervalMs?: number
 }
 
 /** Recomputes an entry's hash from the given value text (either dialect). */

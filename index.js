@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeCancel = nativeBinding.NativeCancel
 module.exports.NativeClient = nativeBinding.NativeClient
+module.exports.NativeFeed = nativeBinding.NativeFeed
 module.exports.NativeMemoryStore = nativeBinding.NativeMemoryStore
 module.exports.configDefaults = nativeBinding.configDefaults
 module.exports.errorCodes = nativeBinding.errorCodes

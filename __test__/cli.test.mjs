@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DeleteObjectCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3'
-import { ADMIN, ImmuKVClient, MOTO, READER, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, snapshot, writeAged } from './support/helpers.mjs'
+import { ADMIN, ImmuKVClient, MOTO, READER, SEAWEED, bucket, client, config, forgeNext, putRaw, raw, sleep, snapshot, writeAged } from './support/helpers.mjs'
 import { lockedBucket } from './support/object-lock.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
@@ -567,7 +567,7 @@ describe('immukv command line: errors and configuration', () => {
 
   test('Ctrl-C during any command aborts it: exit 130, the ABORTED error, with --json as a document (set: mayHaveCommitted)', async () => {
     // A server that accepts connections and never answers: the command waits on it.
-    for (const args of [['set', 'k', '1'], ['get', 'k'], ['keys'], ['verify'], ['set', 'k']]) {
+    for (const args of [['set', 'k', '1'], ['get', 'k'], ['keys'], ['verify'], ['set', 'k'], ['log', '--follow'], ['get', 'k', '--at-sequence', '0']]) {
       const sockets = []
       let connected
       const reached = new Promise((resolve) => (connected = resolve))
@@ -1158,5 +1158,180 @@ describe('immukv doctor, policy and verify --check-retention', () => {
     assert.equal(refused.code, 2)
     assert.match(refused.stderr, /^immukv: OBJECT_LOCK_DISABLED: .*leave out --object-lock/m)
     assert.deepEqual(await snapshot(SEAWEED, plain), [])
+  })
+})
+
+describe('immukv log --follow and get --at-sequence / --at', () => {
+  let b
+  before(async () => {
+    b = await bucket(SEAWEED)
+  })
+  let n = 0
+  /** A store of its own under the shared bucket: the environment that points at it. */
+  const store = () => cliEnv(b, { IMMUKV_PREFIX: `follow${n++}/` })
+  const writer = (env) => client(SEAWEED, b, { s3Prefix: env.IMMUKV_PREFIX })
+
+  /** `immukv log --follow ...` running: its lines as they come, and Ctrl-C. */
+  function follow(args, env) {
+    const p = spawn(process.execPath, [CLI, 'log', '--follow', '--poll-interval', '50', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const state = { stdout: '', stderr: '' }
+    const waiters = []
+    const check = () => {
+      for (const w of [...waiters]) if (w.done()) waiters.splice(waiters.indexOf(w), 1) && w.resolve()
+    }
+    p.stdout.on('data', (d) => {
+      state.stdout += d
+      check()
+    })
+    p.stderr.on('data', (d) => (state.stderr += d))
+    const exited = new Promise((resolve) => p.on('close', (code) => resolve(code)))
+    const lines = () => state.stdout.split('\n').filter(Boolean)
+    return {
+      state,
+      lines,
+      exited,
+      /** Resolves once `count` lines are out (fails after 20 s). */
+      until(count) {
+        const w = { done: () => lines().length >= count }
+        const timeout = new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`${lines().length} of ${count} lines: ${state.stdout}${state.stderr}`)), 20000).unref(),
+        )
+        const reached = new Promise((resolve) => Object.assign(w, { resolve }))
+        waiters.push(w)
+        check()
+        return Promise.race([reached, timeout])
+      },
+      interrupt: () => p.kill('SIGINT'),
+    }
+  }
+
+  test('log --follow --json: each new entry as it arrives, one document a line, in order; Ctrl-C exits 130', async () => {
+    const env = store()
+    const w = writer(env)
+    await w.set('before', 0)
+    const f = follow(['--json'], env)
+    // Two writers on separate clients, after the follow started (it reads the head first).
+    await sleep(1000)
+    const other = writer(env)
+    const written = await Promise.all([w, other].map(async (c, k) => [await c.set(`w${k}`, 1), await c.set(`w${k}`, 2)]))
+    await f.until(4)
+    const docs = f.lines().map((l) => JSON.parse(l))
+    assert.deepEqual(
+      docs.map((d) => d.sequence),
+      [1, 2, 3, 4],
+    )
+    assert.deepEqual(new Set(docs.map((d) => d.hash)), new Set(written.flat().map((e) => e.hash)))
+    const t0 = Date.now()
+    f.interrupt()
+    assert.equal(await f.exited, 130, f.state.stderr)
+    assert.ok(Date.now() - t0 < 5000)
+    assert.match(f.state.stderr, /^immukv: ABORTED: /m)
+    assert.deepEqual(JSON.parse(f.lines().at(-1)).error.code, 'ABORTED')
+    await Promise.all([w.close(), other.close()])
+  })
+
+  test('log --follow --from-sequence N resumes at entry N (human lines); an empty prefix is LOG_NOT_FOUND unless --allow-empty', async () => {
+    const env = store()
+    // Nothing there yet: a typo until --allow-empty says otherwise.
+    const none = await run(['log', '--follow'], { env })
+    assert.equal(none.code, 3, none.stderr)
+    assert.match(none.stderr, /LOG_NOT_FOUND/)
+    const waiting = follow(['--allow-empty'], env)
+    await sleep(1000)
+    const w = writer(env)
+    for (let i = 0; i < 5; i++) await w.set('k', i)
+    await waiting.until(5)
+    assert.deepEqual(sequences(waiting.state.stdout), [0, 1, 2, 3, 4])
+    waiting.interrupt()
+    assert.equal(await waiting.exited, 130)
+    const resumed = follow(['--from-sequence', '3'], env)
+    await resumed.until(2)
+    assert.deepEqual(sequences(resumed.state.stdout), [3, 4])
+    assert.match(resumed.lines()[0], /^#3 {2}\S+Z {2}k = 3 {2}version /)
+    resumed.interrupt()
+    assert.equal(await resumed.exited, 130)
+    await w.close()
+  })
+
+  test('log --follow on a broken chain: the verified entries, then CORRUPT_ENTRY, exit 1', async () => {
+    const env = store()
+    const w = writer(env)
+    for (let i = 0; i < 3; i++) await w.set('k', i)
+    const f = follow(['--json'], env)
+    await sleep(1000)
+    const next = await w.set('k', 3)
+    await f.until(1)
+    // A genuine older entry PUT again over the log: its hash and link hold, but
+    // the version below it is not the one it names.
+    const [e1] = (await w.logEntries()).filter((e) => e.sequence === 1)
+    const replay = await forgeNext({ sequence: 0, hash: e1.previousHash, versionId: e1.previousVersionId }, 'k', 1, e1.previousKeyObjectEtag, e1.timestampMs)
+    await putRaw(SEAWEED, b, `${env.IMMUKV_PREFIX}_log.json`, replay.body)
+    assert.equal(await f.exited, 1, f.state.stderr)
+    const docs = f.lines().map((l) => JSON.parse(l))
+    assert.equal(docs[0].hash, next.hash)
+    assert.equal(docs.at(-1).error.code, 'CORRUPT_ENTRY')
+    assert.match(f.state.stderr, /^immukv: CORRUPT_ENTRY: the log .* is broken at version /m)
+    await w.close()
+  })
+
+  test('log --follow: wrong flags are usage errors (64)', async () => {
+    const env = store()
+    for (const args of [
+      ['log', '--follow', '--limit', '3'],
+      ['log', '--follow', '--before', 'v'],
+      ['log', '--from-sequence', '2'],
+      ['log', '--follow', '--from-sequence', '-1'],
+      ['log', '--follow', '--poll-interval', '0'],
+    ]) {
+      const r = await run(args, { env })
+      assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`)
+    }
+  })
+
+  test('get --at-sequence N and --at TIME: the value the key had then, checked against the history', async () => {
+    const env = store()
+    const w = writer(env)
+    const written = []
+    for (let i = 0; i < 12; i++) written.push(await w.set(['a', 'b', 'c'][i % 3 === 2 ? 2 : i % 2], i))
+    const expect = (key, s) => written.findLast((e) => e.key === key && e.sequence <= s)
+    for (const [key, s] of [
+      ['a', 0],
+      ['a', 7],
+      ['b', 4],
+      ['c', 11],
+      ['c', 1],
+    ]) {
+      const want = expect(key, s)
+      const r = await runJson(['get', key, '--at-sequence', String(s)], { env })
+      if (want) {
+        assert.equal(r.code, 0, r.stderr)
+        assert.equal(r.doc.hash, want.hash, `${key} at ${s}`)
+      } else {
+        assert.equal(r.code, 3, `${key} at ${s}: ${r.stderr}`)
+        assert.equal(r.doc.error.code, 'KEY_NOT_FOUND')
+      }
+    }
+    const human = await run(['get', 'a', '--at-sequence', '7', '--verify'], { env })
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /^sequence {2}6$/m)
+    assert.match(human.stdout, /^as of {5}sequence 7$/m)
+    assert.match(human.stdout, /^verified {2}in the log$/m)
+    // By time: the newest entry stamped at or before it.
+    const e = written[5]
+    const at = await runJson(['get', e.key, '--at', new Date(e.timestampMs).toISOString()], { env })
+    assert.equal(at.doc.hash, written.findLast((x) => x.key === e.key && x.timestampMs <= e.timestampMs).hash)
+    assert.equal((await run(['get', 'a', '--at', '1970-01-01'], { env })).code, 3)
+    // Beyond the head, not a time, both at once: usage errors.
+    for (const args of [
+      ['--at-sequence', '12'],
+      ['--at', 'yesterday'],
+      ['--at-sequence', '1', '--at', '2025-01-01T00:00:00Z'],
+      ['--at-sequence', 'x'],
+    ]) {
+      const r = await run(['get', 'a', ...args], { env })
+      assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`)
+    }
+    assert.match((await run(['get', 'a', '--at-sequence', '12'], { env })).stderr, /--at-sequence 12 is beyond the log's head/)
+    await w.close()
   })
 })

@@ -314,6 +314,8 @@ async function scenarios(latencyMs) {
     }
   }
 
+  if (want('watch') || want('feed')) Object.assign(out, await feedScenarios({ proxy, via, s3, b, prefix: prefix() }))
+
   if (want('cold')) {
     const ours = []
     const floor = []
@@ -367,6 +369,134 @@ function peakRss(endpoint, b, p, which) {
     child.stdout.on('data', (d) => (out += d))
     child.on('exit', (code) => (code === 0 ? resolve(Number(out) / 2 ** 20) : reject(new Error(`peak RSS (${which}) failed`))))
   })
+}
+
+/**
+ * Following the log (watch) and point-in-time reads:
+ * - delivery: from a set resolving to the watcher handing the entry over,
+ *   sets spaced at random within a poll interval; the floor is a raw
+ *   poller (a GET with If-None-Match every interval, its body parsed, no
+ *   verification);
+ * - requests per idle minute at the default poll interval (1 s);
+ * - get at a sequence deep in a key's history (200 versions): time and
+ *   requests, beside the floor of one GET.
+ */
+async function feedScenarios({ proxy, via, s3, b, prefix }) {
+  const out = {}
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms))
+  const pollMs = 250
+  const samples = quick ? 10 : 30
+  // One request's round trip through the proxy: the budget's unit.
+  const warm = client(via, b, { s3Prefix: `${prefix}rtt/` })
+  await warm.set('k', 0)
+  const rtt = median(await timeEach(20, () => floorGet(s3, b, `${prefix}rtt/keys/k.json`)))
+  const ours = []
+  const floor = []
+  for (let round = 0; round < rounds; round++) {
+    const p = `${prefix}r${round}/`
+    const w = client(via, b, { s3Prefix: p })
+    await w.set('k', -1)
+    // immukv's watcher.
+    const watcher = client(via, b, { s3Prefix: p })
+    const feed = watcher.watch({ pollIntervalMs: pollMs })
+    const arrived = new Map()
+    const waiting = new Map()
+    const arrive = (hash) => {
+      arrived.set(hash, performance.now())
+      waiting.get(hash)?.()
+    }
+    const consumer = (async () => {
+      for await (const e of feed) arrive(e.hash)
+    })()
+    // The raw poller.
+    let etag
+    let polling = true
+    const poller = (async () => {
+      while (polling) {
+        try {
+          const r = await s3.send(new GetObjectCommand({ Bucket: b, Key: `${p}_log.json`, IfNoneMatch: etag }))
+          etag = r.ETag
+          const hash = JSON.parse(await r.Body.transformToString()).hash
+          if (!arrived.has(`floor:${hash}`)) {
+            arrived.set(`floor:${hash}`, performance.now())
+            waiting.get(`floor:${hash}`)?.()
+          }
+        } catch (err) {
+          if (err.$metadata?.httpStatusCode !== 304) throw err
+        }
+        await pause(pollMs)
+      }
+    })()
+    await pause(2 * pollMs) // both started
+    const until = (hash) => new Promise((r) => (arrived.has(hash) ? r() : waiting.set(hash, r)))
+    for (let i = 0; i < samples; i++) {
+      await pause(Math.random() * pollMs)
+      const e = await w.set('k', i)
+      const t = performance.now()
+      await Promise.all([until(e.hash), until(`floor:${e.hash}`)])
+      ours.push(arrived.get(e.hash) - t)
+      floor.push(arrived.get(`floor:${e.hash}`) - t)
+    }
+    await feed.return()
+    await consumer
+    polling = false
+    await poller
+    await Promise.all([w.close(), watcher.close()])
+  }
+  out[`watch delivery, poll ${pollMs} ms (set resolved to entry handed over)`] = {
+    unit: 'ms p50',
+    ours: r2(median(ours)),
+    floor: r2(median(floor)),
+    ratio: r2(median(ours) / median(floor)),
+    p99: r2(pct(ours, 0.99)),
+    floorP99: r2(pct(floor, 0.99)),
+    rttMs: r2(rtt),
+    budgetPollPlus2Rtt: r2(pollMs + 2 * rtt),
+  }
+  // Idle: what a watcher costs while nothing is written, default interval.
+  {
+    const p = `${prefix}idle/`
+    const w = client(via, b, { s3Prefix: p })
+    await w.set('k', 0)
+    const watcher = client(via, b, { s3Prefix: p })
+    const feed = watcher.watch()
+    const pending = feed.next()
+    await pause(1500)
+    proxy.requests = []
+    const secs = quick ? 10 : 30
+    await pause(secs * 1000)
+    const perMinute = (proxy.requests.length * 60) / secs
+    await feed.return()
+    await pending
+    await Promise.all([w.close(), watcher.close()])
+    out['watch idle, default poll 1000 ms'] = { unit: 'requests/min', ours: r2(perMinute), floor: 60, ratio: r2(perMinute / 60) }
+  }
+  // Point in time, deep in a key's history.
+  {
+    const p = `${prefix}pit/`
+    const w = client(via, b, { s3Prefix: p })
+    const written = []
+    for (let i = 0; i < 200; i++) written.push(await w.set('k', { i }))
+    const r = client(via, b, { s3Prefix: p, readOnly: true })
+    const reps = quick ? 10 : 30
+    const requests = []
+    const times = await timeEach(reps, async (i) => {
+      const at = written[(i * 37) % 200].sequence
+      const before = r.stats().requests.total
+      await r.get('k', { atSequence: at })
+      requests.push(r.stats().requests.total - before)
+    })
+    const floorTimes = await timeEach(reps, () => floorGet(s3, b, `${p}keys/k.json`))
+    out['get at a sequence, key with 200 versions'] = {
+      unit: 'ms p50',
+      ours: r2(median(times)),
+      floor: r2(median(floorTimes)),
+      ratio: r2(median(times) / median(floorTimes)),
+      requests: r2(median(requests)),
+    }
+    await Promise.all([w.close(), r.close()])
+  }
+  return out
 }
 
 /** A new node process, from start to its first get resolving. */

@@ -6,12 +6,14 @@
 use crate::config::{self, NativeConfig, NativeMemoryConfig};
 use crate::credentials::JsProvider;
 use crate::entry::{
-    NativeDigest, NativeEntry, NativeHistory, NativeProgress, NativeReport, NativeStats,
-    NativeStoreCheck, NativeVerifyOptions,
+    NativeDigest, NativeEntry, NativeFeedBatch, NativeHistory, NativeLogLocation, NativeProgress,
+    NativeReport, NativeStats, NativeStoreCheck, NativeVerifyOptions, NativeWatchOptions,
 };
 use crate::error;
 use futures_util::FutureExt;
-use immukv_core::client::{whole_number, Progress};
+use immukv_core::client::{
+    duration_ms, whole_number, At, Feed, FeedOptions, FeedStart, KeyFilter, Progress,
+};
 use immukv_core::env::{abortable, Cancel};
 use immukv_core::storage::memory::MemoryStore;
 use immukv_core::storage::s3::S3Store;
@@ -363,6 +365,85 @@ impl NativeClient {
         }
     }
 
+    /// The entry `key` had at a sequence of the log, or at a time (Unix
+    /// milliseconds, by the writers' clocks); verified like `get` when asked.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_at<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        at_sequence: Option<f64>,
+        at_ms: Option<f64>,
+        verify: Option<bool>,
+        trusted: Option<NativeDigest>,
+        cancel: Option<&NativeCancel>,
+    ) -> napi::Result<PromiseRaw<'env, NativeEntry>> {
+        let cancel = cancel_of(cancel);
+        let trusted = trusted.map(NativeDigest::into_core);
+        let verified = verify.unwrap_or(false) || trusted.is_some();
+        let fut = each!(self.inner.clone(), c => async move {
+            let at = match (at_sequence, at_ms) {
+                (Some(s), None) => At::Sequence(argument("atSequence", s)?),
+                (None, Some(t)) => At::TimestampMs(argument("at", t)?),
+                _ => return Err(Error::invalid_argument("give one of atSequence and at")),
+            };
+            abortable(cancel.as_ref(), async {
+                if verified {
+                    c.get_at_verified(&key, at, trusted.as_ref()).await
+                } else {
+                    c.get_at(&key, at).await
+                }
+            })
+            .await
+        });
+        settle(env, fut, NativeEntry::read)
+    }
+
+    /// A feed of the log (see `NativeFeed`); options are checked here, no
+    /// request is made until it is started.
+    #[napi]
+    pub fn watch(&self, env: Env, options: NativeWatchOptions) -> napi::Result<NativeFeed> {
+        let feed = watch_options(options).and_then(|opts| match &self.inner {
+            AnyClient::S3(c) => c.feed(opts).map(AnyFeed::S3),
+            AnyClient::Memory(c) => c.feed(opts).map(AnyFeed::Memory),
+        });
+        Ok(NativeFeed {
+            inner: Arc::new(tokio::sync::Mutex::new(feed.map_err(|e| thrown(&env, e))?)),
+        })
+    }
+
+    /// The entries these log versions hold (an S3 event names them), each
+    /// once, in sequence order, verified.
+    #[napi]
+    pub fn verified_log_versions<'env>(
+        &self,
+        env: &'env Env,
+        version_ids: Vec<String>,
+        cancel: Option<&NativeCancel>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<NativeEntry>>> {
+        let cancel = cancel_of(cancel);
+        let fut = each!(self.inner.clone(), c => async move {
+            abortable(cancel.as_ref(), c.verified_log_versions(&version_ids)).await
+        });
+        settle(env, fut, |es: Vec<immukv_core::Entry>| {
+            es.into_iter().map(NativeEntry::read).collect()
+        })
+    }
+
+    /// The bucket and the log's object key.
+    #[napi]
+    pub fn log_location(&self) -> NativeLogLocation {
+        let (bucket, path) = match &self.inner {
+            AnyClient::S3(c) => c.log_location(),
+            AnyClient::Memory(c) => c.log_location(),
+        };
+        NativeLogLocation {
+            bucket: bucket.to_string(),
+            path: path.to_string(),
+        }
+    }
+
     /// Counters since the client was made.
     #[napi]
     pub fn stats(&self) -> NativeStats {
@@ -380,5 +461,109 @@ impl NativeClient {
             Ok::<(), Error>(())
         });
         settle(env, fut, |()| ())
+    }
+}
+
+/// A whole number argument, refused as `INVALID_ARGUMENT`.
+fn argument(name: &str, n: f64) -> Result<u64> {
+    whole_number(name, n).map_err(|e| Error::invalid_argument(e.message))
+}
+
+fn watch_options(o: NativeWatchOptions) -> Result<FeedOptions> {
+    let start = match (o.from_sequence, o.after) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_argument(
+                "give fromSequence or after, not both",
+            ))
+        }
+        (Some(s), None) => FeedStart::Sequence(argument("fromSequence", s)?),
+        (None, Some(d)) => FeedStart::After(d.into_core()),
+        (None, None) => FeedStart::Head,
+    };
+    let filter = (o.keys.is_some() || o.key_prefix.is_some()).then(|| KeyFilter {
+        keys: o.keys.unwrap_or_default(),
+        prefix: o.key_prefix,
+    });
+    let poll_interval = match o.poll_interval_ms {
+        Some(ms) => {
+            duration_ms("pollIntervalMs", ms).map_err(|e| Error::invalid_argument(e.message))?
+        }
+        None => FeedOptions::default().poll_interval,
+    };
+    Ok(FeedOptions {
+        start,
+        filter,
+        poll_interval,
+    })
+}
+
+/// The feed behind a `NativeFeed`, whatever the store.
+enum AnyFeed {
+    S3(Feed<S3Store>),
+    Memory(Feed<MemoryStore>),
+}
+
+/// Follows the log (`watch()`): `next()` resolves with the next verified
+/// entries. One call at a time (the TypeScript layer never overlaps them;
+/// an overlapping one waits its turn). A call cancelled half-way leaves the
+/// feed where it was.
+#[napi]
+pub struct NativeFeed {
+    inner: Arc<tokio::sync::Mutex<AnyFeed>>,
+}
+
+#[napi]
+impl NativeFeed {
+    /// Finds the starting point (the head, for a feed of what follows it).
+    #[napi]
+    pub fn start<'env>(
+        &self,
+        env: &'env Env,
+        cancel: Option<&NativeCancel>,
+    ) -> napi::Result<PromiseRaw<'env, Option<NativeDigest>>> {
+        let cancel = cancel_of(cancel);
+        let feed = self.inner.clone();
+        let fut = async move {
+            abortable(cancel.as_ref(), async {
+                let mut f = feed.lock().await;
+                match &mut *f {
+                    AnyFeed::S3(f) => f.start().await.map(|()| f.position()),
+                    AnyFeed::Memory(f) => f.start().await.map(|()| f.position()),
+                }
+            })
+            .await
+        };
+        settle(env, fut, |d: Option<immukv_core::Digest>| d.map(Into::into))
+    }
+
+    /// The next entries (at least one), waiting for them.
+    #[napi]
+    pub fn next<'env>(
+        &self,
+        env: &'env Env,
+        cancel: Option<&NativeCancel>,
+    ) -> napi::Result<PromiseRaw<'env, NativeFeedBatch>> {
+        let cancel = cancel_of(cancel);
+        let feed = self.inner.clone();
+        let fut = async move {
+            abortable(cancel.as_ref(), async {
+                let mut f = feed.lock().await;
+                match &mut *f {
+                    AnyFeed::S3(f) => f.next().await.map(|es| (es, f.position())),
+                    AnyFeed::Memory(f) => f.next().await.map(|es| (es, f.position())),
+                }
+            })
+            .await
+        };
+        settle(
+            env,
+            fut,
+            |(es, position): (Vec<immukv_core::Entry>, Option<immukv_core::Digest>)| {
+                NativeFeedBatch {
+                    entries: es.into_iter().map(NativeEntry::read).collect(),
+                    position: position.map(Into::into),
+                }
+            },
+        )
     }
 }

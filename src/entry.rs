@@ -380,3 +380,29 @@ impl From<StoreCheck> for NativeStoreCheck {
         }
     }
 }
+
+/// `watch()`'s options, checked by the TypeScript layer for types.
+#[napi(object)]
+pub struct NativeWatchOptions {
+    pub from_sequence: Option<f64>,
+    pub after: Option<NativeDigest>,
+    pub keys: Option<Vec<String>>,
+    pub key_prefix: Option<String>,
+    pub poll_interval_ms: Option<f64>,
+}
+
+/// Entries a feed hands over, and where it stands.
+#[napi(object)]
+pub struct NativeFeedBatch {
+    pub entries: Vec<NativeEntry>,
+    /// The last entry read and verified (handed over or passed over by the
+    /// key filter): start a new feed after it to go on from here.
+    pub position: Option<NativeDigest>,
+}
+
+/// Where a client's log lives (what an S3 event notification names).
+#[napi(object)]
+pub struct NativeLogLocation {
+    pub bucket: String,
+    pub path: String,
+}

@@ -176,13 +176,23 @@ const LIMIT = (what: string): OptionSpec => ({ type: 'string', arg: 'N', help: w
 
 const COMMANDS: Record<string, Command> = {
   get: {
-    summary: 'the latest value of a key',
+    summary: 'the latest value of a key, or its value at a point of the log',
     args: '<key>',
-    description: 'Prints the latest entry of <key>: its value (JSON), sequence, time, log version and hash.',
-    options: { verify: { type: 'boolean', help: 'also prove the entry is in the log (one more read)' } },
+    description:
+      'Prints the latest entry of <key>: its value (JSON), sequence, time, log version and hash.\n' +
+      'With --at-sequence or --at, the entry the key had at that point of the log instead.',
+    options: {
+      verify: { type: 'boolean', help: 'also prove the entry is in the log (one more read)' },
+      'at-sequence': { type: 'string', arg: 'N', help: 'the entry the key had once the entry with sequence N was in the log' },
+      at: {
+        type: 'string',
+        arg: 'TIME',
+        help: "the key's newest entry stamped at or before TIME (ISO 8601, e.g. 2025-01-31T09:00:00Z;\nthe writers' clocks)",
+      },
+    },
     arity: [1, 1],
     argNames: ['key'],
-    exits: { 0: undefined, 2: undefined, 3: 'the key is not in the store' },
+    exits: { 0: undefined, 2: undefined, 3: 'the key is not in the store (had no entry yet at that point)' },
     writes: false,
     run: runGet,
   },
@@ -214,17 +224,29 @@ const COMMANDS: Record<string, Command> = {
     run: runHistory,
   },
   log: {
-    summary: 'log entries of every key, newest first',
+    summary: 'log entries of every key, newest first; --follow: new ones as they come',
     description:
-      'Prints the log, newest first, as it is read (page by page, each within --timeout).\nWith --limit, the way to the next page goes to stderr: next page: --before VERSION_ID.',
+      'Prints the log, newest first, as it is read (page by page, each within --timeout).\n' +
+      'With --limit, the way to the next page goes to stderr: next page: --before VERSION_ID.\n' +
+      'With --follow, prints the entries appended from now on (or from --from-sequence N), oldest\n' +
+      'first, each verified against the one before it, as they arrive, until Ctrl-C; with --json one\n' +
+      'JSON document a line.',
     options: {
       limit: LIMIT('at most N entries'),
       before: { type: 'string', arg: 'VERSION_ID', help: 'start before this log version (printed as "next page")' },
-      'allow-empty': ALLOW_EMPTY,
+      'allow-empty': { ...ALLOW_EMPTY, help: 'an empty store (no log under the prefix) is not an error: exit 0 (--follow:\nwait for its first entry), not 3' },
+      follow: { type: 'boolean', help: 'print new entries as they are appended, until Ctrl-C' },
+      'from-sequence': { type: 'string', arg: 'N', help: '--follow from the entry with sequence N (to resume: the last one handled + 1)' },
+      'poll-interval': { type: 'string', arg: 'MS', help: '--follow: milliseconds between two looks at the log (default 1000)' },
     },
     arity: [0, 0],
     argNames: [],
-    exits: { 0: undefined, 2: undefined, 3: 'no log under the prefix (see --allow-empty)' },
+    exits: {
+      0: undefined,
+      1: '--follow: the chain is broken (CORRUPT_ENTRY): a version is not the entry that follows the one before',
+      2: undefined,
+      3: 'no log under the prefix (see --allow-empty)',
+    },
     writes: false,
     run: runLog,
   },
@@ -491,6 +513,24 @@ function parseCount(flag: string, text: string | boolean | undefined, max: numbe
   const n = typeof text === 'string' && /^[0-9]+$/.test(text) ? Number(text) : NaN
   if (!(n >= 1 && n <= max)) throw new UsageError(`--${flag} must be a whole number${unit} from 1, got ${JSON.stringify(text)}`)
   return n
+}
+
+/** A log sequence: a whole number from 0 (`--at-sequence`, `--from-sequence`). */
+function parseSequence(flag: string, text: string | boolean | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const n = typeof text === 'string' && /^[0-9]+$/.test(text) ? Number(text) : NaN
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${flag} must be a sequence, a whole number from 0, got ${JSON.stringify(text)}`)
+  return n
+}
+
+/** An ISO 8601 time: a date (its midnight, UTC), or a date and time (without an offset, local time). */
+function parseTime(flag: string, text: string | boolean | undefined): Date | undefined {
+  if (text === undefined) return undefined
+  const iso = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i
+  const t = typeof text === 'string' && iso.test(text) ? new Date(text) : new Date(NaN)
+  if (Number.isNaN(t.getTime()) || t.getTime() < 0)
+    throw new UsageError(`--${flag} must be an ISO 8601 time from 1970 on, such as 2025-01-31T09:00:00Z, got ${JSON.stringify(text)}`)
+  return t
 }
 
 function stringOption(values: Values, name: string): string | undefined {
@@ -764,6 +804,9 @@ const LIBRARY_TERMS: [RegExp, (conn: Connection | undefined, ...groups: string[]
   [/within operationTimeoutMs \((\d+) ms\)/g, (_c, ms) => `within ${ms} ms (--timeout MS sets the limit)`],
   [/\boperationTimeoutMs\b/g, () => '--timeout'],
   [/\bbeforeVersionId\b/g, () => '--before'],
+  [/\batSequence\b/g, () => '--at-sequence'],
+  [/\bfromSequence\b/g, () => '--from-sequence'],
+  [/^watch did not finish/, () => 'starting to follow the log did not finish'],
   [/the limit \(maxValueBytes\) is/g, () => 'the limit is'],
   [/ \(readOnly: true\)/g, () => ''],
   [/leave objectLock out of the config/g, () => 'leave out --object-lock'],
@@ -951,9 +994,14 @@ function isDigest(d: unknown): d is Digest {
 
 async function runGet({ args, values, json, client, signal }: Context): Promise<number> {
   const verify = values.verify === true
-  const entry = await client.get(args[0], { verify, signal })
+  const atSequence = parseSequence('at-sequence', values['at-sequence'])
+  const at = parseTime('at', values.at)
+  if (atSequence !== undefined && at !== undefined) throw new UsageError('get: give --at-sequence or --at, not both')
+  const entry = await client.get(args[0], { verify, signal, ...(atSequence !== undefined ? { atSequence } : {}), ...(at !== undefined ? { at } : {}) })
+  // The point asked about, beside the entry that answers it.
+  const point = atSequence !== undefined ? `sequence ${atSequence}` : at !== undefined ? isoTime(at.getTime()) : undefined
   if (json) writeJson(verify ? { ...entry, verified: true } : entry)
-  else writeOut([...entryBlock(entry), ...(verify ? ['verified  in the log'] : [])].join('\n'))
+  else writeOut([...entryBlock(entry), ...(point ? [`as of     ${point}`] : []), ...(verify ? ['verified  in the log'] : [])].join('\n'))
   return EXIT.ok
 }
 
@@ -990,6 +1038,8 @@ async function runHistory(ctx: Context): Promise<number> {
 
 async function runLog(ctx: Context): Promise<number> {
   const { values, client, conn, signal } = ctx
+  if (values.follow === true) return runFollow(ctx)
+  for (const flag of ['from-sequence', 'poll-interval']) if (values[flag] !== undefined) throw new UsageError(`log: --${flag} goes with --follow`)
   const before = stringOption(values, 'before')
   return streamListing(ctx, {
     field: 'entries',
@@ -1003,6 +1053,38 @@ async function runLog(ctx: Context): Promise<number> {
       return { items: entries, next: entries.at(-1)?.versionId, end: entries.length < size }
     },
   })
+}
+
+/**
+ * `log --follow`: the entries appended after the head (or from
+ * --from-sequence), oldest first, each as it arrives, until Ctrl-C (exit
+ * 130). With --json one document a line (errors too), so that a pipe can
+ * read them as they come. A broken chain is tampering: exit 1.
+ */
+async function runFollow({ values, json, client, conn, signal }: Context): Promise<number> {
+  for (const flag of ['limit', 'before'])
+    if (values[flag] !== undefined) throw new UsageError(`log --follow: --${flag} is for the listing; --from-sequence N starts following at entry N`)
+  const from = parseSequence('from-sequence', values['from-sequence'])
+  const pollIntervalMs = parseCount('poll-interval', values['poll-interval'], 86_400_000, ' of milliseconds')
+  // A prefix with no log is a typo until --allow-empty says it is a store not written yet.
+  const head = await client.digest({ signal })
+  if (head === undefined && values['allow-empty'] !== true) throw noLog(conn)
+  const fromSequence = from ?? (head === undefined ? 0 : head.sequence + 1)
+  if (process.stderr.isTTY && !json) writeErr(`following ${shown(storeUrl(conn))} from sequence ${fromSequence} (Ctrl-C stops)`)
+  try {
+    for await (const e of client.watch({ fromSequence, pollIntervalMs, signal })) {
+      writeOut(json ? JSON.stringify(e) : entryLine(e))
+      // The reader has gone (| head -n 5): nothing failed.
+      if (output.stdoutClosed) return EXIT.ok
+    }
+  } catch (err) {
+    const d = describeError(err, conn)
+    if (d.code === 'CORRUPT_ENTRY') d.exit = EXIT.tampered
+    printError(d, json)
+    if (json) writeOut(JSON.stringify({ error: errorDoc(d) }))
+    return d.exit
+  }
+  return EXIT.ok
 }
 
 async function runKeys(ctx: Context): Promise<number> {

@@ -2,10 +2,21 @@
 // JavaScript's: argument types, the codec, AbortSignal wiring, error classes.
 
 import { setMaxListeners } from 'node:events'
-import type { NativeCancel, NativeClient, NativeEntry, NativeMemoryStore, NativeProgress, NativeStoreCheck } from '../index'
+import type {
+  NativeCancel,
+  NativeClient,
+  NativeDigest,
+  NativeEntry,
+  NativeFeed,
+  NativeFeedBatch,
+  NativeMemoryStore,
+  NativeProgress,
+  NativeStoreCheck,
+} from '../index'
 import { type Decoder, type Encoder, type JSONValue, decodeValue, encodeValue, jsView, parseStored } from './codec'
 import { type Config, type MemoryOptions, type MemoryScope, type ObjectLock, memoryScope, nativeConfig, nativeMemoryConfig } from './config'
 import { type ErrorCode, type ErrorInfo, ImmuKVError, expect, fromNative, immukvError } from './errors'
+import { logVersionsInEvent } from './events'
 import { native } from './native'
 
 export interface Entry<K extends string = string, V = JSONValue> {
@@ -121,6 +132,59 @@ export interface GetOptions extends CallOptions {
    * @defaultValue none
    */
   trusted?: Digest
+  /**
+   * Point in time: the entry the key had once the entry with this sequence
+   * was in the log (KeyNotFoundError if it had none yet; INVALID_ARGUMENT
+   * beyond the log's head). Combines with `verify` and `trusted`.
+   * @defaultValue none (the latest entry)
+   */
+  atSequence?: number
+  /**
+   * Point in time, by the entries' timestamps (the writers' clocks): the
+   * key's newest entry stamped at or before this time.
+   * @defaultValue none (the latest entry)
+   */
+  at?: Date
+}
+
+/** Where `watch()` starts, what it hands over, how often it looks. */
+export interface WatchOptions<K extends string = string> extends CallOptions {
+  /**
+   * The first sequence to hand over (to resume: the last handled entry's
+   * sequence + 1). Default: the entries after the log's head when `watch()`
+   * is called (from the first entry when the log is empty).
+   * @defaultValue the head's sequence + 1 when `watch()` is called
+   */
+  fromSequence?: number
+  /**
+   * Resume after this entry (the last one handled, or the watcher's
+   * `position`): the log must still hold it unchanged, else the watch fails.
+   * Not with `fromSequence`.
+   * @defaultValue none
+   */
+  after?: Digest
+  /** Only entries of these keys are handed over (every entry is still read and verified). @defaultValue every key */
+  keys?: readonly K[]
+  /** Only entries whose key starts with this (with `keys`: entries matching either). @defaultValue every key */
+  keyPrefix?: string
+  /** Milliseconds between two looks at the log while nothing is new (at most a day). @defaultValue 1000 */
+  pollIntervalMs?: number
+}
+
+/**
+ * An async iterator over the log (see `watch()`). `return()` (a `break` out
+ * of `for await`) stops it at once, also while it waits.
+ */
+export interface Watcher<K extends string = string, V = JSONValue> extends AsyncIterableIterator<Entry<K, V>> {
+  /**
+   * The last entry read and verified: handed over, or passed over by the key
+   * filter. `watch({ after: position })` goes on from there. Undefined until
+   * the watcher has started (or before the log's first entry).
+   */
+  readonly position: Digest | undefined
+  next(): Promise<IteratorResult<Entry<K, V>, undefined>>
+  return(): Promise<IteratorResult<Entry<K, V>, undefined>>
+  [Symbol.asyncIterator](): Watcher<K, V>
 }
 
 export interface SetManyOptions<K extends string = string, V = JSONValue> extends CallOptions {
@@ -489,7 +553,7 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   #call<T>(
     options: CallOptions | undefined,
     run: (cancel: NativeCancel | undefined) => Promise<T>,
-    { refused, cancellable = false }: { refused?: Partial<ErrorInfo>; cancellable?: boolean } = {},
+    { refused, cancellable = false, untracked = false }: { refused?: Partial<ErrorInfo>; cancellable?: boolean; untracked?: boolean } = {},
   ): Promise<T> {
     if (this.#closed || this.#shared.closed) return Promise.reject(immukvError({ code: 'CLIENT_CLOSED', message: 'the client is closed', ...refused }))
     const signal = options?.signal
@@ -511,8 +575,12 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
         this.#inFlight.delete(p)
         this.#shared.inFlight.delete(p)
       })
-    this.#inFlight.add(p)
-    this.#shared.inFlight.add(p)
+    // A watcher waiting for entries never ends by itself: close() ends it
+    // (the native close wakes it), so close() must not wait for it first.
+    if (!untracked) {
+      this.#inFlight.add(p)
+      this.#shared.inFlight.add(p)
+    }
     return p
   }
 
@@ -668,9 +736,10 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
   /**
    * The latest entry of `key`; rejects with KeyNotFoundError when absent.
    * Checks the entry's hash and key. With `verify` (or `trusted`), also
-   * proves it is in the log (see GetOptions).
-   * @throws {@link KeyNotFoundError} `KEY_NOT_FOUND` when the key has no entry
-   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` before any request; `CORRUPT_ENTRY` (the object is not the key's intact entry, or a verified read failed), `DECODER_ERROR` (your decoder threw)
+   * proves it is in the log (see GetOptions). With `atSequence` or `at`, the
+   * entry the key had at that point of the log (README, "Point-in-time reads").
+   * @throws {@link KeyNotFoundError} `KEY_NOT_FOUND` when the key has no entry (at that point)
+   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` before any request (also `atSequence` beyond the log's head); `CORRUPT_ENTRY` (the object is not the key's intact entry, or a verified read failed), `DECODER_ERROR` (your decoder threw)
    * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
    * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
    */
@@ -679,8 +748,91 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     checkOptions(options)
     expect(options?.verify === undefined || typeof options.verify === 'boolean', 'INVALID_ARGUMENT', 'verify must be a boolean')
     checkDigest(options?.trusted, 'trusted')
+    const { atSequence, at } = options ?? {}
+    if (atSequence !== undefined || at !== undefined) {
+      expect(atSequence === undefined || at === undefined, 'INVALID_ARGUMENT', 'give atSequence or at, not both')
+      expect(atSequence === undefined || (Number.isSafeInteger(atSequence) && atSequence >= 0), 'INVALID_ARGUMENT', 'atSequence must be a non-negative integer')
+      expect(
+        at === undefined || (at instanceof Date && Number.isFinite(at.getTime()) && at.getTime() >= 0),
+        'INVALID_ARGUMENT',
+        'at must be a valid Date (not before 1970)',
+      )
+      const n = await this.#call(options, (cancel) =>
+        this.#shared.native.getAt(key, atSequence, at === undefined ? undefined : Math.floor(at.getTime()), options?.verify === true, options?.trusted, cancel),
+      )
+      return this.#entry(n)
+    }
     const n = await this.#call(options, (cancel) => this.#shared.native.get(key, options?.verify === true, options?.trusted, cancel))
     return this.#entry(n)
+  }
+
+  /**
+   * Follows the log: every entry after the starting point, exactly once, in
+   * sequence order, each verified (its hash, and its link to the entry before
+   * it), whatever the number of writers. `for await (const e of
+   * client.watch())`. It looks at the log every `pollIntervalMs` (one
+   * conditional GET while nothing changes) and waits until something follows.
+   * It ends with AbortedError on its `signal`, CLIENT_CLOSED on `close()`,
+   * CORRUPT_ENTRY on a broken chain (after the verified entries before it);
+   * transient failures are retried, and end it (STORAGE_ERROR) only when no
+   * look succeeded for `operationTimeoutMs`. Every failure, bad options
+   * included, comes out of the loop; the starting point is read at once.
+   * Nothing is thrown by this call itself: the iterator's `next()` rejects.
+   * @throws {@link ImmuKVError} `INVALID_KEY`, `INVALID_ARGUMENT` (bad options; `fromSequence` past the head's next sequence); `CORRUPT_ENTRY` (a broken chain, or `after` no longer the log's entry), `VERSION_NOT_FOUND` (the start's entries are no longer in the log), `LOG_DELETED`, `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (no poll succeeded for `operationTimeoutMs`), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
+  watch(options: WatchOptions<K> = {}): Watcher<K, V> {
+    let feed: NativeFeed | undefined
+    let failure: unknown
+    try {
+      expect(typeof options === 'object' && options !== null, 'INVALID_ARGUMENT', 'options must be an object')
+      checkOptions({ signal: options.signal })
+      const { fromSequence, after, keys, keyPrefix, pollIntervalMs } = options
+      expect(
+        fromSequence === undefined || (Number.isSafeInteger(fromSequence) && fromSequence >= 0),
+        'INVALID_ARGUMENT',
+        'fromSequence must be a non-negative integer',
+      )
+      checkDigest(after, 'after')
+      expect(keys === undefined || Array.isArray(keys), 'INVALID_ARGUMENT', 'keys must be an array of keys')
+      for (const k of keys ?? []) checkKey(k, 'keys[]')
+      if (keyPrefix !== undefined) checkString(keyPrefix, 'keyPrefix')
+      expect(
+        pollIntervalMs === undefined || (typeof pollIntervalMs === 'number' && pollIntervalMs >= 1),
+        'INVALID_ARGUMENT',
+        'pollIntervalMs must be a number of milliseconds, at least 1',
+      )
+      expect(!this.#closed && !this.#shared.closed, 'CLIENT_CLOSED', 'the client is closed')
+      feed = this.#shared.native.watch({ fromSequence, after, keys: keys === undefined ? undefined : [...keys], keyPrefix, pollIntervalMs })
+    } catch (err) {
+      failure = fromNative(err)
+    }
+    return new LogWatcher<K, V>(feed, failure, {
+      call: (run) => this.#call(options, run, { cancellable: true }),
+      wait: (run) => this.#call(options, run, { cancellable: true, untracked: true }),
+      entry: (n) => this.#entry(n),
+    })
+  }
+
+  /**
+   * The entries an S3 event notification names (ObjectCreated on this
+   * client's `<prefix>_log.json`, with `versionId`), for a Lambda function:
+   * each verified (intact, and linked to the log version below it), once each
+   * (S3 delivers at least once: duplicates are dropped), in sequence order,
+   * whether the event holds one record or a batch. Direct, SNS, SQS and
+   * EventBridge deliveries are understood; records of other buckets and
+   * objects, and other events, are passed over. See README, "Following the log".
+   * @throws {@link ImmuKVError} `INVALID_ARGUMENT` (not an event; a record of the log without a version id); `CORRUPT_ENTRY` (a version that is not an intact entry linked to the version below it), `VERSION_NOT_FOUND` (a version no longer in the log), `DECODER_ERROR`
+   * @throws {@link ImmuKVError} `STORAGE_ERROR` (5xx, throttling, timeouts, network, after retries; `operationTimeoutMs` ran out), `ACCESS_DENIED`, `NO_SUCH_BUCKET`, `CREDENTIALS_ERROR`
+   * @throws {@link AbortedError} `ABORTED` when `signal` fires; {@link ImmuKVError} `CLIENT_CLOSED` after `close()`, `INTERNAL_ERROR` for a bug in ImmuKV
+   */
+  async entriesFromS3Event(event: unknown, options?: CallOptions): Promise<Entry<K, V>[]> {
+    checkOptions(options)
+    const ids = logVersionsInEvent(event, this.#shared.native.logLocation())
+    if (ids.length === 0) return []
+    const entries = await this.#call(options, (cancel) => this.#shared.native.verifiedLogVersions(ids, cancel))
+    return entries.map((e) => this.#entry(e))
   }
 
   /**
@@ -972,6 +1124,107 @@ export class ImmuKVClient<K extends string = string, V = JSONValue> {
     this.#shared.closed = true
     await Promise.allSettled([...this.#shared.inFlight])
     await this.#shared.native.close()
+  }
+}
+
+/** What a watcher needs of its client. */
+interface WatcherHooks<K extends string, V> {
+  /** A native call, tracked by close(). */
+  call<T>(run: (cancel: NativeCancel | undefined) => Promise<T>): Promise<T>
+  /** A native call that may wait for ever (ended by close(), not waited for). */
+  wait<T>(run: (cancel: NativeCancel | undefined) => Promise<T>): Promise<T>
+  entry(n: NativeEntry): Entry<K, V>
+}
+
+const DONE = { done: true, value: undefined } as const
+
+class LogWatcher<K extends string, V> implements Watcher<K, V> {
+  readonly #feed: NativeFeed | undefined
+  readonly #hooks: WatcherHooks<K, V>
+  /** Read and verified, not yet handed over, with the position after the last of them. */
+  #buffer: NativeEntry[] = []
+  #bufferEnd: NativeDigest | null | undefined
+  #position: Digest | undefined
+  #started: Promise<void>
+  #done = false
+  /** The native call in flight, to cancel on return(). */
+  #cancel: NativeCancel | undefined
+  /** next() calls run one after another, as a generator's do. */
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor(feed: NativeFeed | undefined, failure: unknown, hooks: WatcherHooks<K, V>) {
+    this.#feed = feed
+    this.#hooks = hooks
+    if (feed === undefined) {
+      this.#started = Promise.reject(failure)
+    } else {
+      // Started now: "the head at the call" is the head when watch() was called.
+      this.#started = hooks
+        .call((cancel) => {
+          this.#cancel = cancel
+          return feed.start(cancel)
+        })
+        .then((position) => {
+          this.#position = position ?? undefined
+        })
+    }
+    // Reported by the first next(), never as an unhandled rejection.
+    this.#started.catch(() => {})
+  }
+
+  get position(): Digest | undefined {
+    return this.#position
+  }
+
+  [Symbol.asyncIterator](): Watcher<K, V> {
+    return this
+  }
+
+  next(): Promise<IteratorResult<Entry<K, V>, undefined>> {
+    const step = this.#queue.then(() => this.#step())
+    this.#queue = step.catch(() => {})
+    return step
+  }
+
+  async #step(): Promise<IteratorResult<Entry<K, V>, undefined>> {
+    try {
+      if (this.#done) return DONE
+      await this.#started
+      while (this.#buffer.length === 0) {
+        if (this.#done) return DONE
+        const feed = this.#feed as NativeFeed
+        const batch: NativeFeedBatch = await this.#hooks.wait((cancel) => {
+          this.#cancel = cancel
+          return feed.next(cancel)
+        })
+        if (this.#done) return DONE
+        this.#buffer = batch.entries
+        this.#bufferEnd = batch.position
+      }
+      const n = this.#buffer[0]
+      const entry = this.#hooks.entry(n) // a decoder failure leaves the position before it
+      this.#buffer.shift()
+      this.#position = this.#buffer.length === 0 && this.#bufferEnd ? this.#bufferEnd : { sequence: n.sequence, versionId: n.versionId, hash: n.hash }
+      return { done: false, value: entry }
+    } catch (err) {
+      if (this.#done) return DONE // cancelled by return()
+      this.#done = true
+      throw err
+    }
+  }
+
+  async return(): Promise<IteratorResult<Entry<K, V>, undefined>> {
+    if (!this.#done) {
+      this.#done = true
+      this.#buffer = []
+      this.#cancel?.cancel()
+    }
+    return DONE
+  }
+
+  async throw(err?: unknown): Promise<IteratorResult<Entry<K, V>, undefined>> {
+    await this.return()
+    throw err
   }
 }
 

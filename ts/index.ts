@@ -21,6 +21,8 @@ export type {
   RetentionHorizon,
   SetManyOptions,
   SetManyResult,
+  WatchOptions,
+  Watcher,
 } from './client'
 export type { Decoder, Encoder, JSONValue } from './codec'
 export type { Config, Credentials, CredentialsProvider, MemoryOptions, MemoryScope, ObjectLock, Overrides, StoreOptions } from './config'

@@ -489,6 +489,17 @@ impl<S: Store> Inner<S> {
     /// listing page per thousand.
     pub(super) async fn get_verified(&self, key: &str, trusted: Option<&Digest>) -> Result<Entry> {
         let entry = self.get(key).await?;
+        self.prove_logged(entry, key, trusted).await
+    }
+
+    /// The proof of a verified read, for an entry of `key` already read
+    /// (by `get`, or a point-in-time read).
+    pub(super) async fn prove_logged(
+        &self,
+        entry: Entry,
+        key: &str,
+        trusted: Option<&Digest>,
+    ) -> Result<Entry> {
         let deadline = self.deadline();
         let path = self.layout.key_path(key);
         let fail = |detail: String| {

@@ -90,6 +90,9 @@ pub(super) struct Calls {
     closed: AtomicBool,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// Woken by `close()`: calls that would otherwise never end (a feed
+    /// waiting for new entries) end then.
+    closing: Notify,
 }
 
 /// Held while a call (or the append pipeline) is running.
@@ -138,6 +141,7 @@ impl Calls {
 
     pub(super) async fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        self.closing.notify_waiters();
         loop {
             let idle = self.idle.notified();
             tokio::pin!(idle);
@@ -146,6 +150,19 @@ impl Calls {
                 return;
             }
             idle.await;
+        }
+    }
+
+    /// Resolves once `close()` has been called.
+    pub(super) async fn closed(&self) {
+        loop {
+            let closing = self.closing.notified();
+            tokio::pin!(closing);
+            closing.as_mut().enable();
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            closing.await;
         }
     }
 }

@@ -6,7 +6,10 @@
 //!   between its appends, and the key-object write after each
 //! - `settle.rs`: deciding whether an attempt whose answer was lost committed
 //! - `repair.rs`: orphans (log entries whose key object was not written)
-//! - `read.rs`: `get`, `history`, `log_entries`, `list_keys`
+//! - `read.rs`: `get`, `history`, `log_entries`, `list_keys`, point-in-time
+//!   reads (`get_at`)
+//! - `feed.rs`: following the log (`feed`), and the entries an S3 event
+//!   names
 //! - `audit.rs`: `verify_log`, `digest`, verified reads; `key_objects.rs`:
 //!   the audit of key objects against the log
 //! - `window.rs`: pipelined writes (`pipelineDepth` > 1): the window of
@@ -23,6 +26,7 @@ mod audit;
 mod calls;
 mod chain;
 mod doctor;
+pub mod feed;
 mod key_objects;
 mod object_lock;
 pub mod options;
@@ -34,7 +38,9 @@ mod settle;
 mod window;
 
 pub use audit::{Progress, VerifyOptions, VerifyPhase};
+pub use feed::{Feed, FeedOptions, FeedStart, KeyFilter};
 pub use options::{duration_ms, whole_number, Options};
+pub use read::At;
 
 use crate::env::{Cancel, Env, TokioEnv};
 use crate::error::{Error, ErrorCode, Result};
@@ -207,6 +213,12 @@ impl<S: Store> Client<S> {
 
     pub fn options(&self) -> &Options {
         &self.inner.opts
+    }
+
+    /// The bucket and the log's object key (`<prefix>_log.json`): what an
+    /// S3 event notification names.
+    pub fn log_location(&self) -> (&str, &str) {
+        (self.inner.bucket(), self.inner.log_path())
     }
 
     /// Counters since the client was made.
@@ -398,6 +410,50 @@ impl<S: Store> Client<S> {
                 ("verified get", key),
                 None,
                 self.inner.get_verified(key, trusted),
+            )
+            .await
+    }
+
+    /// The entry `key` had at a point of the log (a sequence, or a time by
+    /// the writers' clocks): `KEY_NOT_FOUND` if it had none yet. See
+    /// docs/PROTOCOL.md for its request cost.
+    pub async fn get_at(&self, key: &str, at: At) -> Result<Entry> {
+        self.inner
+            .call(("get", key), None, self.inner.get_at(key, at))
+            .await
+    }
+
+    /// [`Client::get_at`], then proof that the entry is in the log (and,
+    /// given a trusted digest, in the chain that extends it).
+    pub async fn get_at_verified(
+        &self,
+        key: &str,
+        at: At,
+        trusted: Option<&Digest>,
+    ) -> Result<Entry> {
+        let inner = &self.inner;
+        let read = async {
+            let entry = inner.get_at(key, at).await?;
+            inner.prove_logged(entry, key, trusted).await
+        };
+        inner.call(("verified get", key), None, read).await
+    }
+
+    /// Follows the log from `opts.start`: see [`Feed`]. Makes no request
+    /// until the feed is started or polled.
+    pub fn feed(&self, opts: FeedOptions) -> Result<Feed<S>> {
+        Feed::new(self.inner.clone(), opts)
+    }
+
+    /// The entries these log versions hold (an S3 event names them), each
+    /// once, in sequence order, each verified: intact and linked to the
+    /// version below it.
+    pub async fn verified_log_versions(&self, version_ids: &[String]) -> Result<Vec<Entry>> {
+        self.inner
+            .call(
+                "entries of an event",
+                None,
+                self.inner.verified_log_versions(version_ids),
             )
             .await
     }

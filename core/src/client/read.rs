@@ -480,3 +480,233 @@ pub(super) fn check_version_id(name: &str, v: Option<&str>) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// The point of a point-in-time read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    /// Once the entry with this sequence was in the log.
+    Sequence(u64),
+    /// By the writers' clocks: the key's newest entry stamped at or before
+    /// this time (Unix milliseconds).
+    TimestampMs(u64),
+}
+
+impl At {
+    /// The entry was in the log at this point (was written by then).
+    fn holds(self, e: &Entry) -> bool {
+        match self {
+            At::Sequence(s) => e.sequence <= s,
+            At::TimestampMs(t) => e.timestamp_ms <= t,
+        }
+    }
+}
+
+// Point-in-time reads. Key-object versions are written in entry order and
+// each names its entry, so the key's value at a point is its newest
+// key-object version that `holds` there: found by a binary search over the
+// version listing, one GET per probe. The log is the authority: an entry of
+// the key whose key object is not written yet (an orphan head, or a write
+// under way) counts from the moment it is in the log.
+impl<S: Store> Inner<S> {
+    /// The entry `key` had at `at`: `KEY_NOT_FOUND` if it had none yet.
+    /// Costs one GET of the latest key object; when that entry holds at
+    /// `at`, one GET of the log head (a newer entry of the key may be there
+    /// without its key object; and `at` may not be beyond the head); when
+    /// it does not, a listing of the key's versions (a page per 1000 newer
+    /// than the answer, each page's oldest read) and a binary search: about
+    /// log2(n) GETs for n versions listed.
+    pub(super) async fn get_at(&self, key: &str, at: At) -> Result<Entry> {
+        self.check_key(key)?;
+        let deadline = self.deadline();
+        let path = self.layout.key_path(key);
+        let latest = retry::idempotent(self, deadline, || self.store.get(&path, None)).await?;
+        let latest = match latest {
+            Some(o) => {
+                let version = o.version_id.clone();
+                let e = Entry::from_key_object(&o.body)
+                    .map_err(|e| Error::corrupt(self.bucket(), &path, version.as_deref(), &e.0))?;
+                Some((
+                    self.checked(e, key, &path, version.as_deref(), deadline)
+                        .await?,
+                    version,
+                ))
+            }
+            None => None,
+        };
+        if let Some((l, v)) = &latest {
+            if !at.holds(l) {
+                return self
+                    .search_versions(key, &path, at, v.as_deref().map(|v| (v, l)), deadline)
+                    .await;
+            }
+        }
+        // The latest key object holds at `at` (or there is none): the log
+        // head may hold a newer entry of the key, and bounds `at`.
+        let head = match self.read_head(deadline).await? {
+            super::LogHead::Head(h) => Some(h.entry),
+            super::LogHead::Empty => None,
+            // Hidden: answered from the key objects, as `get` is.
+            super::LogHead::Deleted { .. } => {
+                return match latest {
+                    Some((l, _)) => Ok(l),
+                    None => self.search_versions(key, &path, at, None, deadline).await,
+                }
+            }
+        };
+        if let At::Sequence(s) = at {
+            let next = head.as_ref().map_or(0, |h| h.sequence + 1);
+            if s >= next {
+                return Err(Error::invalid_argument(format!(
+                    "atSequence {s} is beyond the log's head ({}): what the key holds there is not \
+                     known yet",
+                    head.as_ref()
+                        .map_or("the log is empty".to_string(), |h| format!("sequence {}", h.sequence))
+                )));
+            }
+        }
+        if let Some(h) = head {
+            let newer = latest.as_ref().is_none_or(|(l, _)| h.sequence > l.sequence);
+            if h.key == key && at.holds(&h) && newer && h.hash_dialect().is_some() {
+                return Ok(h.as_ref().clone());
+            }
+        }
+        match latest {
+            Some((l, _)) => Ok(l),
+            // No key object: none yet, or hidden by a delete marker.
+            None => self.search_versions(key, &path, at, None, deadline).await,
+        }
+    }
+
+    /// The newest version of the key object at `path` whose entry holds at
+    /// `at`; `newest`: the latest version and its entry, already read,
+    /// which does not. An interpolation search: a key's versions name
+    /// rising sequences (and, by the writers' clocks, times), so the
+    /// position of `at` between two versions read is guessed from their
+    /// sequences; when a guess does not halve the range, the next probe
+    /// bisects it (at most about twice a binary search's probes).
+    async fn search_versions(
+        &self,
+        key: &str,
+        path: &str,
+        at: At,
+        newest: Option<(&str, &Entry)>,
+        deadline: Duration,
+    ) -> Result<Entry> {
+        // ids[..lo] fail, the newest of them with value `fail_v`; ids[hi]
+        // holds, with value `hold_v` (hi == ids.len(): none listed does).
+        let mut ids: Vec<String> = Vec::new();
+        let mut found: Option<(usize, Entry)> = None;
+        let mut lo = 0;
+        let mut fail_v: Option<i128> = None;
+        loop {
+            let (page, complete) = self
+                .list_versions(path, ids.last().map(String::as_str), Some(1000), deadline)
+                .await?;
+            let first = page.first().map(String::as_str);
+            if let Some((_, e)) = newest.filter(|(v, _)| ids.is_empty() && first == Some(*v)) {
+                lo = 1;
+                fail_v = Some(at.value(e));
+            }
+            let start = ids.len();
+            ids.extend(page);
+            if complete || ids.len() == start {
+                break;
+            }
+            // Is the answer on this page? Its oldest version tells.
+            let last = ids.len() - 1;
+            let e = self.read_key_at(key, path, &ids[last], deadline).await?;
+            if at.holds(&e) {
+                found = Some((last, e));
+                break;
+            }
+            lo = ids.len();
+            fail_v = Some(at.value(&e));
+        }
+        let mut hi = found.as_ref().map_or(ids.len(), |(i, _)| *i);
+        // Below the oldest version: no sequence is below 0.
+        let mut hold_v: Option<i128> = match &found {
+            Some((_, e)) => Some(at.value(e)),
+            None if matches!(at, At::Sequence(_)) => Some(-1),
+            None => None,
+        };
+        let mut bisect = false;
+        while lo < hi {
+            let target = at.target();
+            let mid = match (fail_v, hold_v) {
+                (Some(f), Some(h)) if !bisect && f > h && target < f => {
+                    // Values fall from `f` (at lo - 1) to `h` (at hi).
+                    let frac = (f - target) as f64 / (f - h) as f64;
+                    (lo + ((hi - lo) as f64 * frac) as usize).clamp(lo, hi - 1)
+                }
+                _ => lo + (hi - lo) / 2,
+            };
+            let before = hi - lo;
+            let e = self.read_key_at(key, path, &ids[mid], deadline).await?;
+            if at.holds(&e) {
+                hi = mid;
+                hold_v = Some(at.value(&e));
+                found = Some((mid, e));
+            } else {
+                lo = mid + 1;
+                fail_v = Some(at.value(&e));
+            }
+            bisect = !bisect && (hi - lo) * 2 > before;
+        }
+        match found {
+            Some((i, e)) if i == hi => Ok(e),
+            _ => Err(Error {
+                path: Some(path.to_string()),
+                ..Error::new(
+                    ErrorCode::KeyNotFound,
+                    format!("key {key:?} had no entry yet at {}", at.describe()),
+                )
+            }),
+        }
+    }
+
+    /// One version of a key object, checked as `get` checks it.
+    async fn read_key_at(
+        &self,
+        key: &str,
+        path: &str,
+        version: &str,
+        deadline: Duration,
+    ) -> Result<Entry> {
+        let obj = retry::idempotent(self, deadline, || self.store.get(path, Some(version))).await?;
+        let obj = obj.ok_or_else(|| {
+            Error::corrupt(
+                self.bucket(),
+                path,
+                Some(version),
+                "listed version vanished (deleted while reading?)",
+            )
+        })?;
+        let e = Entry::from_key_object(&obj.body)
+            .map_err(|e| Error::corrupt(self.bucket(), path, Some(version), &e.0))?;
+        self.checked(e, key, path, Some(version), deadline).await
+    }
+}
+
+impl At {
+    /// What the search compares: the entry's sequence, or its time.
+    fn value(self, e: &Entry) -> i128 {
+        match self {
+            At::Sequence(_) => i128::from(e.sequence),
+            At::TimestampMs(_) => i128::from(e.timestamp_ms),
+        }
+    }
+
+    fn target(self) -> i128 {
+        match self {
+            At::Sequence(s) => i128::from(s),
+            At::TimestampMs(t) => i128::from(t),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            At::Sequence(s) => format!("sequence {s}"),
+            At::TimestampMs(t) => format!("timestamp {t} ms"),
+        }
+    }
+}

@@ -5,8 +5,8 @@ use super::executor::World;
 use crate::bucket::{Encryption, ObjectLock, Retention, Versioning};
 use crate::storage::memory::MemoryStore;
 use crate::storage::{
-    KeyPage, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreError, StoreErrorKind,
-    StoreResult, VersionPage,
+    KeyPage, Latest, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreError,
+    StoreErrorKind, StoreResult, VersionPage,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -161,6 +161,13 @@ impl Store for SimStore {
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
         self.read("GetObject", path, || {
             self.memory.apply_get(path, version_id)
+        })
+        .await
+    }
+
+    async fn get_if_changed(&self, path: &str, etag: Option<&str>) -> StoreResult<Latest> {
+        self.read("GetObject", path, || {
+            self.memory.apply_get_if_changed(path, etag)
         })
         .await
     }

@@ -10,8 +10,8 @@
 //! with objects the way another tool would.
 
 use super::{
-    KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
-    StoreErrorKind, StoreResult, VersionPage,
+    KeyPage, Latest, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store,
+    StoreError, StoreErrorKind, StoreResult, VersionPage,
 };
 use crate::bucket::{Encryption, ObjectLock, Retention, Versioning};
 use crate::lifecycle::Lifecycle;
@@ -330,6 +330,14 @@ impl MemoryStore {
         })
     }
 
+    pub(crate) fn apply_get_if_changed(&self, path: &str, etag: Option<&str>) -> Latest {
+        match self.apply_get(path, None) {
+            None => Latest::Absent,
+            Some(o) if etag.is_some() && o.etag.as_deref() == etag => Latest::Unchanged,
+            Some(o) => Latest::Changed(o),
+        }
+    }
+
     pub(crate) fn apply_head(&self, path: &str, version_id: Option<&str>) -> Option<Meta> {
         let s = self.state();
         let found = s.objects.get(path).and_then(|versions| match version_id {
@@ -531,6 +539,11 @@ impl Store for MemoryStore {
     async fn get(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Object>> {
         self.check_read_fault(Op::Get, path)?;
         Ok(self.apply_get(path, version_id))
+    }
+
+    async fn get_if_changed(&self, path: &str, etag: Option<&str>) -> StoreResult<Latest> {
+        self.check_read_fault(Op::Get, path)?;
+        Ok(self.apply_get_if_changed(path, etag))
     }
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {

@@ -8,7 +8,8 @@
 //! abandoned.
 
 use super::{
-    KeyPage, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreResult, VersionPage,
+    KeyPage, Latest, ListFrom, Meta, Object, Precondition, PutOutcome, Store, StoreResult,
+    VersionPage,
 };
 use crate::bucket::{Encryption, ObjectLock, Retention, Versioning};
 use crate::stats::{Request, Stats};
@@ -134,6 +135,24 @@ impl<S: Store> Store for Metered<S> {
             self.stats.received(o.body.len());
         }
         self.answered(r, out, found)
+    }
+
+    async fn get_if_changed(&self, path: &str, etag: Option<&str>) -> StoreResult<Latest> {
+        let r = self.send(Request::Get, path);
+        let out = self
+            .stats
+            .requesting(self.inner.get_if_changed(path, etag))
+            .await;
+        if let Ok(Latest::Changed(o)) = &out {
+            self.stats.received(o.body.len());
+        }
+        self.answered(r, out, |l| {
+            Some(match l {
+                Latest::Unchanged => 304,
+                Latest::Absent => 404,
+                Latest::Changed(_) => 200,
+            })
+        })
     }
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {

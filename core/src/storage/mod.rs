@@ -49,6 +49,16 @@ impl Precondition {
     }
 }
 
+/// What a conditional GET of an object's latest version found.
+#[derive(Clone, Debug)]
+pub enum Latest {
+    /// Its ETag is still the one given (HTTP 304): nothing was sent.
+    Unchanged,
+    /// No such object (or its latest version is a delete marker).
+    Absent,
+    Changed(Object),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
     Written(Meta),
@@ -201,6 +211,15 @@ pub trait Store: Send + Sync + 'static {
         path: &str,
         version_id: Option<&str>,
     ) -> impl Future<Output = StoreResult<Option<Object>>> + Send;
+
+    /// GetObject of the latest version with `If-None-Match: <etag>` (a plain
+    /// GET without an ETag): following an object costs one request and no
+    /// body while it does not change.
+    fn get_if_changed(
+        &self,
+        path: &str,
+        etag: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Latest>> + Send;
 
     /// HeadObject, latest or a given version; `None` when absent.
     fn head(

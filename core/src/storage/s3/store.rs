@@ -7,8 +7,8 @@ use super::S3Settings;
 use crate::bucket::{Encryption, LockMode, LockRule, ObjectLock, Retention, Versioning};
 use crate::lifecycle::Lifecycle;
 use crate::storage::{
-    KeyPage, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store, StoreError,
-    StoreErrorKind, StoreResult, VersionPage,
+    KeyPage, Latest, ListFrom, Meta, Object, PageCursor, Precondition, PutOutcome, Store,
+    StoreError, StoreErrorKind, StoreResult, VersionPage,
 };
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -129,6 +129,68 @@ impl S3Store {
     }
 }
 
+/// The body of a GetObject answer, read in chunks up to the size bound
+/// (`MAX_OBJECT_BYTES`): an `Object`, or `return`s the error from the
+/// enclosing function. A macro, not an async fn: another async layer in
+/// every read made a call's future type deeper than the default recursion
+/// limit of crates using this one.
+macro_rules! bounded_body {
+    ($store:expr, $out:expr, $path:expr) => {{
+        let (store, out, path): (&S3Store, _, &str) = ($store, $out, $path);
+        let etag = out.e_tag.clone();
+        let version_id = out.version_id.clone();
+        let too_large = |len: u64| StoreError {
+            kind: StoreErrorKind::TooLarge,
+            operation: "GetObject",
+            bucket: store.bucket.clone(),
+            path: path.to_string(),
+            status: None,
+            detail: format!(
+                "the object is {len} bytes or more, larger than any entry a client writes \
+                 (at most {} bytes are read)",
+                crate::defaults::MAX_OBJECT_BYTES
+            ),
+            cause: None,
+            maybe_applied: false,
+        };
+        let max = crate::defaults::MAX_OBJECT_BYTES;
+        if let Some(len) = out
+            .content_length
+            .filter(|&n| n > 0 && n as u64 > max as u64)
+        {
+            return Err(too_large(len as u64));
+        }
+        // Read in chunks, so that a body without a length cannot grow past
+        // the bound either.
+        let mut body =
+            Vec::with_capacity(out.content_length.unwrap_or(0).clamp(0, max as i64) as usize);
+        let mut stream = out.body;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| StoreError {
+                kind: StoreErrorKind::Transient,
+                operation: "GetObject",
+                bucket: store.bucket.clone(),
+                path: path.to_string(),
+                status: None,
+                detail: store
+                    .secrets
+                    .redact(&format!("reading the body: {}", chain(&e))),
+                cause: Some(Arc::new(e)),
+                maybe_applied: false,
+            })?;
+            if body.len() + chunk.len() > max {
+                return Err(too_large((body.len() + chunk.len()) as u64));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Object {
+            body,
+            etag,
+            version_id,
+        }
+    }};
+}
+
 impl Store for S3Store {
     fn bucket(&self) -> &str {
         &self.bucket
@@ -161,57 +223,30 @@ impl Store for S3Store {
             }
             Err(e) => return Err(self.error("GetObject", path, e)),
         };
-        let etag = out.e_tag.clone();
-        let version_id = out.version_id.clone();
-        let too_large = |len: u64| StoreError {
-            kind: StoreErrorKind::TooLarge,
-            operation: "GetObject",
-            bucket: self.bucket.clone(),
-            path: path.to_string(),
-            status: None,
-            detail: format!(
-                "the object is {len} bytes or more, larger than any entry a client writes \
-                 (at most {} bytes are read)",
-                crate::defaults::MAX_OBJECT_BYTES
-            ),
-            cause: None,
-            maybe_applied: false,
-        };
-        let max = crate::defaults::MAX_OBJECT_BYTES;
-        if let Some(len) = out
-            .content_length
-            .filter(|&n| n > 0 && n as u64 > max as u64)
-        {
-            return Err(too_large(len as u64));
-        }
-        // Read in chunks, so that a body without a length cannot grow past
-        // the bound either.
-        let mut body =
-            Vec::with_capacity(out.content_length.unwrap_or(0).clamp(0, max as i64) as usize);
-        let mut stream = out.body;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| StoreError {
-                kind: StoreErrorKind::Transient,
-                operation: "GetObject",
-                bucket: self.bucket.clone(),
-                path: path.to_string(),
-                status: None,
-                detail: self
-                    .secrets
-                    .redact(&format!("reading the body: {}", chain(&e))),
-                cause: Some(Arc::new(e)),
-                maybe_applied: false,
-            })?;
-            if body.len() + chunk.len() > max {
-                return Err(too_large((body.len() + chunk.len()) as u64));
+        Ok(Some(bounded_body!(self, out, path)))
+    }
+
+    async fn get_if_changed(&self, path: &str, etag: Option<&str>) -> StoreResult<Latest> {
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(path)
+            .set_if_none_match(etag.map(str::to_string))
+            .send()
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            // 304 Not Modified has no body, hence no S3 error code.
+            Err(e)
+                if etag.is_some() && e.raw_response().map(|r| r.status().as_u16()) == Some(304) =>
+            {
+                return Ok(Latest::Unchanged)
             }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Some(Object {
-            body,
-            etag,
-            version_id,
-        }))
+            Err(e) if is_absent(&e) => return Ok(Latest::Absent),
+            Err(e) => return Err(self.error("GetObject", path, e)),
+        };
+        Ok(Latest::Changed(bounded_body!(self, out, path)))
     }
 
     async fn head(&self, path: &str, version_id: Option<&str>) -> StoreResult<Option<Meta>> {
