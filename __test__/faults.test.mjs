@@ -377,6 +377,89 @@ describe("one client's append pipeline under faults (SeaweedFS)", () => {
   })
 })
 
+for (const server of SERVERS) {
+  describe(`a pipelined writer (pipelineDepth 8) killed mid-batch on ${server.name}`, () => {
+    test('orphans stay among its newest 8 entries, readers serve them (point-in-time too), the next writer repairs all; no acknowledged set lost', async () => {
+      const proxy = await new S3Proxy(server.endpoint).start()
+      try {
+        const b = await bucket(server)
+        const depth = 8
+        const writer = spawn(process.execPath, [
+          fileURLToPath(new URL('./support/writer.mjs', import.meta.url)),
+          JSON.stringify({
+            endpoint: proxy.endpoint,
+            bucket: b,
+            clients: 1,
+            sets: 40,
+            keys: 40,
+            concurrent: true,
+            tag: 'pipe',
+            pipelineDepth: depth,
+            ackLines: true,
+            requestTimeoutMs: 60000,
+          }),
+        ])
+        let out = ''
+        writer.stdout.on('data', (d) => (out += d))
+        // A key per set: an entry waits for its key's previous key object, so
+        // only entries of distinct keys can be orphans side by side.
+        const deadline = Date.now() + 30000
+        const keyPuts = () => proxy.requests.filter((r) => r.method === 'PUT' && r.target === 'key').length
+        while (keyPuts() < 6 && Date.now() < deadline) await sleep(2)
+        // From here no key-object write answers: the writer goes on appending
+        // until its window is full, then waits; it is killed there.
+        proxy.inject({ op: 'PUT', target: 'key', action: 'hang', times: 100000 })
+        let logPuts = -1
+        while (Date.now() < deadline) {
+          await sleep(400)
+          const now = proxy.count('PUT', 'log')
+          if (now === logPuts) break
+          logPuts = now
+        }
+        writer.kill('SIGKILL')
+        await new Promise((r) => writer.on('exit', r))
+        proxy.clearFaults()
+        const acked = out
+          .split('\n')
+          .filter((l) => l.startsWith('ACK '))
+          .map((l) => JSON.parse(l.slice(4)))
+        const reader = client(server, b, { readOnly: true })
+        const log = await reader.logEntries()
+        assert.deepEqual(
+          log.map((e) => e.sequence),
+          [...Array(log.length).keys()].reverse(),
+          'contiguous',
+        )
+        for (const a of acked) assert.equal(log.filter((e) => e.hash === a.hash).length, 1, `acknowledged ${a.key} once`)
+        const orphans = []
+        for (const e of log) {
+          const k = await keyObject(server, b, `keys/${e.key}.json`)
+          if (k?.log_version_id !== e.versionId) orphans.push(e)
+        }
+        const head = log[0]
+        assert.ok(orphans.length >= 2, `orphans below the head (found ${orphans.length}): the test exercises the window`)
+        for (const o of orphans) assert.ok(o.sequence > head.sequence - depth, `orphan ${o.sequence} within the newest ${depth} (head ${head.sequence})`)
+        // A reader that may not repair serves each orphan from the log.
+        for (const o of orphans) {
+          assert.equal((await reader.get(o.key)).hash, o.hash, `get ${o.key}`)
+          assert.equal((await reader.get(o.key, { atSequence: head.sequence })).hash, o.hash, `get ${o.key} at the head`)
+          assert.equal((await reader.get(o.key, { atSequence: o.sequence })).hash, o.hash, `get ${o.key} at its own sequence`)
+          await assert.rejects(reader.get(o.key, { atSequence: o.sequence - 1 }), { code: 'KEY_NOT_FOUND' })
+        }
+        assert.equal((await reader.verifyLog()).ok, true, 'orphans in the window are the protocol working')
+        // The next writer, at the default depth, repairs every one before it appends.
+        const next = client(server, b)
+        await next.set('after', 1)
+        for (const o of orphans) assert.equal((await keyObject(server, b, `keys/${o.key}.json`)).log_version_id, o.versionId, `${o.key} repaired`)
+        assert.deepEqual((await next.verifyLog()).failures, [])
+        await Promise.all([reader.close(), next.close()])
+      } finally {
+        await proxy.stop()
+      }
+    })
+  })
+}
+
 describe('crash between the two phases (SeaweedFS)', () => {
   test('kill -9 of a writer after its log append leaves an orphan that the next writer repairs', async () => {
     const proxy = await new S3Proxy(SEAWEED.endpoint).start()

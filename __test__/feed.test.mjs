@@ -231,6 +231,16 @@ for (const server of STORES) {
         const got = await r.get(e.key, { at: new Date(e.timestampMs) })
         assert.equal(got.hash, written.findLast((x) => x.key === e.key && x.timestampMs <= e.timestampMs).hash)
       }
+      // Random moments between the entries (and after the last).
+      const [t0, t1] = [written[0].timestampMs, written[39].timestampMs + 50]
+      for (let round = 0; round < 12; round++) {
+        const t = t0 + random(t1 - t0 + 1)
+        const key = ['x', 'y', 'z'][round % 3]
+        const want = written.findLast((e) => e.key === key && e.timestampMs <= t)
+        const got = r.get(key, { at: new Date(t) })
+        if (want) assert.equal((await got).hash, want.hash, `${key} at ${t}`)
+        else assert.equal((await rejection(got)).code, 'KEY_NOT_FOUND', `${key} at ${t}`)
+      }
       assert.equal((await rejection(r.get('x', { at: new Date(0) }))).code, 'KEY_NOT_FOUND')
       // Verified, and refused beyond the head or with bad input.
       const v = await r.get('y', { atSequence: 30, verify: true })

@@ -3,7 +3,20 @@
 // contention tests and by writer.mjs.
 import { ImmuKVClient, ADMIN } from './helpers.mjs'
 
-export async function writeConcurrently({ endpoint, bucket, prefix = '', clients = 1, sets = 1, tag = 'w', keys = 0, concurrent = false, ...extra }) {
+// `ackLines`: also print each acknowledged set at once, as a line `ACK {...}`
+// (a test that kills the process learns what was acknowledged before).
+export async function writeConcurrently({
+  endpoint,
+  bucket,
+  prefix = '',
+  clients = 1,
+  sets = 1,
+  tag = 'w',
+  keys = 0,
+  concurrent = false,
+  ackLines = false,
+  ...extra
+}) {
   const acked = []
   const failed = []
   await Promise.all(
@@ -20,7 +33,8 @@ export async function writeConcurrently({ endpoint, bucket, prefix = '', clients
         try {
           const e = await client.set(key, { tag, c, i })
           acked.push({ hash: e.hash, sequence: e.sequence, key, i })
-          if (concurrent) process.stdout.write?.('')
+          if (ackLines) process.stdout.write(`ACK ${JSON.stringify({ hash: e.hash, sequence: e.sequence, key, i })}\n`)
+          else if (concurrent) process.stdout.write?.('')
         } catch (err) {
           failed.push({ code: err.code, message: err.message, mayHaveCommitted: err.mayHaveCommitted, i })
         }

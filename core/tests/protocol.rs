@@ -3,6 +3,7 @@
 
 mod common;
 
+use immukv_core::client::At;
 use immukv_core::format::{Dialect, Entry, Json};
 use immukv_core::storage::memory::{FaultPoint, MemoryStore, Op};
 use immukv_core::{Client, ErrorCode, FailureKind, Options, VerifyOptions};
@@ -1472,23 +1473,38 @@ async fn orphans_below_a_pipelined_head_are_repaired_by_the_next_writer_and_serv
         let w = pipelined(&store, 8);
         w.set("base", &j(json!(0))).await.unwrap();
         // Its next five key-object writes never land (each is tried four
-        // times), and the process is gone.
-        store.inject(Op::Put, "keys/", FaultPoint::Before, 20);
+        // times, and again by its own reads below), and the process is gone.
+        store.inject(Op::Put, "keys/", FaultPoint::Before, 1000);
         let sets: Vec<_> = (1..6)
             .map(|i| w.set(&format!("k{i}"), &j(json!(i))))
             .collect();
         for r in futures_util::future::join_all(sets).await {
             r.unwrap();
         }
+        // Its own reads, point-in-time ones too, see its entries below the
+        // head whose key objects are not written.
+        let own = w
+            .get_at("k2", At::Sequence(5))
+            .await
+            .expect("the writer's own entry below the head, at a later sequence");
+        assert_eq!(own.sequence, 2);
         w.close().await;
         drop(w);
         store.clear_faults();
         for i in 1..6 {
             assert!(store.versions(&format!("keys/k{i}.json")).is_empty());
         }
-        // A reader that may not repair serves them from the log.
+        // A reader that may not repair serves them from the log, at a point
+        // in time too (the head is k5's entry, sequence 5).
         let ro = read_only_client(&store);
         assert_eq!(ro.get("k2").await.unwrap().sequence, 2);
+        for at in [At::Sequence(2), At::Sequence(4), At::Sequence(5)] {
+            assert_eq!(ro.get_at("k2", at).await.unwrap().sequence, 2, "{at:?}");
+        }
+        assert_eq!(
+            ro.get_at("k2", At::Sequence(1)).await.unwrap_err().code,
+            ErrorCode::KeyNotFound
+        );
         let r = ro.verify_log(&VerifyOptions::default()).await.unwrap();
         assert!(
             r.ok,

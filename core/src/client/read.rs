@@ -509,7 +509,8 @@ impl At {
 // under way) counts from the moment it is in the log.
 impl<S: Store> Inner<S> {
     /// The entry `key` had at `at`: `KEY_NOT_FOUND` if it had none yet.
-    /// Costs one GET of the latest key object; when that entry holds at
+    /// Costs one GET of the latest key object (and the repair check when it
+    /// is due, as `get`); when that entry holds at
     /// `at`, one GET of the log head (a newer entry of the key may be there
     /// without its key object; and `at` may not be beyond the head); when
     /// it does not, a listing of the key's versions (a page per 1000 newer
@@ -519,8 +520,23 @@ impl<S: Store> Inner<S> {
         self.check_key(key)?;
         let deadline = self.deadline();
         let path = self.layout.key_path(key);
-        let latest = retry::idempotent(self, deadline, || self.store.get(&path, None)).await?;
-        let latest = match latest {
+        // As `get`: entries of the key in the log without their key object
+        // (orphans the repair check finds, below the head too when a
+        // pipelined writer left them; this client's own, written or being
+        // written in the background) count from the moment they are in the
+        // log. They are newer than every key-object version of the key.
+        let (orphans, own, latest) = tokio::join!(
+            self.repair_check(deadline),
+            self.own_orphans(|k| k == key, deadline),
+            retry::idempotent(self, deadline, || self.store.get(&path, None))
+        );
+        let served = orphans
+            .into_iter()
+            .filter(|o| o.key == key)
+            .chain(own)
+            .filter(|e| at.holds(e))
+            .max_by_key(|e| e.sequence);
+        let latest = match latest? {
             Some(o) => {
                 let version = o.version_id.clone();
                 let e = Entry::from_key_object(&o.body)
@@ -547,9 +563,11 @@ impl<S: Store> Inner<S> {
             super::LogHead::Empty => None,
             // Hidden: answered from the key objects, as `get` is.
             super::LogHead::Deleted { .. } => {
-                return match latest {
-                    Some((l, _)) => Ok(l),
-                    None => self.search_versions(key, &path, at, None, deadline).await,
+                return match (latest, served) {
+                    (Some((l, _)), Some(o)) if o.sequence > l.sequence => Ok((*o).clone()),
+                    (Some((l, _)), _) => Ok(l),
+                    (None, Some(o)) => Ok((*o).clone()),
+                    (None, None) => self.search_versions(key, &path, at, None, deadline).await,
                 }
             }
         };
@@ -564,16 +582,16 @@ impl<S: Store> Inner<S> {
                 )));
             }
         }
-        if let Some(h) = head {
-            let newer = latest.as_ref().is_none_or(|(l, _)| h.sequence > l.sequence);
-            if h.key == key && at.holds(&h) && newer && h.hash_dialect().is_some() {
-                return Ok(h.as_ref().clone());
-            }
-        }
-        match latest {
-            Some((l, _)) => Ok(l),
+        // The newest of: the head (an entry of the key not yet in its key
+        // object), an orphan or own entry, the latest key object.
+        let head = head.filter(|h| h.key == key && at.holds(h) && h.hash_dialect().is_some());
+        let from_log = head.into_iter().chain(served).max_by_key(|e| e.sequence);
+        match (latest, from_log) {
+            (Some((l, _)), Some(o)) if o.sequence > l.sequence => Ok((*o).clone()),
+            (Some((l, _)), _) => Ok(l),
+            (None, Some(o)) => Ok((*o).clone()),
             // No key object: none yet, or hidden by a delete marker.
-            None => self.search_versions(key, &path, at, None, deadline).await,
+            (None, None) => self.search_versions(key, &path, at, None, deadline).await,
         }
     }
 
