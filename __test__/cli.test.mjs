@@ -1089,6 +1089,20 @@ describe('immukv doctor, policy and verify --check-retention', () => {
     assert.equal(nowhere.code, 2)
     assert.equal(nowhere.doc.error.code, 'STORAGE_ERROR')
     assert.match(nowhere.doc.error.message, /^cannot reach http:\/\/127\.0\.0\.1:9/)
+    // Credentials the server refuses as such (a wrong secret, an unknown
+    // key) say nothing about permissions: it could not look.
+    for (const creds of [
+      { AWS_SECRET_ACCESS_KEY: 'not-the-right-secret-7f3a9' },
+      { AWS_ACCESS_KEY_ID: 'nosuchkey', AWS_SECRET_ACCESS_KEY: 'not-the-right-secret-7f3a9' },
+    ]) {
+      const refused = await runJson(['doctor'], { env: cliEnv(b, creds) })
+      assert.equal(refused.code, 2, JSON.stringify(refused.doc))
+      assert.equal(refused.doc.error.code, 'ACCESS_DENIED')
+      const text = await run(['doctor'], { env: cliEnv(b, creds) })
+      assert.equal(text.code, 2, text.stdout + text.stderr)
+      assert.doesNotMatch(text.stdout, /BLOCKING/)
+      assert.ok(!(text.stdout + text.stderr + JSON.stringify(refused.doc)).includes('not-the-right-secret-7f3a9'))
+    }
     const reader = cliEnv(b, { AWS_ACCESS_KEY_ID: READER.accessKeyId, AWS_SECRET_ACCESS_KEY: READER.secretAccessKey })
     let r = await run(['doctor', '--read-only'], { env: reader })
     assert.equal(r.code, 0, r.stdout + r.stderr)

@@ -20,12 +20,13 @@ use crate::storage::{
 const NO_SUCH_ETAG: &str = "\"immukv-doctor-probe\"";
 
 /// What a request's answer says about the credentials: allowed (answered),
-/// denied (403); any other failure (credentials missing, the network, not
-/// an S3 server) ends the doctor with an error: it could not look.
+/// denied (403); any other failure (credentials missing or refused as such:
+/// a wrong secret, an unknown key; the network; not an S3 server) ends the
+/// doctor with an error: it could not look.
 fn probed<T>(answer: StoreResult<T>) -> Result<std::result::Result<T, StoreError>> {
     match answer {
         Ok(t) => Ok(Ok(t)),
-        Err(e) if matches!(e.kind, StoreErrorKind::AccessDenied) => Ok(Err(e)),
+        Err(e) if e.kind == StoreErrorKind::AccessDenied && !e.credentials_rejected() => Ok(Err(e)),
         Err(e) => Err(e.into()),
     }
 }
@@ -142,7 +143,7 @@ impl<S: Store> Inner<S> {
             Err(e) if super::audit::cannot_be_read(&e) => {
                 (Access::Allowed, Err(Log::Unreadable(e.detail)))
             }
-            Err(e) if e.kind == StoreErrorKind::AccessDenied => (
+            Err(e) if e.kind == StoreErrorKind::AccessDenied && !e.credentials_rejected() => (
                 Access::Denied,
                 Err(Log::Unknown("not permitted to read it".into())),
             ),
@@ -211,7 +212,11 @@ impl<S: Store> Inner<S> {
                 let access = match by_version {
                     Ok(_) => Access::Allowed,
                     Err(e) if super::audit::cannot_be_read(&e) => Access::Allowed,
-                    Err(e) if e.kind == StoreErrorKind::AccessDenied => Access::Denied,
+                    Err(e)
+                        if e.kind == StoreErrorKind::AccessDenied && !e.credentials_rejected() =>
+                    {
+                        Access::Denied
+                    }
                     Err(e) => return Err(e.into()),
                 };
                 facts
@@ -223,7 +228,11 @@ impl<S: Store> Inner<S> {
                         facts.head_retention = Some(r);
                         Access::Allowed
                     }
-                    Err(e) if e.kind == StoreErrorKind::AccessDenied => Access::Denied,
+                    Err(e)
+                        if e.kind == StoreErrorKind::AccessDenied && !e.credentials_rejected() =>
+                    {
+                        Access::Denied
+                    }
                     Err(e)
                         if matches!(e.kind, StoreErrorKind::BadRequest | StoreErrorKind::Other) =>
                     {
@@ -291,7 +300,9 @@ impl<S: Store> Inner<S> {
                 facts.probe_written = Some(path.clone());
                 (Access::Allowed, format!("PutObject of {path}"))
             }
-            Err(e) if e.kind == StoreErrorKind::AccessDenied => (Access::Denied, how),
+            Err(e) if e.kind == StoreErrorKind::AccessDenied && !e.credentials_rejected() => {
+                (Access::Denied, how)
+            }
             Err(e) if e.kind == StoreErrorKind::Credentials => return Err(e.into()),
             Err(e) => (
                 Access::Unknown(e.detail),

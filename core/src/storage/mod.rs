@@ -160,6 +160,18 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         self.kind == StoreErrorKind::Transient
     }
+
+    /// A 403 that refuses the credentials themselves (an unknown access
+    /// key, a wrong secret, an invalid token), whatever the request: it says
+    /// nothing about what these credentials may do. Still `AccessDenied`
+    /// for callers (the code users see), but the doctor must not read it as
+    /// "this action is not permitted".
+    pub fn credentials_rejected(&self) -> bool {
+        self.kind == StoreErrorKind::AccessDenied
+            && s3::errors::REJECTED_CREDENTIALS
+                .iter()
+                .any(|code| self.detail.starts_with(&format!("HTTP 403 {code}:")))
+    }
 }
 
 impl fmt::Display for StoreError {

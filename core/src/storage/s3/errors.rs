@@ -16,6 +16,16 @@ pub(super) fn is_absent<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>
     matches!(err.code(), Some("NoSuchKey" | "NoSuchVersion"))
 }
 
+/// The S3 error codes of a 403 that refuses the request's credentials, not
+/// the action (their detail reads `HTTP 403 <code>: ...`, built below).
+pub(crate) const REJECTED_CREDENTIALS: &[&str] = &[
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+];
+
 /// The HTTP status of a service error (an answer was received).
 pub(super) fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     match err {

@@ -6,7 +6,7 @@
 //! - `redact.rs`: secrets kept out of every error text
 
 mod credentials;
-mod errors;
+pub(crate) mod errors;
 mod redact;
 mod store;
 
