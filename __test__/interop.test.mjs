@@ -9,9 +9,11 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { HeadObjectCommand } from '@aws-sdk/client-s3'
 import { SAMPLES, getText, orphanize, python, pythonSet, typescriptRepair, valueText } from './support/fleet.mjs'
-import { SERVERS, bucket, client, putRaw, raw, rejection, snapshot } from './support/helpers.mjs'
+import { ADMIN, SERVERS, bucket, client, putRaw, raw, rejection, snapshot } from './support/helpers.mjs'
 
 const VECTORS = new URL('../core/tests/data/canonical-v1.json', import.meta.url)
 const vectors = JSON.parse(readFileSync(VECTORS, 'utf8')).vectors
@@ -191,6 +193,28 @@ for (const server of SERVERS) {
       const report = await r.verifyLog()
       assert.deepEqual(report.failures, [])
       assert.equal(report.checked, 6)
+      // The CLI prints them as the log holds them (null would misstate them),
+      // strings untouched, with or without --json.
+      const cli = (args) =>
+        execFileSync(process.execPath, [fileURLToPath(new URL('../dist/cli.js', import.meta.url)), ...args], {
+          encoding: 'utf8',
+          env: {
+            PATH: process.env.PATH,
+            HOME: tmpdir(),
+            IMMUKV_BUCKET: b,
+            AWS_ACCESS_KEY_ID: ADMIN.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,
+            AWS_REGION: 'us-east-1',
+            AWS_ENDPOINT_URL: server.endpoint,
+            AWS_EC2_METADATA_DISABLED: 'true',
+          },
+        })
+      assert.match(cli(['get', 'py/mixed']), /^value +\{"a":\[Infinity,-Infinity,1\.5\],"n":\{"deep":\[\[NaN\]\]\},"s":"NaN"\}$/m)
+      const doc = cli(['get', 'py/mixed', '--json'])
+      assert.match(doc, /"a": \[\n +Infinity,\n +-Infinity,\n +1\.5\n +\]/)
+      assert.match(doc, /"deep": \[\n +\[\n +NaN\n/)
+      assert.match(doc, /"s": "NaN"/)
+      assert.match(cli(['log', '--limit', '6']), /py\/orphan = \[NaN,-Infinity\]/)
       // And the Python client reads what this package repaired and wrote.
       const back = await python(server, b, '', { op: 'get', keys: ['py/orphan', 'py/mixed', 'ours'] })
       assert.deepEqual(

@@ -714,7 +714,33 @@ function writeErr(text: string): void {
 
 /** The one JSON document of --json. */
 function writeJson(doc: unknown): void {
-  writeOut(JSON.stringify(doc, null, 2))
+  writeOut(storedJson(doc, 2))
+}
+
+/**
+ * JSON.stringify, except that the non-finite numbers the earlier Python
+ * client stores (NaN, Infinity, -Infinity) are written as the bare tokens the
+ * log holds, not as null, which would misstate the value. Such output is
+ * what Python's json and jq parse; JSON.parse does not (docs/CLI.md).
+ */
+function storedJson(value: unknown, indent?: number): string {
+  let found = false
+  // A marker no value can hold by chance: a NUL and a fresh random tag.
+  const mark = `\u0000immukv-${Math.random().toString(36).slice(2)}:`
+  const text = JSON.stringify(
+    value,
+    (_key, v) => {
+      if (typeof v !== 'number' || Number.isFinite(v)) return v
+      found = true
+      return mark + String(v)
+    },
+    indent,
+  )
+  if (!found) return text
+  const quoted = JSON.stringify(mark)
+    .slice(1, -1)
+    .replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')
+  return text.replace(new RegExp(`"${quoted}(NaN|-?Infinity)"`, 'g'), '$1')
 }
 
 /**
@@ -745,7 +771,7 @@ function safeText(text: string): string {
 
 /** JSON for a terminal: the same JSON value, with the unsafe characters JSON.stringify leaves raw escaped too. */
 function safeJson(value: unknown): string {
-  return JSON.stringify(value).replace(UNSAFE, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`)
+  return storedJson(value).replace(UNSAFE, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`)
 }
 
 function isoTime(ms: number): string {
@@ -1073,7 +1099,7 @@ async function runFollow({ values, json, client, conn, signal }: Context): Promi
   if (process.stderr.isTTY && !json) writeErr(`following ${shown(storeUrl(conn))} from sequence ${fromSequence} (Ctrl-C stops)`)
   try {
     for await (const e of client.watch({ fromSequence, pollIntervalMs, signal })) {
-      writeOut(json ? JSON.stringify(e) : entryLine(e))
+      writeOut(json ? storedJson(e) : entryLine(e))
       // The reader has gone (| head -n 5): nothing failed.
       if (output.stdoutClosed) return EXIT.ok
     }
@@ -1429,7 +1455,7 @@ async function streamListing<T>(ctx: Context, listing: Listing<T>): Promise<numb
     sizer.update(page.items.length, Date.now() - t0)
     begin()
     if (json) {
-      const items = page.items.map((item, i) => `${count + i > 0 ? ',' : ''}\n    ${JSON.stringify(item, null, 2).replace(/\n/g, '\n    ')}`)
+      const items = page.items.map((item, i) => `${count + i > 0 ? ',' : ''}\n    ${storedJson(item, 2).replace(/\n/g, '\n    ')}`)
       writeRaw(items.join(''))
     } else if (page.items.length > 0) writeOut(page.items.map(listing.line).join('\n'))
     count += page.items.length
