@@ -121,6 +121,26 @@ struct State {
     /// how many other writers contend (retry::smooth_lost). `None`: no
     /// contention seen lately.
     lost_per_commit: Option<f64>,
+    /// A protocol step left out on purpose (simulation only).
+    #[cfg(feature = "sim")]
+    mutation: Mutation,
+}
+
+/// A step of the pipelined protocol that the simulation may leave out, to
+/// check that it catches the omission (the mutation check in
+/// `core/tests/sim.rs`). Never compiled into the product.
+#[cfg(feature = "sim")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mutation {
+    #[default]
+    None,
+    /// Append after a pipelined head without repairing the orphans of its
+    /// window first (chain.rs).
+    SkipWindowRepair,
+    /// Append without waiting for room in the window: more than N - 1 own
+    /// entries, or one of the same key, without their key objects
+    /// (window.rs, `make_room`).
+    SkipWindowWait,
 }
 
 pub(crate) struct Inner<S: Store> {
@@ -204,6 +224,12 @@ impl<S: Store> Client<S> {
                 calls: calls::Calls::default(),
             }),
         })
+    }
+
+    /// Leaves a protocol step out (simulation only: the mutation check).
+    #[cfg(feature = "sim")]
+    pub fn mutate(&self, m: Mutation) {
+        self.inner.state().mutation = m;
     }
 
     /// The store, for tests that tamper with it.

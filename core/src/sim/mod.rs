@@ -16,7 +16,7 @@ mod store;
 pub use executor::{RunEnd, World};
 pub use store::{Faults, SimStore};
 
-use crate::client::{Client, Options, VerifyOptions};
+use crate::client::{Client, Mutation, Options, VerifyOptions};
 use crate::error::ErrorCode;
 use crate::format::{Dialect, Entry, Json};
 use crate::storage::memory::MemoryStore;
@@ -51,6 +51,9 @@ pub struct Config {
     pub pipeline_chance: f64,
     /// After the run, tamper with the bucket and check that it is located.
     pub tamper: bool,
+    /// A protocol step every client leaves out (`Mutation::None`: the
+    /// protocol as it is): the mutation check, which must make seeds fail.
+    pub mutation: Mutation,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             key_delete_chance: 0.1,
             pipeline_chance: 0.0,
             tamper: false,
+            mutation: Mutation::None,
         }
     }
 }
@@ -133,7 +137,10 @@ pub fn run(seed: u64, cfg: &Config) -> Outcome {
                 pipeline_depth: depths[c],
                 ..opts()
             };
-            Client::with_env(store.clone(), opts, world.env(Some(c), WALL_START)).expect("client")
+            let client = Client::with_env(store.clone(), opts, world.env(Some(c), WALL_START))
+                .expect("client");
+            client.mutate(cfg.mutation);
+            client
         })
         .collect();
     if cfg.pipeline_chance > 0.0 {
