@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ADMIN, ImmuKVClient, SEAWEED, bucket, client, sleep } from './support/helpers.mjs'
+import { ADMIN, ImmuKVClient, LOAD, SEAWEED, bucket, client, sleep } from './support/helpers.mjs'
 import { noteLine } from '../dist/import.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
@@ -68,7 +68,7 @@ async function assertImportedOnce(b, n) {
 
 const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0
 
-describe('immukv import on SeaweedFS', () => {
+describe('immukv import on SeaweedFS', LOAD, () => {
   test('10 000 lines: interrupted with Ctrl-C, then killed, then finished on a terminal with a progress bar; no line twice', async () => {
     const b = await bucket(SEAWEED)
     const env = cliEnv(b)

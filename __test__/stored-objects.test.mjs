@@ -6,7 +6,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
-import { MOTO, SEAWEED, SERVERS, bucket, client, putRaw, raw, rejection } from './support/helpers.mjs'
+import { LOAD, MOTO, SEAWEED, SERVERS, bucket, client, putRaw, raw, rejection } from './support/helpers.mjs'
 
 async function bodyOf(server, Bucket, Key) {
   const r = await raw(server.endpoint).send(new GetObjectCommand({ Bucket, Key }))
@@ -169,7 +169,7 @@ describe('versions listed but not readable are reported, not fatal', () => {
   })
 })
 
-describe('a thousand names that sort before the log (SeaweedFS lists them first)', () => {
+describe('a thousand names that sort before the log (SeaweedFS lists them first)', LOAD, () => {
   for (const server of SERVERS) {
     test(`${server.name}: the log's versions are listed, or the listing fails; never an intact, empty log`, async () => {
       const b = await bucket(server)

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DeleteObjectCommand, ListObjectVersionsCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3'
-import { SEAWEED, SERVERS, bucket, client, putRaw, raw, writeAged } from './support/helpers.mjs'
+import { LOAD, SEAWEED, SERVERS, bucket, client, putRaw, raw, writeAged } from './support/helpers.mjs'
 import { S3Proxy } from './support/proxy.mjs'
 
 for (const server of SERVERS) {
@@ -32,7 +32,7 @@ for (const server of SERVERS) {
   })
 }
 
-describe('bulk writes through one client', () => {
+describe('bulk writes through one client', LOAD, () => {
   // The README says: keep one client and let its sets overlap. With the
   // default config, 6000 overlapped sets lost a sixth of them to
   // operationTimeoutMs spent waiting in the client's own queue.

@@ -5,8 +5,14 @@
 # (scripts/test.sh does both).
 #   bash scripts/test-node.sh            on the node on PATH
 #   bash scripts/test-node.sh 22         on Node 22 (scripts/runtimes.sh installs it)
+#   bash scripts/test-node.sh 24 --no-load
+#                                        without the load suites (thousands of
+#                                        entries, process fleets: LOAD in
+#                                        __test__/support/helpers.mjs), which
+#                                        test the Rust core, not the runtime
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${2:-}" = "--no-load" ]; then export IMMUKV_LOAD_TESTS=0; fi
 if [ -n "${1:-}" ]; then
   bin=$(bash scripts/runtimes.sh node "$1")
   export PATH="$bin:$PATH"

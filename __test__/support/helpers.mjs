@@ -45,6 +45,16 @@ export const MEMORY = { name: 'memory', memory: true }
 /** Every store the API suite runs on. */
 export const STORES = [...SERVERS_WITH_LOCALSTACK, MEMORY]
 
+/**
+ * Options for a load suite's describe(): thousands of entries, or a fleet of
+ * processes, through the Rust core. They test the protocol, which is the same
+ * binary on every runtime, so CI runs them on its first Node major only
+ * (scripts/test-node.sh --no-load on the others) and reports them skipped there.
+ */
+export const LOAD = {
+  skip: process.env.IMMUKV_LOAD_TESTS === '0' && 'load suite: runs on the first Node major CI covers (IMMUKV_LOAD_TESTS=0)',
+}
+
 export function raw(endpoint, credentials = ADMIN) {
   return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 })
 }
