@@ -62,6 +62,23 @@ for (const server of LOCKING) {
       await c.close()
     })
 
+    test("a repair of another writer's orphan is retained as the writer's own key objects", async () => {
+      const b = await lockedBucket(server)
+      const c = client(server, b, { objectLock: { mode: 'GOVERNANCE', days: 1 } })
+      await c.set('k', 0)
+      // A writer that died between its two PUTs: the head has no key object.
+      await helpers.writeOrphan(server, b, '', c, 'orphaned', { i: 1 })
+      assert.equal(await helpers.keyObject(server, b, 'keys/orphaned.json'), undefined)
+      const next = client(server, b, { objectLock: { mode: 'GOVERNANCE', days: 1 } })
+      await next.set('after', 2) // repairs the orphan head first
+      const repaired = await keyVersion(next, 'orphaned')
+      assert.ok(repaired, 'repaired')
+      const lock = await lockOf(server, b, 'keys/orphaned.json', repaired)
+      assert.equal(lock.mode, 'GOVERNANCE')
+      assert.ok(lock.until > Date.now() + DAY - 60_000, new Date(lock.until).toISOString())
+      await Promise.all([c.close(), next.close()])
+    })
+
     test('the server refuses to delete a locked version (COMPLIANCE), and verifyLog stays intact', async () => {
       const b = await lockedBucket(server)
       const c = client(server, b, { objectLock: { mode: 'COMPLIANCE', days: 1 } })
