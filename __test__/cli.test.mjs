@@ -1244,6 +1244,31 @@ describe('immukv log --follow and get --at-sequence / --at', () => {
     await Promise.all([w.close(), other.close()])
   })
 
+  test('log --follow on a terminal: Ctrl-C typed on it (ETX through a pty, the line discipline sends SIGINT) exits 130', {
+    skip: spawnSync('sh', ['-c', 'command -v script']).status !== 0 && 'no script(1) to make a terminal',
+  }, async () => {
+    const env = store()
+    const w = writer(env)
+    await w.set('before', 0)
+    const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`
+    const command = `stty cols 80 rows 24; exec ${[process.execPath, CLI, 'log', '--follow', '--from-sequence', '1', '--poll-interval', '50'].map(quote).join(' ')}`
+    const p = spawn('script', ['-qfec', command, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', (d) => (out += d))
+    const exited = new Promise((resolve) => p.on('close', (code) => resolve(code)))
+    await sleep(1000) // from sequence 1 however long it takes to start
+    await w.set('during', 1)
+    const deadline = Date.now() + 20000
+    while (!/during = 1/.test(out) && Date.now() < deadline) await sleep(50)
+    assert.match(out, /#1 .* during = 1 /, 'the new entry, printed as it arrived')
+    const t0 = Date.now()
+    p.stdin.write('\x03') // what Ctrl-C types
+    assert.equal(await exited, 130, out)
+    assert.ok(Date.now() - t0 < 5000)
+    assert.match(out, /immukv: ABORTED: /)
+    await w.close()
+  })
+
   test('log --follow --from-sequence N resumes at entry N (human lines); an empty prefix is LOG_NOT_FOUND unless --allow-empty', async () => {
     const env = store()
     // Nothing there yet: a typo until --allow-empty says otherwise.

@@ -411,13 +411,14 @@ for (const server of SERVERS) {
         proxy.inject({ op: 'PUT', target: 'key', action: 'hang', times: 100000 })
         let logPuts = -1
         while (Date.now() < deadline) {
-          await sleep(400)
+          await sleep(800)
           const now = proxy.count('PUT', 'log')
           if (now === logPuts) break
           logPuts = now
         }
+        const closed = new Promise((r) => writer.on('close', r)) // its stdout read to the end
         writer.kill('SIGKILL')
-        await new Promise((r) => writer.on('exit', r))
+        await closed
         proxy.clearFaults()
         const acked = out
           .split('\n')

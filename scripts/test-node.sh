@@ -12,9 +12,15 @@
 #                                        test the Rust core, not the runtime
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${2:-}" = "--no-load" ]; then export IMMUKV_LOAD_TESTS=0; fi
-if [ -n "${1:-}" ]; then
-  bin=$(bash scripts/runtimes.sh node "$1")
+major=""
+for arg in "$@"; do
+  case "$arg" in
+    --no-load) export IMMUKV_LOAD_TESTS=0 ;;
+    *) major="$arg" ;;
+  esac
+done
+if [ -n "$major" ]; then
+  bin=$(bash scripts/runtimes.sh node "$major")
   export PATH="$bin:$PATH"
 fi
 version=$(node --version)

@@ -448,6 +448,46 @@ async fn a_point_in_time_read_sees_an_orphan_head_of_its_key() {
     );
 }
 
+/// Review: a reader keeps the orphans it found for a repair-check interval.
+/// Once that orphan is repaired and a later entry of its key written, then
+/// the key object hidden by a delete marker, a point-in-time read must not
+/// answer with the orphan it remembers: the later entry is under the marker.
+#[tokio::test]
+async fn a_remembered_orphan_does_not_hide_a_later_entry_under_a_delete_marker() {
+    let store = Arc::new(MemoryStore::default());
+    let w = client(&store);
+    w.set("k", &j(json!(0))).await.unwrap();
+    store.inject(Op::Put, "keys/k.json", FaultPoint::Before, 100);
+    let orphan = w.set("k", &j(json!(1))).await.unwrap();
+    store.clear_faults();
+    drop(w);
+    // Default options: the repair check is due once per 5 minutes.
+    let reader = Client::new(
+        store.clone(),
+        Options {
+            read_only: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let got = reader.get_at("k", At::Sequence(1)).await.unwrap();
+    assert_eq!(got.hash, orphan.hash);
+    // Another writer repairs it, writes k again and one more entry; then
+    // someone hides k's key object.
+    let next = client(&store);
+    next.set("j", &j(json!("x"))).await.unwrap();
+    let later = next.set("k", &j(json!(2))).await.unwrap();
+    next.set("j", &j(json!("y"))).await.unwrap();
+    store.raw_delete("keys/k.json", None);
+    let got = reader.get_at("k", At::Sequence(4)).await.unwrap();
+    assert_eq!(
+        got.sequence, later.sequence,
+        "the later entry, not the remembered orphan"
+    );
+    let got = reader.get_at("k", At::Sequence(2)).await.unwrap();
+    assert_eq!(got.sequence, orphan.sequence);
+}
+
 #[tokio::test]
 async fn the_entries_an_event_names_are_verified_ordered_and_once() {
     let store = Arc::new(MemoryStore::default());

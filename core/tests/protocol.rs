@@ -929,6 +929,47 @@ fn expiring(prefix: &str, days: u32) -> immukv_core::lifecycle::Rule {
     }
 }
 
+/// A rule with `NewerNoncurrentVersions` removes noncurrent versions only
+/// beyond the newest N of them: with fewer than N noncurrent versions left,
+/// it explains none of the missing ones (they were deleted).
+#[tokio::test]
+async fn a_rule_keeping_newer_noncurrent_versions_explains_a_horizon_only_beyond_them() {
+    use immukv_core::lifecycle::{Lifecycle, Rule};
+    let store = Arc::new(MemoryStore::default());
+    let old = Client::with_env(store.clone(), opts(), Arc::new(common::DaysAgo::new(40))).unwrap();
+    for i in 0..9 {
+        old.set(&format!("k{i}"), &j(json!(i))).await.unwrap();
+    }
+    store.backdate(40 * 86_400_000);
+    let ids = store.version_ids("_log.json");
+    for v in &ids[..3] {
+        store.raw_delete("_log.json", Some(v));
+    }
+    // Left: the current version and 5 noncurrent ones.
+    for (keep, explained) in [(4, true), (5, true), (6, false), (8, false)] {
+        store.set_lifecycle(Lifecycle::Rules(vec![Rule {
+            newer_noncurrent: Some(keep),
+            ..expiring("", 30)
+        }]));
+        let r = read_only_client(&store)
+            .verify_log(&VerifyOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(r.ok, explained, "keeps {keep}: {:?}", r.failures);
+        if explained {
+            assert_eq!(r.horizon.map(|h| h.sequence), Some(3), "keeps {keep}");
+        } else {
+            assert!(
+                r.failures.iter().any(|f| f.kind == FailureKind::BadGenesis
+                    && f.detail
+                        .contains(&format!("keeps the newest {keep} noncurrent"))),
+                "keeps {keep}: {:?}",
+                r.failures
+            );
+        }
+    }
+}
+
 /// Issue: once a lifecycle rule expired the oldest log versions, a genuine
 /// store was reported tampered for ever (bad_genesis, and key_object_forged
 /// for every key object naming an expired entry).

@@ -92,10 +92,8 @@ fn pipelined_writers_crashes_and_what_earlier_clients_read() {
 #[test]
 fn the_pipelined_simulation_fails_without_the_window_rule() {
     use immukv_core::client::Mutation;
-    let n: u64 = std::env::var("IMMUKV_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1500);
+    // Not IMMUKV_SIM_SEEDS: a few seeds may all pass a mutant.
+    let n: u64 = 1500;
     for mutation in [Mutation::SkipWindowRepair, Mutation::SkipWindowWait] {
         let cfg = Config {
             mutation,

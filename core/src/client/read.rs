@@ -9,6 +9,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::format::Entry;
 use crate::storage::{ListFrom, Store};
 use futures_util::{stream, StreamExt, TryStreamExt};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A `history` cursor that stands for "after the entry served from the log
@@ -563,12 +564,10 @@ impl<S: Store> Inner<S> {
             super::LogHead::Empty => None,
             // Hidden: answered from the key objects, as `get` is.
             super::LogHead::Deleted { .. } => {
-                return match (latest, served) {
-                    (Some((l, _)), Some(o)) if o.sequence > l.sequence => Ok((*o).clone()),
-                    (Some((l, _)), _) => Ok(l),
-                    (None, Some(o)) => Ok((*o).clone()),
-                    (None, None) => self.search_versions(key, &path, at, None, deadline).await,
-                }
+                let latest = latest.map(|(l, _)| l);
+                return self
+                    .newest_at(key, &path, at, latest, served, deadline)
+                    .await;
             }
         };
         if let At::Sequence(s) = at {
@@ -586,12 +585,39 @@ impl<S: Store> Inner<S> {
         // object), an orphan or own entry, the latest key object.
         let head = head.filter(|h| h.key == key && at.holds(h) && h.hash_dialect().is_some());
         let from_log = head.into_iter().chain(served).max_by_key(|e| e.sequence);
+        let latest = latest.map(|(l, _)| l);
+        self.newest_at(key, &path, at, latest, from_log, deadline)
+            .await
+    }
+
+    /// The answer from what was read: the newer of the latest key object's
+    /// entry (holding at `at`) and an entry from the log whose key object is
+    /// not written. With no key object (none yet, or hidden by a delete
+    /// marker) the versions under the marker are searched too: an entry
+    /// from the log may be stale there (a client keeps the orphans it found
+    /// for a repair-check interval), and a later entry of the key may have
+    /// been written, then hidden.
+    async fn newest_at(
+        &self,
+        key: &str,
+        path: &str,
+        at: At,
+        latest: Option<Entry>,
+        from_log: Option<Arc<Entry>>,
+        deadline: Duration,
+    ) -> Result<Entry> {
         match (latest, from_log) {
-            (Some((l, _)), Some(o)) if o.sequence > l.sequence => Ok((*o).clone()),
-            (Some((l, _)), _) => Ok(l),
-            (None, Some(o)) => Ok((*o).clone()),
-            // No key object: none yet, or hidden by a delete marker.
-            (None, None) => self.search_versions(key, &path, at, None, deadline).await,
+            (Some(l), Some(o)) if o.sequence > l.sequence => Ok((*o).clone()),
+            (Some(l), _) => Ok(l),
+            (None, from_log) => {
+                let found = self.search_versions(key, path, at, None, deadline).await;
+                match (found, from_log) {
+                    (Ok(f), Some(o)) if o.sequence > f.sequence => Ok((*o).clone()),
+                    (Ok(f), _) => Ok(f),
+                    (Err(e), Some(o)) if e.code == ErrorCode::KeyNotFound => Ok((*o).clone()),
+                    (Err(e), _) => Err(e),
+                }
+            }
         }
     }
 

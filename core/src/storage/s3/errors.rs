@@ -24,6 +24,8 @@ pub(crate) const REJECTED_CREDENTIALS: &[&str] = &[
     "InvalidToken",
     "ExpiredToken",
     "InvalidClientTokenId",
+    // The request's signature date is too far from the server's clock.
+    "RequestTimeTooSkewed",
 ];
 
 /// The HTTP status of a service error (an answer was received).
