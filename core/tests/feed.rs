@@ -419,13 +419,12 @@ async fn point_in_time_reads_match_history() {
     );
 }
 
-#[tokio::test]
-async fn a_point_in_time_read_sees_an_orphan_head_of_its_key() {
-    let store = Arc::new(MemoryStore::default());
-    let w = client(&store);
+/// `k` written twice; the second key-object write fails for good: that
+/// entry is in the log (the head), its key object is not written. Returns
+/// it, and a reader that may not repair (default repair-check interval).
+async fn orphan_head_of_k(store: &Arc<MemoryStore>) -> (Entry, Client<MemoryStore>) {
+    let w = client(store);
     w.set("k", &j(json!(1))).await.unwrap();
-    // The next key-object write of k fails for good: its entry is in the
-    // log (the head), its key object is not written.
     store.inject(Op::Put, "keys/k.json", FaultPoint::Before, 100);
     let orphan = w.set("k", &j(json!(2))).await.unwrap();
     store.clear_faults();
@@ -437,6 +436,13 @@ async fn a_point_in_time_read_sees_an_orphan_head_of_its_key() {
         },
     )
     .unwrap();
+    (orphan, reader)
+}
+
+#[tokio::test]
+async fn a_point_in_time_read_sees_an_orphan_head_of_its_key() {
+    let store = Arc::new(MemoryStore::default());
+    let (orphan, reader) = orphan_head_of_k(&store).await;
     let got = reader
         .get_at("k", At::Sequence(orphan.sequence))
         .await
@@ -455,21 +461,8 @@ async fn a_point_in_time_read_sees_an_orphan_head_of_its_key() {
 #[tokio::test]
 async fn a_remembered_orphan_does_not_hide_a_later_entry_under_a_delete_marker() {
     let store = Arc::new(MemoryStore::default());
-    let w = client(&store);
-    w.set("k", &j(json!(0))).await.unwrap();
-    store.inject(Op::Put, "keys/k.json", FaultPoint::Before, 100);
-    let orphan = w.set("k", &j(json!(1))).await.unwrap();
-    store.clear_faults();
-    drop(w);
-    // Default options: the repair check is due once per 5 minutes.
-    let reader = Client::new(
-        store.clone(),
-        Options {
-            read_only: true,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    // The reader's repair check is due once per 5 minutes (the default).
+    let (orphan, reader) = orphan_head_of_k(&store).await;
     let got = reader.get_at("k", At::Sequence(1)).await.unwrap();
     assert_eq!(got.hash, orphan.hash);
     // Another writer repairs it, writes k again and one more entry; then
