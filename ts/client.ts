@@ -152,7 +152,9 @@ export interface WatchOptions<K extends string = string> extends CallOptions {
   /**
    * The first sequence to hand over (to resume: the last handled entry's
    * sequence + 1). Default: the entries after the log's head when `watch()`
-   * is called (from the first entry when the log is empty).
+   * is called (from the first entry when the log is empty): the head is read
+   * at once, and an entry appended while that read is on its way may fall on
+   * either side of the start; pass `fromSequence` for an exact one.
    * @defaultValue the head's sequence + 1 when `watch()` is called
    */
   fromSequence?: number
